@@ -1,0 +1,465 @@
+//! Typed configuration, read once at start-up from environment variables.
+//!
+//! The variable names are the old service's (`DATABASE_URL`, `REDIS_URL`, `JWT_*`, `SMTP_*`,
+//! `GEOIP_DB_PATH`, `FRONTEND_URL`, ...) so an existing deployment's environment keeps working.
+//! [`Config::from_vars`] takes any key/value source, so parsing is tested without touching the
+//! process environment. A bad value stops start-up with a message naming the variable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use auth_token::Algorithm;
+
+/// A value that must never reach a log line (database URLs with passwords, SMTP passwords).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid configuration: {var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordAlgorithm {
+    Bcrypt,
+    Argon2id,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+/// A trusted proxy network (`10.0.0.0/8`, `127.0.0.1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpNet {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl IpNet {
+    pub fn parse(s: &str) -> Option<Self> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
+            None => (s.parse::<IpAddr>().ok()?, None),
+        };
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = prefix.unwrap_or(max);
+        (prefix <= max).then_some(Self { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 peer may show up as an IPv4-mapped IPv6 address on a dual-stack socket.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `ENV`: `dev` or `prod`. In `prod`, missing signing keys are an error instead of generated.
+    pub production: bool,
+    pub log_level: String,
+    pub log_json: bool,
+    pub host: String,
+    pub port: u16,
+    pub database_url: Secret,
+    pub db_pool_size: u32,
+    pub data_dir: PathBuf,
+    pub mail_dir: PathBuf,
+    pub redis_url: Option<Secret>,
+    pub kafka_bootstrap_servers: Option<String>,
+    pub kafka_topic: String,
+    pub smtp_host: Option<String>,
+    pub smtp_port: u16,
+    pub smtp_user: Option<String>,
+    pub smtp_pass: Option<Secret>,
+    pub smtp_from_email: String,
+    pub smtp_from_name: String,
+    pub jwt_private_key_path: PathBuf,
+    pub jwt_public_key_path: PathBuf,
+    /// `JWT_ADDITIONAL_PUBLIC_KEY_PATHS`: retired (or upcoming) public keys still published in the
+    /// JWKS and accepted, so tokens signed before a key change stay valid until they expire.
+    pub jwt_additional_public_keys: Vec<PathBuf>,
+    pub jwt_algorithm: Algorithm,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub access_ttl: i64,
+    pub jwt_leeway: i64,
+    pub refresh_ttl: i64,
+    pub refresh_grace: i64,
+    pub one_time_token_ttl: i64,
+    pub geoip_db_path: Option<PathBuf>,
+    pub frontend_url: url::Url,
+    /// Origins allowed for CORS and for cookie-authenticated state-changing requests.
+    pub allowed_origins: Vec<String>,
+    pub cookie_secure: bool,
+    pub cookie_same_site: SameSite,
+    pub cookie_domain: Option<String>,
+    pub password_algorithm: PasswordAlgorithm,
+    pub bcrypt_cost: u32,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub password_hash_concurrency: usize,
+    pub trusted_proxies: Vec<IpNet>,
+    pub request_timeout_secs: u64,
+}
+
+struct Vars<'a>(&'a HashMap<String, String>);
+
+impl Vars<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+    fn string(&self, key: &str, default: &str) -> String {
+        self.get(key).unwrap_or(default).to_string()
+    }
+    fn num<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .parse()
+                .map_err(|_| bad(key, format!("not a number: {v:?}"))),
+        }
+    }
+    fn positive(&self, key: &'static str, default: i64) -> Result<i64, ConfigError> {
+        let v = self.num(key, default)?;
+        if v <= 0 {
+            return Err(bad(key, "must be positive"));
+        }
+        Ok(v)
+    }
+    fn flag(&self, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+        match self.get(key).map(str::to_ascii_lowercase).as_deref() {
+            None => Ok(default),
+            Some("1" | "true" | "yes" | "on") => Ok(true),
+            Some("0" | "false" | "no" | "off") => Ok(false),
+            Some(v) => Err(bad(key, format!("expected true or false, got {v:?}"))),
+        }
+    }
+}
+
+/// Turns the old service's SQLAlchemy URL (`postgresql+asyncpg://`) into one sqlx understands.
+fn normalise_database_url(url: &str) -> String {
+    for prefix in [
+        "postgresql+asyncpg://",
+        "postgresql+psycopg://",
+        "postgres+asyncpg://",
+    ] {
+        if let Some(rest) = url.strip_prefix(prefix) {
+            return format!("postgres://{rest}");
+        }
+    }
+    url.to_string()
+}
+
+fn origin_of(url: &url::Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_vars(&std::env::vars().collect())
+    }
+
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let v = Vars(vars);
+        let production = match v.string("ENV", "dev").to_ascii_lowercase().as_str() {
+            "dev" | "development" | "test" | "local" => false,
+            "prod" | "production" => true,
+            other => return Err(bad("ENV", format!("expected dev or prod, got {other:?}"))),
+        };
+        let data_dir = PathBuf::from(v.string("DATA_DIR", "data"));
+        let default_db = format!("sqlite://{}/auth.db", data_dir.display());
+        let database_url = normalise_database_url(&v.string("DATABASE_URL", &default_db));
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
+            return Err(bad("DATABASE_URL", "expected sqlite:// or postgres:// URL"));
+        }
+        let jwt_algorithm = v
+            .string("JWT_ALGORITHM", "RS256")
+            .parse::<Algorithm>()
+            .map_err(|_| bad("JWT_ALGORITHM", "expected RS256, ES256 or EdDSA"))?;
+        let frontend_url = url::Url::parse(&v.string("FRONTEND_URL", "http://localhost:3000"))
+            .map_err(|e| bad("FRONTEND_URL", e.to_string()))?;
+        let mut allowed_origins = vec![origin_of(&frontend_url)];
+        if let Some(list) = v.get("CORS_ALLOWED_ORIGINS") {
+            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if item == "*" {
+                    // A wildcard with credentials would let any site act as the user.
+                    return Err(bad(
+                        "CORS_ALLOWED_ORIGINS",
+                        "\"*\" is not allowed with cookies",
+                    ));
+                }
+                let url = url::Url::parse(item)
+                    .map_err(|e| bad("CORS_ALLOWED_ORIGINS", format!("{item}: {e}")))?;
+                let origin = origin_of(&url);
+                if !allowed_origins.contains(&origin) {
+                    allowed_origins.push(origin);
+                }
+            }
+        }
+        let cookie_same_site = match v
+            .string("COOKIE_SAMESITE", "lax")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "lax" => SameSite::Lax,
+            "strict" => SameSite::Strict,
+            "none" => SameSite::None,
+            other => {
+                return Err(bad(
+                    "COOKIE_SAMESITE",
+                    format!("expected lax, strict or none, got {other:?}"),
+                ))
+            }
+        };
+        let cookie_secure = v.flag("COOKIE_SECURE", true)?;
+        if cookie_same_site == SameSite::None && !cookie_secure {
+            // Browsers drop SameSite=None cookies without Secure; the old service shipped that bug.
+            return Err(bad("COOKIE_SAMESITE", "none requires COOKIE_SECURE=true"));
+        }
+        if production && !cookie_secure {
+            return Err(bad("COOKIE_SECURE", "cannot be false when ENV=prod"));
+        }
+        let password_algorithm = match v
+            .string("PASSWORD_HASH_ALGORITHM", "bcrypt")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "bcrypt" => PasswordAlgorithm::Bcrypt,
+            "argon2id" | "argon2" => PasswordAlgorithm::Argon2id,
+            other => {
+                return Err(bad(
+                    "PASSWORD_HASH_ALGORITHM",
+                    format!("expected bcrypt or argon2id, got {other:?}"),
+                ))
+            }
+        };
+        let bcrypt_cost = v.num("BCRYPT_COST", 12u32)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(bad("BCRYPT_COST", "must be between 4 and 31"));
+        }
+        let mut trusted_proxies = Vec::new();
+        if let Some(list) = v.get("TRUSTED_PROXIES") {
+            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                trusted_proxies.push(IpNet::parse(item).ok_or_else(|| {
+                    bad("TRUSTED_PROXIES", format!("not an address or CIDR: {item}"))
+                })?);
+            }
+        }
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let certs = |name: &str| PathBuf::from("certs").join(name);
+        Ok(Self {
+            production,
+            log_level: v.string("LOG_LEVEL", "info").to_ascii_lowercase(),
+            log_json: v.string("LOG_FORMAT", if production { "json" } else { "text" }) == "json",
+            host: v.string("HOST", "127.0.0.1"),
+            port: v.num("PORT", 8000u16)?,
+            database_url: Secret::new(database_url),
+            db_pool_size: v.num("DB_POOL_SIZE", 20u32)?.max(1),
+            mail_dir: v
+                .get("MAIL_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| data_dir.join("mail")),
+            data_dir,
+            redis_url: v.get("REDIS_URL").map(Secret::new),
+            kafka_bootstrap_servers: v.get("KAFKA_BOOTSTRAP_SERVERS").map(str::to_string),
+            kafka_topic: v.string("KAFKA_AUTH_EVENTS_TOPIC", "auth.events"),
+            smtp_host: v.get("SMTP_HOST").map(str::to_string),
+            smtp_port: v.num("SMTP_PORT", 587u16)?,
+            smtp_user: v.get("SMTP_USER").map(str::to_string),
+            smtp_pass: v.get("SMTP_PASS").map(Secret::new),
+            smtp_from_email: v.string("SMTP_FROM_EMAIL", "noreply@localhost"),
+            smtp_from_name: v.string("SMTP_FROM_NAME", "SmartBudget"),
+            jwt_private_key_path: v
+                .get("JWT_PRIVATE_KEY_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| certs("jwt-private.pem")),
+            jwt_public_key_path: v
+                .get("JWT_PUBLIC_KEY_PATH")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| certs("jwt-public.pem")),
+            jwt_additional_public_keys: v
+                .get("JWT_ADDITIONAL_PUBLIC_KEY_PATHS")
+                .map(|l| {
+                    l.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(PathBuf::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            jwt_algorithm,
+            jwt_issuer: v.string("JWT_ISSUER", "auth-service"),
+            jwt_audience: v.string("JWT_AUDIENCE", "smart-budget"),
+            access_ttl: v.positive("JWT_ACCESS_TTL_SECONDS", 900)?,
+            jwt_leeway: v.num("JWT_LEEWAY_SECONDS", 30i64)?.clamp(0, 300),
+            refresh_ttl: v.positive("REFRESH_TTL_SECONDS", 30 * 24 * 3600)?,
+            refresh_grace: v.num("REFRESH_REUSE_GRACE_SECONDS", 10i64)?.clamp(0, 300),
+            one_time_token_ttl: v.positive("ONE_TIME_TOKEN_TTL_SECONDS", 900)?,
+            geoip_db_path: v.get("GEOIP_DB_PATH").map(PathBuf::from),
+            frontend_url,
+            allowed_origins,
+            cookie_secure,
+            cookie_same_site,
+            cookie_domain: v.get("COOKIE_DOMAIN").map(str::to_string),
+            password_algorithm,
+            bcrypt_cost,
+            argon2_memory_kib: v.num("ARGON2_MEMORY_KIB", 19 * 1024u32)?,
+            argon2_iterations: v.num("ARGON2_ITERATIONS", 2u32)?,
+            password_hash_concurrency: v.num("PASSWORD_HASH_CONCURRENCY", cores)?.max(1),
+            trusted_proxies,
+            request_timeout_secs: v.num("REQUEST_TIMEOUT_SECONDS", 10u64)?.max(1),
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.expose().starts_with("sqlite:")
+    }
+
+    pub fn is_origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_the_embedded_mode() {
+        let c = Config::from_vars(&HashMap::new()).unwrap();
+        assert!(c.is_sqlite());
+        assert!(c.cookie_secure);
+        assert_eq!(c.cookie_same_site, SameSite::Lax);
+        assert_eq!(c.bcrypt_cost, 12);
+        assert_eq!(c.access_ttl, 900);
+        assert_eq!(c.refresh_grace, 10);
+        assert_eq!(c.allowed_origins, vec!["http://localhost:3000".to_string()]);
+        assert_eq!(c.jwt_issuer, "auth-service");
+        assert_eq!(c.jwt_audience, "smart-budget");
+    }
+
+    #[test]
+    fn old_sqlalchemy_url_is_accepted() {
+        let c = Config::from_vars(&vars(&[(
+            "DATABASE_URL",
+            "postgresql+asyncpg://u:p@h:5432/db",
+        )]))
+        .unwrap();
+        assert_eq!(c.database_url.expose(), "postgres://u:p@h:5432/db");
+        assert_eq!(format!("{:?}", c.database_url), "Secret(***)");
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = Config::from_vars(&vars(&[("PORT", "eighty")])).unwrap_err();
+        assert_eq!(e.var, "PORT");
+        let e = Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap_err();
+        assert_eq!(e.var, "CORS_ALLOWED_ORIGINS");
+        let e = Config::from_vars(&vars(&[("JWT_ALGORITHM", "HS256")])).unwrap_err();
+        assert_eq!(e.var, "JWT_ALGORITHM");
+        let e =
+            Config::from_vars(&vars(&[("ENV", "prod"), ("COOKIE_SECURE", "false")])).unwrap_err();
+        assert_eq!(e.var, "COOKIE_SECURE");
+        let e = Config::from_vars(&vars(&[
+            ("COOKIE_SAMESITE", "none"),
+            ("COOKIE_SECURE", "false"),
+        ]))
+        .unwrap_err();
+        assert_eq!(e.var, "COOKIE_SAMESITE");
+    }
+
+    #[test]
+    fn origins_are_normalised() {
+        let c = Config::from_vars(&vars(&[
+            ("FRONTEND_URL", "https://app.example.com/some/path"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://admin.example.com/, https://app.example.com",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.allowed_origins,
+            vec!["https://app.example.com", "https://admin.example.com"]
+        );
+        assert!(c.is_origin_allowed("https://admin.example.com"));
+        assert!(!c.is_origin_allowed("https://evil.example.com"));
+    }
+
+    #[test]
+    fn trusted_proxy_networks() {
+        let net = IpNet::parse("10.0.0.0/8").unwrap();
+        assert!(net.contains("10.1.2.3".parse().unwrap()));
+        assert!(!net.contains("11.1.2.3".parse().unwrap()));
+        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
+        let one = IpNet::parse("127.0.0.1").unwrap();
+        assert!(one.contains("127.0.0.1".parse().unwrap()));
+        assert!(!one.contains("127.0.0.2".parse().unwrap()));
+        assert!(IpNet::parse("10.0.0.0/33").is_none());
+        let all = IpNet::parse("::/0").unwrap();
+        assert!(all.contains("2001:db8::1".parse().unwrap()));
+    }
+}

@@ -1,0 +1,25 @@
+//! Parsed input types: a value of these types has already passed validation ("parse, don't
+//! validate"), so handlers and queries never see a raw, unchecked string.
+
+mod device;
+mod email;
+mod location;
+mod password;
+mod text;
+
+pub use device::device_name;
+pub use email::Email;
+pub use location::GeoIp;
+pub use password::Password;
+pub use text::{Country, Name};
+
+/// Why an input was refused; becomes a 422 with this text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+impl From<Invalid> for crate::error::ApiError {
+    fn from(e: Invalid) -> Self {
+        Self::Validation(e.0)
+    }
+}

@@ -1,0 +1,64 @@
+//! `auth-accounts` binary: reads the configuration, builds the application, serves until SIGTERM.
+
+use auth_accounts::config::Config;
+use auth_accounts::startup::Application;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() {
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("auth-accounts: {err}");
+            std::process::exit(2);
+        }
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{},tower_http=warn,sqlx=warn", config.log_level))
+    });
+    if config.log_json {
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let check_only = std::env::args().any(|a| a == "--check");
+    let app = match Application::build(config).await {
+        Ok(app) => app,
+        Err(err) => {
+            tracing::error!(error = %err, "start-up failed");
+            eprintln!("auth-accounts: {err}");
+            std::process::exit(1);
+        }
+    };
+    if check_only {
+        println!("configuration, database, migrations and keys are fine");
+        return;
+    }
+    tracing::info!(port = app.port(), "auth-accounts listening");
+    if let Err(err) = app.run_until(shutdown_signal()).await {
+        tracing::error!(error = %err, "server error");
+        std::process::exit(1);
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,244 @@
+//! Transactional outbox for events and emails.
+//!
+//! A handler writes the outbox row in the same transaction as the change it describes, so an event
+//! or an email exists exactly when the change committed: a crash can lose neither. Relays deliver
+//! rows afterwards with retries and backoff. In the embedded mode events stay in the table (and are
+//! logged as they are recorded) and emails are written to a folder; Kafka and SMTP relays plug into
+//! the same tables.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+use crate::clock::{rfc3339, Clock};
+use crate::email::{render, Lang, Template};
+use crate::store::{Conn, Db};
+
+pub const SOURCE: &str = "auth-accounts";
+
+/// Event types (the old service's, plus reuse detection).
+pub mod events {
+    pub const VERIFICATION_STARTED: &str = "user.verification_started";
+    pub const VERIFICATION_VALIDATED: &str = "user.verification_validated";
+    pub const REGISTERED: &str = "user.registered";
+    pub const LOGIN: &str = "user.login";
+    pub const LOGIN_FAILED: &str = "user.login_failed";
+    pub const LOGOUT: &str = "user.logout";
+    pub const PASSWORD_RESET_STARTED: &str = "user.password_reset_started";
+    pub const PASSWORD_RESET_VALIDATED: &str = "user.password_reset_validated";
+    pub const PASSWORD_RESET: &str = "user.password_reset";
+    pub const PASSWORD_CHANGED: &str = "user.password_changed";
+    pub const TOKEN_REFRESHED: &str = "user.token_refreshed";
+    pub const SESSION_REVOKED: &str = "user.session_revoked";
+    pub const REFRESH_TOKEN_REUSED: &str = "user.refresh_token_reused";
+}
+
+/// Records an event in the outbox. `data` must never hold secrets (tokens, passwords).
+pub async fn record_event(
+    conn: &mut Conn,
+    topic: &str,
+    event_type: &str,
+    user_id: Option<&str>,
+    data: Value,
+    now: i64,
+) -> sqlx::Result<()> {
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let envelope = json!({
+        "eventId": event_id,
+        "eventType": event_type,
+        "occurredAt": rfc3339(now),
+        "source": SOURCE,
+        "userId": user_id,
+        "data": data,
+    });
+    sqlx::query(
+        "INSERT INTO outbox_events (event_id, topic, event_type, user_id, payload, created_at, status, attempts, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $6)",
+    )
+    .bind(&event_id)
+    .bind(topic)
+    .bind(event_type)
+    .bind(user_id)
+    .bind(envelope.to_string())
+    .bind(now)
+    .execute(conn)
+    .await?;
+    tracing::info!(event_id, event_type, user_id, "event recorded");
+    Ok(())
+}
+
+/// Queues an email in the outbox; the mail relay sends it after the transaction commits.
+pub async fn queue_email(
+    conn: &mut Conn,
+    to: &str,
+    template: &Template<'_>,
+    lang: Lang,
+    ttl_minutes: i64,
+    now: i64,
+) -> sqlx::Result<()> {
+    let rendered = render(template, lang, ttl_minutes);
+    sqlx::query(
+        "INSERT INTO email_outbox (email_id, kind, recipient, subject, body_text, body_html, created_at, status, attempts, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7)",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(template.kind())
+    .bind(to)
+    .bind(rendered.subject)
+    .bind(rendered.text)
+    .bind(rendered.html)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map(|_| ())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct OutgoingEmail {
+    pub email_id: String,
+    pub kind: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body_text: String,
+    pub body_html: String,
+    pub created_at: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+}
+
+/// Where emails go. The embedded mode writes `.eml` files; SMTP plugs in here.
+pub trait Mailer: Send + Sync + 'static {
+    fn deliver(&self, email: &OutgoingEmail) -> Result<(), String>;
+}
+
+/// Writes each email as an RFC 5322 `.eml` file into a folder, and logs where (and, outside
+/// production, the link in it, so a developer can click through without a mail server).
+pub struct FileMailer {
+    pub dir: PathBuf,
+    pub from: String,
+    pub log_links: bool,
+}
+
+impl Mailer for FileMailer {
+    fn deliver(&self, email: &OutgoingEmail) -> Result<(), String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+        let boundary = format!("b-{}", email.email_id);
+        let message = format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}@auth-accounts>\r\n\
+             MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"{boundary}\"\r\n\r\n\
+             --{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}\r\n\
+             --{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{html}\r\n--{boundary}--\r\n",
+            from = self.from,
+            to = email.recipient,
+            subject = email.subject,
+            date = chrono::DateTime::from_timestamp(email.created_at, 0).unwrap_or_default().to_rfc2822(),
+            id = email.email_id,
+            text = email.body_text,
+            html = email.body_html,
+        );
+        let path = self
+            .dir
+            .join(format!("{}-{}.eml", email.created_at, email.email_id));
+        let tmp = path.with_extension("tmp");
+        // Write then rename: a reader never sees half a message.
+        std::fs::write(&tmp, message).map_err(|e| e.to_string())?;
+        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        let link = email
+            .body_text
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("http"))
+            .unwrap_or("");
+        if self.log_links && !link.is_empty() {
+            tracing::info!(kind = %email.kind, to = %email.recipient, path = %path.display(), link, "email written");
+        } else {
+            tracing::info!(kind = %email.kind, to = %email.recipient, path = %path.display(), "email written");
+        }
+        Ok(())
+    }
+}
+
+/// After this many failed attempts an email is marked `dead` and left for an operator.
+const MAX_ATTEMPTS: i64 = 8;
+/// A claimed row is invisible to other relays this long; a crashed relay's claims expire.
+const LEASE_SECS: i64 = 60;
+
+/// Delivers pending emails; runs until the process stops. Woken at once by `notify` after a commit,
+/// and polls every second as a safety net (another replica's rows, retries that came due).
+pub fn spawn_email_relay(
+    db: Db,
+    mailer: Arc<dyn Mailer>,
+    notify: Arc<Notify>,
+    clock: Clock,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match relay_emails_once(&db, mailer.as_ref(), &clock).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "email relay: database error"),
+            }
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    })
+}
+
+/// One pass over due emails; returns how many it handled.
+pub async fn relay_emails_once(db: &Db, mailer: &dyn Mailer, clock: &Clock) -> sqlx::Result<usize> {
+    let now = clock.now();
+    let due: Vec<OutgoingEmail> = sqlx::query_as(
+        "SELECT email_id, kind, recipient, subject, body_text, body_html, created_at, attempts, next_attempt_at
+         FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at LIMIT 50",
+    )
+    .bind(now)
+    .fetch_all(db)
+    .await?;
+    let mut handled = 0;
+    for email in due {
+        // Claim with a compare-and-set on next_attempt_at so two relays never send the same row.
+        let claimed = sqlx::query("UPDATE email_outbox SET next_attempt_at = $1 WHERE email_id = $2 AND status = 'pending' AND next_attempt_at = $3")
+            .bind(now + LEASE_SECS)
+            .bind(&email.email_id)
+            .bind(email.next_attempt_at)
+            .execute(db)
+            .await?;
+        if claimed.rows_affected() != 1 {
+            continue;
+        }
+        handled += 1;
+        match mailer.deliver(&email) {
+            Ok(()) => {
+                sqlx::query("UPDATE email_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE email_id = $2")
+                    .bind(clock.now())
+                    .bind(&email.email_id)
+                    .execute(db)
+                    .await?;
+            }
+            Err(err) => {
+                let attempts = email.attempts + 1;
+                let status = if attempts >= MAX_ATTEMPTS {
+                    "dead"
+                } else {
+                    "pending"
+                };
+                let backoff = 5i64.saturating_mul(1 << attempts.min(10));
+                tracing::warn!(email_id = %email.email_id, attempts, status, error = %err, "email delivery failed");
+                sqlx::query("UPDATE email_outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE email_id = $5")
+                    .bind(status)
+                    .bind(attempts)
+                    .bind(clock.now() + backoff)
+                    .bind(err)
+                    .bind(&email.email_id)
+                    .execute(db)
+                    .await?;
+            }
+        }
+    }
+    Ok(handled)
+}

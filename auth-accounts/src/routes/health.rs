@@ -1,0 +1,46 @@
+//! Health: each configured component and its state; 503 when a required one is down.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+
+use crate::state::AppState;
+use crate::store;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/v1/auth/health", get(health))
+}
+
+/// Component states: `ok`, `down`, or `disabled` (not configured). The database is required; GeoIP
+/// is optional. Redis, Kafka and SMTP are reported as `disabled` until their integrations are
+/// configured (the embedded mode keeps events in the outbox and writes emails to a folder).
+#[utoipa::path(get, path = "/api/v1/auth/health", tag = "health",
+    responses((status = 200, description = "All required components are up"), (status = 503, description = "A required component is down")))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    let database = store::ping(&state.db).await;
+    let geoip = if state.geoip.is_enabled() {
+        "ok"
+    } else {
+        "disabled"
+    };
+    let status = if database { "ok" } else { "error" };
+    let body = json!({
+        "status": status,
+        "components": {
+            "database": if database { "ok" } else { "down" },
+            "redis": "disabled",
+            "kafka": "disabled",
+            "smtp": "disabled",
+            "geoip": geoip,
+        }
+    });
+    let code = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}

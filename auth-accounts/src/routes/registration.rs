@@ -1,0 +1,263 @@
+//! Registration with email verification: verify-email -> (email link) -> verify-link ->
+//! complete-registration.
+//!
+//! verify-email answers the same thing, after the same work, whether or not the address is
+//! registered; only the email differs ("finish signing up" vs "you already have an account"), so the
+//! endpoint cannot be used to discover accounts (the old service answered `sign_in` for them).
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use serde::Deserialize;
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::domain::{Country, Email, Name, Password};
+use crate::email::{Lang, Template};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{ApiJson, ClientInfo};
+use crate::outbox::{events, queue_email, record_event};
+use crate::routes::issue::{open_session, respond, TokenDelivery};
+use crate::routes::{ErrorBody, StatusBody};
+use crate::state::AppState;
+use crate::store::one_time::{self, Purpose};
+use crate::store::{is_unique_violation, users};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/verify-email", post(verify_email))
+        .route("/api/v1/auth/verify-link", get(verify_link))
+        .route(
+            "/api/v1/auth/complete-registration",
+            post(complete_registration),
+        )
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailRequest {
+    #[schema(example = "user@example.com")]
+    pub email: String,
+}
+
+pub fn link(state: &AppState, path: &str, token: &str, email: &Email) -> String {
+    let mut url = state.config.frontend_url.clone();
+    url.set_path(path);
+    url.query_pairs_mut()
+        .clear()
+        .append_pair("token", token)
+        .append_pair("email", email.as_str());
+    url.to_string()
+}
+
+fn ttl_minutes(state: &AppState) -> i64 {
+    state.config.one_time_token_ttl / 60
+}
+
+/// Start registration: emails a verification link (or an "already registered" notice).
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "registration", request_body = EmailRequest,
+    responses((status = 200, body = StatusBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn verify_email(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<EmailRequest>,
+) -> ApiResult<ApiJson<StatusBody>> {
+    let email = Email::parse(&req.email)?;
+    let now = state.clock.now();
+    let lang = Lang::from_accept_language(client.accept_language.as_deref());
+    let token = crate::crypto::random_token()?;
+    let mut tx = state.db.begin().await?;
+    let existing = users::find_by_email(&mut tx, &email).await?;
+    // The same writes on both paths (token row, email row, event) keep the timing alike.
+    one_time::replace(
+        &mut tx,
+        Purpose::Verification,
+        &email,
+        &token,
+        now,
+        state.config.one_time_token_ttl,
+    )
+    .await?;
+    let template_links;
+    let template = match &existing {
+        None => {
+            template_links = [
+                link(&state, "/auth/registration", &token, &email),
+                String::new(),
+            ];
+            Template::Verification {
+                link: &template_links[0],
+            }
+        }
+        Some(_) => {
+            let mut login = state.config.frontend_url.clone();
+            login.set_path("/auth/login");
+            let mut reset = state.config.frontend_url.clone();
+            reset.set_path("/auth/forgot-password");
+            template_links = [login.to_string(), reset.to_string()];
+            Template::AlreadyRegistered {
+                login_link: &template_links[0],
+                reset_link: &template_links[1],
+            }
+        }
+    };
+    queue_email(
+        &mut tx,
+        email.as_str(),
+        &template,
+        lang,
+        ttl_minutes(&state),
+        now,
+    )
+    .await?;
+    let user_id = existing.as_ref().map(|u| u.user_id.as_str());
+    record_event(
+        &mut tx,
+        state.topic(),
+        events::VERIFICATION_STARTED,
+        user_id,
+        json!({ "email": email.as_str() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail_notify.notify_one();
+    Ok(ApiJson(StatusBody::success(
+        "sign_up",
+        "Verification email sent.",
+    )))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LinkQuery {
+    pub token: Option<String>,
+    pub email: Option<String>,
+    /// `verification` (default) or `reset`.
+    #[serde(alias = "tokenType")]
+    pub token_type: Option<String>,
+}
+
+/// Check an emailed link without using it up.
+#[utoipa::path(get, path = "/api/v1/auth/verify-link", tag = "registration", params(LinkQuery),
+    responses((status = 200, body = StatusBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+pub async fn verify_link(
+    State(state): State<AppState>,
+    query: Result<Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<ApiJson<StatusBody>> {
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let purpose = match q.token_type.as_deref().unwrap_or("verification") {
+        "verification" => Purpose::Verification,
+        "reset" => Purpose::Reset,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "token_type must be verification or reset".into(),
+            ))
+        }
+    };
+    let (Some(token), Some(email)) = (q.token, q.email) else {
+        return Err(ApiError::BadRequest("token and email are required".into()));
+    };
+    const INVALID: ApiError = ApiError::Unauthorized("Invalid or expired link");
+    let email = Email::parse(&email).map_err(|_| INVALID)?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if !one_time::check(&mut tx, purpose, &email, &token, now).await? {
+        return Err(INVALID);
+    }
+    let event = match purpose {
+        Purpose::Verification => events::VERIFICATION_VALIDATED,
+        Purpose::Reset => events::PASSWORD_RESET_VALIDATED,
+    };
+    let user_id = users::find_by_email(&mut tx, &email)
+        .await?
+        .map(|u| u.user_id);
+    record_event(
+        &mut tx,
+        state.topic(),
+        event,
+        user_id.as_deref(),
+        json!({ "email": email.as_str() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(ApiJson(StatusBody::success(
+        "verify_link",
+        "Link is valid.",
+    )))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CompleteRegistrationRequest {
+    pub email: String,
+    pub token: String,
+    #[schema(example = "SecurePass123!")]
+    pub password: String,
+    #[schema(example = "John Doe")]
+    pub name: String,
+    #[schema(example = "Russia")]
+    pub country: String,
+    #[serde(default, alias = "token_delivery")]
+    pub token_delivery: TokenDelivery,
+}
+
+/// Finish registration: creates the account and signs it in.
+#[utoipa::path(post, path = "/api/v1/auth/complete-registration", tag = "registration", request_body = CompleteRegistrationRequest,
+    responses((status = 200, body = StatusBody, description = "Signed in: cookies set, or tokens in the body"),
+        (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn complete_registration(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    ApiJson(req): ApiJson<CompleteRegistrationRequest>,
+) -> ApiResult<Response> {
+    let email = Email::parse(&req.email)?;
+    let password = Password::parse(&req.password)?;
+    let name = Name::parse(&req.name)?;
+    let country = Country::parse(&req.country)?;
+    let lang = Lang::from_accept_language(client.accept_language.as_deref());
+    // Hash before the transaction: it takes a while and must not hold a database lock.
+    let password_hash = state.hasher.hash(password.expose()).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    if !one_time::consume(&mut tx, Purpose::Verification, &email, &req.token, now).await? {
+        return Err(ApiError::Unauthorized(
+            "Invalid or expired verification token",
+        ));
+    }
+    let user_id = uuid::Uuid::new_v4().to_string();
+    let inserted = users::insert(
+        &mut tx,
+        users::NewUser {
+            user_id: &user_id,
+            email: &email,
+            password_hash: &password_hash,
+            name: &name,
+            country: &country,
+            locale: lang.as_str(),
+            now,
+        },
+    )
+    .await;
+    match inserted {
+        Err(e) if is_unique_violation(&e) => {
+            return Err(ApiError::Conflict("Email is already registered"))
+        }
+        other => other?,
+    }
+    let issued = open_session(&state, &mut tx, &user_id, 0, &client).await?;
+    users::touch_last_login(&mut tx, &user_id, now).await?;
+    let data = json!({ "email": email.as_str(), "name": name.as_str(), "country": country.as_str(), "sessionId": issued.session_id });
+    record_event(
+        &mut tx,
+        state.topic(),
+        events::REGISTERED,
+        Some(&user_id),
+        data,
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    let body = json!({ "status": "success", "action": "complete_registration", "detail": "Registration completed.", "userId": user_id });
+    respond(&state, &issued, req.token_delivery, body)
+}

@@ -1,0 +1,111 @@
+//! Token checks for other services: validate-token, gateway-verify (nginx `auth_request`), JWKS.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use axum::Router;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use auth_token::{HEADER_SESSION_ID, HEADER_USER_ID, HEADER_USER_ROLE};
+
+use crate::error::ApiResult;
+use crate::http::errors::KeepBody;
+use crate::http::{auth, ApiJson, TokenSource};
+use crate::routes::ErrorBody;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/auth/validate-token", post(validate_token))
+        .route("/api/v1/auth/gateway-verify", any(gateway_verify))
+        .route("/api/v1/auth/.well-known/jwks.json", get(jwks))
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ValidateRequest {
+    pub token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateBody {
+    pub valid: bool,
+    pub user_id: String,
+    pub session_id: String,
+    pub role: i32,
+    /// Expiry, unix seconds.
+    pub exp: i64,
+}
+
+/// Check an access token: signature, claims, and that its session is still live.
+#[utoipa::path(post, path = "/api/v1/auth/validate-token", tag = "tokens", request_body = ValidateRequest,
+    responses((status = 200, body = ValidateBody), (status = 401, body = ErrorBody)))]
+pub async fn validate_token(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ValidateRequest>,
+) -> ApiResult<ApiJson<ValidateBody>> {
+    let user = auth::authenticate(&state, &req.token, TokenSource::Header).await?;
+    Ok(ApiJson(ValidateBody {
+        valid: true,
+        user_id: user.user_id,
+        session_id: user.session_id,
+        role: user.role,
+        exp: user.claims.exp,
+    }))
+}
+
+/// Forward-auth for a gateway: 200 with `X-User-Id`, `X-Session-Id`, `X-User-Role`, or a bare 401.
+/// Accepts the `access_token` cookie (as the old gateway sent it) or `Authorization: Bearer`.
+#[utoipa::path(get, path = "/api/v1/auth/gateway-verify", tag = "tokens", security(("bearer" = []), ("cookie" = [])),
+    responses((status = 200, description = "Authenticated; identity in X-User-Id, X-Session-Id, X-User-Role"),
+        (status = 401, description = "Not authenticated (empty body)")))]
+pub async fn gateway_verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let verified = match auth::access_token(&headers) {
+        Some((token, source)) => auth::authenticate(&state, &token, source).await.ok(),
+        None => None,
+    };
+    let mut response = match verified {
+        Some(user) => {
+            let mut response = StatusCode::OK.into_response();
+            let h = response.headers_mut();
+            for (name, value) in [
+                (HEADER_USER_ID, user.user_id),
+                (HEADER_SESSION_ID, user.session_id),
+                (HEADER_USER_ROLE, user.role.to_string()),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    h.insert(name, v);
+                }
+            }
+            response
+        }
+        None => {
+            let mut response = StatusCode::UNAUTHORIZED.into_response();
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"auth\""),
+            );
+            response.extensions_mut().insert(KeepBody);
+            response
+        }
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The public keys that verify access tokens (RFC 7517).
+#[utoipa::path(get, path = "/api/v1/auth/.well-known/jwks.json", tag = "tokens",
+    responses((status = 200, description = "JWK Set", content_type = "application/json")))]
+pub async fn jwks(State(state): State<AppState>) -> Response {
+    let mut response = axum::Json(&state.keys.jwks).into_response();
+    // Short enough that a key change propagates quickly; edges refetch on an unknown kid anyway.
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}

@@ -1,0 +1,151 @@
+//! Building and running the application.
+//!
+//! [`Application::build`] does everything that can fail (configuration checks, database and
+//! migrations, keys, listener) before serving, and exposes the bound port, so tests start the real
+//! application on port 0 and the binary stays a thin wrapper.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, Method};
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::PasswordHasher;
+use crate::domain::GeoIp;
+use crate::http::{csrf, errors};
+use crate::keys::Keys;
+use crate::outbox::{spawn_email_relay, FileMailer};
+use crate::routes;
+use crate::state::AppState;
+use crate::store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Keys(#[from] crate::keys::KeyError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(String, std::io::Error),
+    #[error("start-up failed: {0}")]
+    Other(String),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        Self::build_with_clock(config, Clock::default()).await
+    }
+
+    /// As [`Application::build`], with a clock the caller controls (tests move time forward).
+    pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
+        let db = store::connect(&config).await?;
+        let keys = Keys::load(&config)?;
+        let hasher = PasswordHasher::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
+        let geoip = GeoIp::open(config.geoip_db_path.as_deref());
+        let addr = format!("{}:{}", config.host, config.port);
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|e| StartError::Bind(addr, e))?;
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            keys: Arc::new(keys),
+            hasher,
+            geoip,
+            clock,
+            mail_notify: Arc::new(Notify::new()),
+        };
+        let mailer = FileMailer {
+            dir: state.config.mail_dir.clone(),
+            from: format!(
+                "{} <{}>",
+                state.config.smtp_from_name, state.config.smtp_from_email
+            ),
+            log_links: !state.config.production,
+        };
+        spawn_email_relay(
+            state.db.clone(),
+            Arc::new(mailer),
+            state.mail_notify.clone(),
+            state.clock.clone(),
+        );
+        let router = router(state.clone());
+        Ok(Self {
+            listener,
+            router,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    pub async fn run_until(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let origins: Vec<HeaderValue> = state
+        .config
+        .allowed_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    // Credentials allowed for the configured origins only; never a wildcard.
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
+        .allow_headers([
+            header::CONTENT_TYPE,
+            header::AUTHORIZATION,
+            header::ACCEPT_LANGUAGE,
+        ])
+        .max_age(Duration::from_secs(600));
+    routes::router()
+        .layer(axum::middleware::from_fn(errors::error_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::check_origin,
+        ))
+        .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+        .layer(axum::middleware::from_fn(errors::error_body))
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(cors)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,31 @@
+//! The state every handler receives: passed explicitly (axum `State`), never global, so each test
+//! runs its own application.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::crypto::PasswordHasher;
+use crate::domain::GeoIp;
+use crate::keys::Keys;
+use crate::store::Db;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub keys: Arc<Keys>,
+    pub hasher: PasswordHasher,
+    pub geoip: GeoIp,
+    pub clock: Clock,
+    /// Wakes the email relay right after a transaction that queued an email commits.
+    pub mail_notify: Arc<Notify>,
+}
+
+impl AppState {
+    pub fn topic(&self) -> &str {
+        &self.config.kafka_topic
+    }
+}
