@@ -29,3 +29,16 @@ impl AppState {
         &self.config.kafka_topic
     }
 }
+
+impl AppState {
+    /// Starts a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`): a
+    /// deferred transaction that read first and writes later fails at once with "database is
+    /// locked" when another writer got in between, instead of waiting for its turn.
+    pub async fn begin(&self) -> sqlx::Result<crate::store::Tx> {
+        if self.config.is_sqlite() {
+            self.db.begin_with("BEGIN IMMEDIATE").await
+        } else {
+            self.db.begin().await
+        }
+    }
+}

@@ -37,7 +37,7 @@ fn build(
 }
 
 fn append(headers: &mut HeaderMap, c: Cookie<'static>) {
-    if let Ok(v) = HeaderValue::from_str(&c.encoded().to_string()) {
+    if let Ok(v) = HeaderValue::from_str(&c.to_string()) {
         headers.append(header::SET_COOKIE, v);
     }
 }

@@ -70,7 +70,7 @@ pub async fn login(
     let user = match user {
         Some(u) if verified.ok && u.is_active == 1 => u,
         other => {
-            let mut tx = state.db.begin().await?;
+            let mut tx = state.begin().await?;
             let user_id = other.as_ref().map(|u| u.user_id.as_str());
             let data = json!({ "email": email.as_ref().map(Email::as_str), "ip": client.ip.map(|i| i.to_string()) });
             record_event(
@@ -91,7 +91,7 @@ pub async fn login(
     } else {
         None
     };
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     if let Some(hash) = &new_hash {
         users::set_password_hash(&mut tx, &user.user_id, hash, now).await?;
     }
@@ -184,7 +184,7 @@ async fn rotate(state: &AppState, token: &str, client: &ClientInfo) -> Result<Is
     // Two passes at most: when a concurrent request wins the compare-and-set, look again.
     for _ in 0..2 {
         let now = state.clock.now();
-        let mut tx = state.db.begin().await?;
+        let mut tx = state.begin().await?;
         let Some((generation, session)) = sessions::find_by_refresh_hash(&mut tx, &hash).await?
         else {
             return Err(INVALID_REFRESH);
@@ -330,7 +330,7 @@ pub async fn logout(
         }
     }
     if let Some((session_id, user_id)) = target {
-        let mut tx = state.db.begin().await?;
+        let mut tx = state.begin().await?;
         if sessions::revoke(&mut tx, &session_id, &user_id, now).await? {
             record_event(
                 &mut tx,

@@ -48,7 +48,7 @@ pub async fn reset_password(
     let email = Email::parse(&req.email)?;
     let now = state.clock.now();
     let token = crate::crypto::random_token()?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     let user = users::find_by_email(&mut tx, &email).await?;
     // The token row is written either way so both paths do the same work; without an account
     // nobody receives it, and complete-reset refuses it.
@@ -114,7 +114,7 @@ pub async fn complete_reset(
     let password = Password::parse(&req.new_password)?;
     let hash = state.hasher.hash(password.expose()).await?;
     let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     if !one_time::consume(&mut tx, Purpose::Reset, &email, &req.token, now).await? {
         return Err(INVALID);
     }
@@ -190,7 +190,7 @@ pub async fn change_password(
     }
     let hash = state.hasher.hash(new_password.expose()).await?;
     let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     users::set_password_hash(&mut tx, &user.user_id, &hash, now).await?;
     let revoked = sessions::revoke_all(&mut tx, &user.user_id, None, now).await?;
     let issued = open_session(&state, &mut tx, &user.user_id, user.role, &client).await?;

@@ -66,7 +66,7 @@ pub async fn verify_email(
     let now = state.clock.now();
     let lang = Lang::from_accept_language(client.accept_language.as_deref());
     let token = crate::crypto::random_token()?;
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     let existing = users::find_by_email(&mut tx, &email).await?;
     // The same writes on both paths (token row, email row, event) keep the timing alike.
     one_time::replace(
@@ -160,7 +160,7 @@ pub async fn verify_link(
     const INVALID: ApiError = ApiError::Unauthorized("Invalid or expired link");
     let email = Email::parse(&email).map_err(|_| INVALID)?;
     let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     if !one_time::check(&mut tx, purpose, &email, &token, now).await? {
         return Err(INVALID);
     }
@@ -219,7 +219,7 @@ pub async fn complete_registration(
     // Hash before the transaction: it takes a while and must not hold a database lock.
     let password_hash = state.hasher.hash(password.expose()).await?;
     let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     if !one_time::consume(&mut tx, Purpose::Verification, &email, &req.token, now).await? {
         return Err(ApiError::Unauthorized(
             "Invalid or expired verification token",

@@ -111,7 +111,7 @@ pub async fn revoke(
         .map_err(|_| ApiError::Validation("session_id must be a UUID".into()))?;
     let id = id.hyphenated().to_string();
     let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     if !sessions::revoke(&mut tx, &id, &auth.user_id, now).await? {
         return Err(ApiError::NotFound("Session not found"));
     }
@@ -139,7 +139,7 @@ pub async fn logout_others(
     auth: AuthUser,
 ) -> ApiResult<ApiJson<StatusBody>> {
     let now = state.clock.now();
-    let mut tx = state.db.begin().await?;
+    let mut tx = state.begin().await?;
     let revoked = sessions::revoke_all(&mut tx, &auth.user_id, Some(&auth.session_id), now).await?;
     for id in &revoked {
         record_event(
