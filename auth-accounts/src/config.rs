@@ -148,6 +148,8 @@ pub struct Config {
     pub password_hash_concurrency: usize,
     pub trusted_proxies: Vec<IpNet>,
     pub request_timeout_secs: u64,
+    /// `REVOCATIONS_TOKEN`: when set, the revocation feed requires `Authorization: Bearer` with it.
+    pub revocations_token: Option<Secret>,
 }
 
 struct Vars<'a>(&'a HashMap<String, String>);
@@ -362,6 +364,7 @@ impl Config {
             password_hash_concurrency: v.num("PASSWORD_HASH_CONCURRENCY", cores)?.max(1),
             trusted_proxies,
             request_timeout_secs: v.num("REQUEST_TIMEOUT_SECONDS", 10u64)?.max(1),
+            revocations_token: v.get("REVOCATIONS_TOKEN").map(Secret::new),
         })
     }
 

@@ -17,6 +17,7 @@
 //! - [`store`]: the database (SQLite or PostgreSQL through one code path) and its queries.
 //! - [`outbox`]: events and emails written in the same transaction as the change, and their relay.
 //! - [`email`]: email templates (Russian and English).
+//! - [`revocations`]: the feed that pushes revoked sessions to the edges.
 //! - [`routes`]: feature modules, each owning its routes: registration, login, password, sessions,
 //!   tokens, health, docs.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -30,6 +31,7 @@ pub mod error;
 pub mod http;
 pub mod keys;
 pub mod outbox;
+pub mod revocations;
 pub mod routes;
 pub mod startup;
 pub mod state;

@@ -43,6 +43,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
+    shutdown_tx: tokio::sync::watch::Sender<bool>,
 }
 
 impl Application {
@@ -60,6 +61,7 @@ impl Application {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
+        let (shutdown_tx, shutting_down) = tokio::sync::watch::channel(false);
         let state = AppState {
             config: Arc::new(config),
             db,
@@ -68,7 +70,16 @@ impl Application {
             geoip,
             clock,
             mail_notify: Arc::new(Notify::new()),
+            revocations: tokio::sync::broadcast::channel(1024).0,
+            shutting_down,
         };
+        let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
+        crate::revocations::spawn_poller(
+            state.db.clone(),
+            state.clock.clone(),
+            horizon,
+            state.revocations.clone(),
+        );
         let mailer = FileMailer {
             dir: state.config.mail_dir.clone(),
             from: format!(
@@ -88,6 +99,7 @@ impl Application {
             listener,
             router,
             state,
+            shutdown_tx,
         })
     }
 

@@ -22,6 +22,11 @@ pub struct AppState {
     pub clock: Clock,
     /// Wakes the email relay right after a transaction that queued an email commits.
     pub mail_notify: Arc<Notify>,
+    /// New revocations, fanned out to the edges' revocation streams.
+    pub revocations: tokio::sync::broadcast::Sender<crate::revocations::Revocation>,
+    /// Flips to `true` when the server starts shutting down, so long-lived streams end and the
+    /// graceful drain does not wait for them forever.
+    pub shutting_down: tokio::sync::watch::Receiver<bool>,
 }
 
 impl AppState {

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(tokens::router())
         .merge(health::router())
         .merge(docs::router())
+        .merge(crate::revocations::router())
 }
 
 /// The old service's success body: `{"status":"success","action":..,"detail":..}`.

@@ -118,9 +118,10 @@ impl Drop for Env {
                 };
                 rt.block_on(async move {
                     if let Ok(mut conn) = sqlx::postgres::PgConnection::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut conn)
-                            .await;
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
                         let _ = conn.close().await;
                     }
                 });
@@ -288,7 +289,8 @@ pub async fn spawn_on(env: &Arc<Env>, extra_vars: &[(&str, &str)]) -> TestApp {
 pub async fn json_body(response: Response) -> Value {
     let status = response.status();
     let text = response.text().await.expect("response body");
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {text:?}"))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{status}: body is not JSON ({e}): {text:?}"))
 }
 
 /// Asserts the status and the error body shape, and returns the detail.
@@ -620,5 +622,8 @@ fn sort_key(path: &Path) -> (i64, std::time::SystemTime) {
 
 /// A unique address for one test.
 pub fn email(prefix: &str) -> String {
-    format!("{prefix}-{}@example.com", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    format!(
+        "{prefix}-{}@example.com",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
 }

@@ -43,7 +43,13 @@ async fn cookie_delivery_sets_secure_cookies(backend: Backend) {
         .find(|c| c.starts_with("refresh_token=") && !c.starts_with("refresh_token=;"))
         .expect("refresh_token cookie");
     let a = attrs(access);
-    for wanted in ["httponly", "secure", "samesite=lax", "path=/", "max-age=900"] {
+    for wanted in [
+        "httponly",
+        "secure",
+        "samesite=lax",
+        "path=/",
+        "max-age=900",
+    ] {
         assert!(a.contains(&wanted.to_string()), "{wanted} in {access}");
     }
     let r = attrs(refresh);
@@ -87,7 +93,10 @@ async fn body_delivery_returns_tokens(backend: Backend) {
             )
             .await;
         assert_eq!(response.status(), StatusCode::OK, "{key}");
-        assert!(set_cookies(&response).is_empty(), "no Set-Cookie with {key}");
+        assert!(
+            set_cookies(&response).is_empty(),
+            "no Set-Cookie with {key}"
+        );
         assert_eq!(
             response.headers()["cache-control"].to_str().unwrap(),
             "no-store"
@@ -189,9 +198,7 @@ async fn logout_revokes_at_once(backend: Backend) {
     let b = app.login(&addr, PASSWORD).await;
 
     // With the access token (Bearer).
-    let response = app
-        .post_json_bearer("logout", &json!({}), &a.access)
-        .await;
+    let response = app.post_json_bearer("logout", &json!({}), &a.access).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(
         json_body(response).await,

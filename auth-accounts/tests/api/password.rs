@@ -97,7 +97,12 @@ async fn change_password_errors(backend: Backend) {
                 &a.access,
             )
             .await;
-        assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "change-password").await;
+        assert_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "change-password",
+        )
+        .await;
     }
     let response = app
         .post_json(
@@ -197,7 +202,10 @@ async fn reset_password_does_not_reveal_accounts(backend: Backend) {
     assert_eq!(a.status(), b.status());
     assert_eq!(a.bytes().await.unwrap(), b.bytes().await.unwrap());
     assert_eq!(app.mails_to(&known).await.len(), mails_before + 1);
-    assert!(app.mails_to(&unknown).await.is_empty(), "no email without an account");
+    assert!(
+        app.mails_to(&unknown).await.is_empty(),
+        "no email without an account"
+    );
     // The unregistered address's token (never sent) cannot be guessed into a reset.
     let response = app
         .post_json(
@@ -221,14 +229,17 @@ async fn complete_reset_errors(backend: Backend) {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let token = app.latest_mail_token(&addr).await;
-    let body = |token: &str, password: &str| {
-        json!({ "email": addr, "token": token, "newPassword": password })
-    };
+    let body = |token: &str, password: &str| json!({ "email": addr, "token": token, "newPassword": password });
     let response = app
-        .post_json("complete-reset", &body("D".repeat(43).as_str(), NEW_PASSWORD))
+        .post_json(
+            "complete-reset",
+            &body("D".repeat(43).as_str(), NEW_PASSWORD),
+        )
         .await;
     assert_error(response, StatusCode::UNAUTHORIZED, "complete-reset").await;
-    let response = app.post_json("complete-reset", &body(&token, "short")).await;
+    let response = app
+        .post_json("complete-reset", &body(&token, "short"))
+        .await;
     assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "complete-reset").await;
     let response = app
         .post_json("complete-reset", &json!({ "email": addr, "token": token }))
@@ -259,7 +270,11 @@ async fn hash_is_upgraded_on_login(backend: Backend) {
     let cost5 = stronger.password_hash(&addr).await;
     assert!(cost5.starts_with("$2b$05$"), "{cost5}");
     stronger.login(&addr, PASSWORD).await;
-    assert_eq!(stronger.password_hash(&addr).await, cost5, "no rehash needed");
+    assert_eq!(
+        stronger.password_hash(&addr).await,
+        cost5,
+        "no rehash needed"
+    );
     let response = stronger.login_body(&addr, "wrong-password-9").await;
     assert_error(response, StatusCode::UNAUTHORIZED, "login").await;
 

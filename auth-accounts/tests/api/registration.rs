@@ -146,9 +146,7 @@ async fn one_time_token_is_hashed_and_single_use(backend: Backend) {
 
     let body = TestApp::registration_body(&addr, &token, PASSWORD);
     assert_eq!(
-        app.post_json("complete-registration", &body)
-            .await
-            .status(),
+        app.post_json("complete-registration", &body).await.status(),
         StatusCode::OK
     );
     // Used up: the row is gone and a second use is refused.
@@ -185,7 +183,11 @@ async fn one_time_token_expires(backend: Backend) {
     app.clock.advance(880);
     assert_eq!(check().await, StatusCode::OK, "still valid at 14m40s");
     app.clock.advance(21);
-    assert_eq!(check().await, StatusCode::UNAUTHORIZED, "expired after 15 min");
+    assert_eq!(
+        check().await,
+        StatusCode::UNAUTHORIZED,
+        "expired after 15 min"
+    );
     let response = app
         .post_json(
             "complete-registration",
@@ -247,12 +249,12 @@ async fn verify_link_parameters(backend: Backend) {
             ("email", addr.clone()),
             ("token_type", "reset".to_string()),
         ],
-        vec![
-            ("token", "A".repeat(43)),
-            ("email", addr.clone()),
-        ],
+        vec![("token", "A".repeat(43)), ("email", addr.clone())],
         vec![("token", token.clone()), ("email", email("other"))],
-        vec![("token", token.clone()), ("email", "not-an-email".to_string())],
+        vec![
+            ("token", token.clone()),
+            ("email", "not-an-email".to_string()),
+        ],
     ] {
         assert_error(get(query).await, StatusCode::UNAUTHORIZED, "verify-link").await;
     }
@@ -273,11 +275,20 @@ async fn verify_email_does_not_reveal_accounts(backend: Backend) {
 
     // Only the email differs.
     let to_known = app.latest_mail(&known).await;
-    assert_eq!(to_known.link_path().as_deref(), Some("/auth/forgot-password"));
-    assert!(to_known.token().is_none(), "no registration link: {to_known:?}");
+    assert_eq!(
+        to_known.link_path().as_deref(),
+        Some("/auth/forgot-password")
+    );
+    assert!(
+        to_known.token().is_none(),
+        "no registration link: {to_known:?}"
+    );
     assert!(to_known.raw.contains("/auth/login"));
     let to_unknown = app.latest_mail(&unknown).await;
-    assert_eq!(to_unknown.link_path().as_deref(), Some("/auth/registration"));
+    assert_eq!(
+        to_unknown.link_path().as_deref(),
+        Some("/auth/registration")
+    );
     assert!(to_unknown.token().is_some());
     assert_ne!(to_known.subject, to_unknown.subject);
 }
@@ -329,15 +340,23 @@ async fn validation(backend: Backend) {
     ];
     for body in cases {
         let response = app.post_json("complete-registration", &body).await;
-        let detail =
-            assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "complete-registration")
-                .await;
+        let detail = assert_error(
+            response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "complete-registration",
+        )
+        .await;
         assert!(!detail.is_empty());
     }
     let mut missing = base.clone();
     missing.as_object_mut().unwrap().remove("country");
     let response = app.post_json("complete-registration", &missing).await;
-    assert_error(response, StatusCode::UNPROCESSABLE_ENTITY, "complete-registration").await;
+    assert_error(
+        response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "complete-registration",
+    )
+    .await;
     // Refused requests did not use the token up; limits are inclusive.
     let ok = with("name", json!("n".repeat(255)));
     let ok = {

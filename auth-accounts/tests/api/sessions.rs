@@ -94,17 +94,15 @@ async fn list_shows_live_sessions(backend: Backend) {
         assert_eq!(s["location"], "Local Network");
         for key in ["createdAt", "lastActivity"] {
             let t = s[key].as_str().unwrap();
-            assert!(t.len() == 20 && t.as_bytes()[10] == b'T' && t.ends_with('Z'), "{t}");
+            assert!(
+                t.len() == 20 && t.as_bytes()[10] == b'T' && t.ends_with('Z'),
+                "{t}"
+            );
         }
         let current = s["sessionId"] == chrome.session_id.as_str();
         assert_eq!(s["isCurrentSession"], current, "{s}");
     }
-    let by_id = |id: &str| {
-        list.iter()
-            .find(|s| s["sessionId"] == id)
-            .unwrap()
-            .clone()
-    };
+    let by_id = |id: &str| list.iter().find(|s| s["sessionId"] == id).unwrap().clone();
     assert_eq!(by_id(&chrome.session_id)["deviceName"], "Chrome on Windows");
     assert_eq!(by_id(&curl.session_id)["deviceName"], "curl");
 
@@ -215,8 +213,6 @@ async fn logout_others_keeps_the_current_session(backend: Backend) {
     // The survivor still refreshes.
     let response = app.refresh_body(&b.refresh).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let response = app
-        .post_json("sessions/logout-others", &json!({}))
-        .await;
+    let response = app.post_json("sessions/logout-others", &json!({})).await;
     assert_error(response, StatusCode::UNAUTHORIZED, "logout-others").await;
 }
