@@ -119,8 +119,13 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
+        let tx = self.shutdown_tx;
+        let signal = async move {
+            shutdown.await;
+            let _ = tx.send(true);
+        };
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(shutdown)
+            .with_graceful_shutdown(signal)
             .await
     }
 }
