@@ -14,6 +14,7 @@
 //! - [`domain`]: parsed input types (`Email`, `Password`, `Name`, `Country`) and device/location helpers.
 //! - [`crypto`]: password hashing off the async threads, random one-time and refresh tokens.
 //! - [`keys`]: signing keys on disk, generated on first start, and the published JWKS.
+//! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`store`]: the database (SQLite or PostgreSQL through one code path) and its queries.
 //! - [`outbox`]: events and emails written in the same transaction as the change, and their relay.
 //! - [`email`]: email templates (Russian and English).
@@ -30,6 +31,7 @@ pub mod email;
 pub mod error;
 pub mod http;
 pub mod keys;
+pub mod metrics;
 pub mod outbox;
 pub mod revocations;
 pub mod routes;

@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use crate::clock::{rfc3339, Clock};
 use crate::email::{render, Lang, Template};
+use crate::metrics::{Metrics, ResultLabels};
 use crate::store::{Conn, Db};
 
 pub const SOURCE: &str = "auth-accounts";
@@ -109,9 +110,12 @@ pub struct OutgoingEmail {
     pub next_attempt_at: i64,
 }
 
-/// Where emails go. The embedded mode writes `.eml` files; SMTP plugs in here.
+pub type DeliveryFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Where emails go: a folder in the embedded mode, an SMTP server in production.
 pub trait Mailer: Send + Sync + 'static {
-    fn deliver(&self, email: &OutgoingEmail) -> Result<(), String>;
+    fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> DeliveryFuture<'a>;
 }
 
 /// Writes each email as an RFC 5322 `.eml` file into a folder, and logs where (and, outside
@@ -123,7 +127,13 @@ pub struct FileMailer {
 }
 
 impl Mailer for FileMailer {
-    fn deliver(&self, email: &OutgoingEmail) -> Result<(), String> {
+    fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> DeliveryFuture<'a> {
+        Box::pin(async move { self.write(email) })
+    }
+}
+
+impl FileMailer {
+    fn write(&self, email: &OutgoingEmail) -> Result<(), String> {
         std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
         let boundary = format!("b-{}", email.email_id);
         let message = format!(
@@ -166,79 +176,106 @@ const MAX_ATTEMPTS: i64 = 8;
 /// A claimed row is invisible to other relays this long; a crashed relay's claims expire.
 const LEASE_SECS: i64 = 60;
 
-/// Delivers pending emails; runs until the process stops. Woken at once by `notify` after a commit,
-/// and polls every second as a safety net (another replica's rows, retries that came due).
-pub fn spawn_email_relay(
-    db: Db,
-    mailer: Arc<dyn Mailer>,
-    notify: Arc<Notify>,
-    clock: Clock,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            match relay_emails_once(&db, mailer.as_ref(), &clock).await {
-                Ok(n) if n > 0 => continue,
-                Ok(_) => {}
-                Err(err) => tracing::warn!(error = %err, "email relay: database error"),
-            }
-            tokio::select! {
-                _ = notify.notified() => {}
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-    })
+/// Everything the email relay needs.
+#[derive(Clone)]
+pub struct EmailRelay {
+    pub db: Db,
+    pub mailer: Arc<dyn Mailer>,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
 }
 
-/// One pass over due emails; returns how many it handled.
-pub async fn relay_emails_once(db: &Db, mailer: &dyn Mailer, clock: &Clock) -> sqlx::Result<usize> {
-    let now = clock.now();
-    let due: Vec<OutgoingEmail> = sqlx::query_as(
-        "SELECT email_id, kind, recipient, subject, body_text, body_html, created_at, attempts, next_attempt_at
-         FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at LIMIT 50",
-    )
-    .bind(now)
-    .fetch_all(db)
-    .await?;
-    let mut handled = 0;
-    for email in due {
-        // Claim with a compare-and-set on next_attempt_at so two relays never send the same row.
-        let claimed = sqlx::query("UPDATE email_outbox SET next_attempt_at = $1 WHERE email_id = $2 AND status = 'pending' AND next_attempt_at = $3")
+impl EmailRelay {
+    /// Delivers pending emails until the process stops. Woken at once by `notify` after a commit,
+    /// and polls every second as a safety net (another replica's rows, retries that came due).
+    pub fn spawn(self, notify: Arc<Notify>) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                match self.run_once().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(err) => tracing::warn!(error = %err, "email relay: database error"),
+                }
+                tokio::select! {
+                    _ = notify.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        })
+    }
+
+    /// One pass over due emails; returns how many it handled.
+    pub async fn run_once(&self) -> sqlx::Result<usize> {
+        let db = &self.db;
+        let now = self.clock.now();
+        let due: Vec<OutgoingEmail> = sqlx::query_as(
+            "SELECT email_id, kind, recipient, subject, body_text, body_html, created_at, attempts, next_attempt_at
+             FROM email_outbox WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY created_at LIMIT 50",
+        )
+        .bind(now)
+        .fetch_all(db)
+        .await?;
+        let mut handled = 0;
+        for email in due {
+            // Claim with a compare-and-set on next_attempt_at so two relays never send the same row.
+            let claimed = sqlx::query(
+                "UPDATE email_outbox SET next_attempt_at = $1 WHERE email_id = $2 AND status = 'pending' AND next_attempt_at = $3",
+            )
             .bind(now + LEASE_SECS)
             .bind(&email.email_id)
             .bind(email.next_attempt_at)
             .execute(db)
             .await?;
-        if claimed.rows_affected() != 1 {
-            continue;
-        }
-        handled += 1;
-        match mailer.deliver(&email) {
-            Ok(()) => {
-                sqlx::query("UPDATE email_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE email_id = $2")
-                    .bind(clock.now())
+            if claimed.rows_affected() != 1 {
+                continue;
+            }
+            handled += 1;
+            match self.mailer.deliver(&email).await {
+                Ok(()) => {
+                    self.metrics
+                        .email_deliveries
+                        .get_or_create(&ResultLabels {
+                            result: "sent".into(),
+                        })
+                        .inc();
+                    sqlx::query(
+                        "UPDATE email_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE email_id = $2",
+                    )
+                    .bind(self.clock.now())
                     .bind(&email.email_id)
                     .execute(db)
                     .await?;
-            }
-            Err(err) => {
-                let attempts = email.attempts + 1;
-                let status = if attempts >= MAX_ATTEMPTS {
-                    "dead"
-                } else {
-                    "pending"
-                };
-                let backoff = 5i64.saturating_mul(1 << attempts.min(10));
-                tracing::warn!(email_id = %email.email_id, attempts, status, error = %err, "email delivery failed");
-                sqlx::query("UPDATE email_outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE email_id = $5")
+                }
+                Err(err) => {
+                    let attempts = email.attempts + 1;
+                    let status = if attempts >= MAX_ATTEMPTS {
+                        "dead"
+                    } else {
+                        "pending"
+                    };
+                    let result = if status == "dead" { "dead" } else { "retry" };
+                    self.metrics
+                        .email_deliveries
+                        .get_or_create(&ResultLabels {
+                            result: result.into(),
+                        })
+                        .inc();
+                    // 10 s, 20 s, 40 s ... capped at about 1.5 h.
+                    let backoff = 5i64.saturating_mul(1 << attempts.min(10));
+                    tracing::warn!(email_id = %email.email_id, attempts, status, error = %err, "email delivery failed");
+                    sqlx::query(
+                        "UPDATE email_outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE email_id = $5",
+                    )
                     .bind(status)
                     .bind(attempts)
-                    .bind(clock.now() + backoff)
+                    .bind(self.clock.now() + backoff)
                     .bind(err)
                     .bind(&email.email_id)
                     .execute(db)
                     .await?;
+                }
             }
         }
+        Ok(handled)
     }
-    Ok(handled)
 }

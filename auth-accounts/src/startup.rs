@@ -22,7 +22,7 @@ use crate::crypto::PasswordHasher;
 use crate::domain::GeoIp;
 use crate::http::{csrf, errors};
 use crate::keys::Keys;
-use crate::outbox::{spawn_email_relay, FileMailer};
+use crate::outbox::FileMailer;
 use crate::routes;
 use crate::state::AppState;
 use crate::store;
@@ -72,6 +72,7 @@ impl Application {
             mail_notify: Arc::new(Notify::new()),
             revocations: tokio::sync::broadcast::channel(1024).0,
             shutting_down,
+            metrics: Arc::new(crate::metrics::Metrics::new()),
         };
         let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
         crate::revocations::spawn_poller(
@@ -88,12 +89,13 @@ impl Application {
             ),
             log_links: !state.config.production,
         };
-        spawn_email_relay(
-            state.db.clone(),
-            Arc::new(mailer),
-            state.mail_notify.clone(),
-            state.clock.clone(),
-        );
+        crate::outbox::EmailRelay {
+            db: state.db.clone(),
+            mailer: Arc::new(mailer),
+            clock: state.clock.clone(),
+            metrics: state.metrics.clone(),
+        }
+        .spawn(state.mail_notify.clone());
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -150,6 +152,7 @@ pub fn router(state: AppState) -> Router {
         ])
         .max_age(Duration::from_secs(600));
     routes::router()
+        .route("/metrics", axum::routing::get(crate::metrics::render))
         .layer(axum::middleware::from_fn(errors::error_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -157,6 +160,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
         .layer(axum::middleware::from_fn(errors::error_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::metrics::track,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

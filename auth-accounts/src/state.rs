@@ -27,6 +27,7 @@ pub struct AppState {
     /// Flips to `true` when the server starts shutting down, so long-lived streams end and the
     /// graceful drain does not wait for them forever.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {

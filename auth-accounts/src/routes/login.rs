@@ -50,6 +50,7 @@ pub async fn login(
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> ApiResult<Response> {
+    state.metrics.login_attempts.inc();
     // A malformed email cannot belong to an account: same answer as a wrong password.
     let email = Email::parse(&req.email).ok();
     // Bound the work an attacker can ask for; real passwords are at most 128 characters.
@@ -70,6 +71,7 @@ pub async fn login(
     let user = match user {
         Some(u) if verified.ok && u.is_active == 1 => u,
         other => {
+            state.metrics.failed_logins.inc();
             let mut tx = state.begin().await?;
             let user_id = other.as_ref().map(|u| u.user_id.as_str());
             let data = json!({ "email": email.as_ref().map(Email::as_str), "ip": client.ip.map(|i| i.to_string()) });

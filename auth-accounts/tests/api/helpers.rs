@@ -49,7 +49,6 @@ pub enum Backend {
 /// database. Several apps can run on one `Env` (a restart with other settings); the last one to go
 /// removes the dir and drops the database.
 pub struct Env {
-    pub backend: Backend,
     pub dir: PathBuf,
     pub database_url: String,
     /// (admin URL, database name) for PostgreSQL.
@@ -84,7 +83,6 @@ impl Env {
             }
         };
         Arc::new(Self {
-            backend,
             dir,
             database_url,
             postgres,

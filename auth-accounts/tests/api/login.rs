@@ -4,8 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, cookie_value, email, json_body, set_cookies, spawn_app, spawn_app_with, Backend,
-    FRONTEND, PASSWORD,
+    cookie_value, email, json_body, set_cookies, spawn_app, spawn_app_with, Backend, FRONTEND,
+    PASSWORD,
 };
 
 both!(

@@ -38,6 +38,7 @@ async fn full_flow_with_cookies(backend: Backend) {
         json!({"status": "success", "action": "sign_up", "detail": "Verification email sent."})
     );
     let mail = app.latest_mail(&addr).await;
+    assert_eq!(mail.to, addr);
     assert_eq!(mail.link_path().as_deref(), Some("/auth/registration"));
     let token = mail.token().expect("verification link has a token");
     assert!(is_base64url_token(&token), "{token:?}");

@@ -1,0 +1,219 @@
+//! Prometheus metrics at `/metrics`, with the names the old README promised
+//! (`http_requests_total`, `http_request_duration_seconds`, `http_exceptions_total`,
+//! `auth_login_attempts_total`, `auth_failed_logins_total`) plus outbox and delivery metrics.
+//!
+//! Labels use the route template (`/api/v1/auth/sessions/{session_id}`), never the raw path, so a
+//! client cannot blow up the number of series.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::state::AppState;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub handler: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub handler: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutboxLabels {
+    pub outbox: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_duration: Family<RouteLabels, Histogram>,
+    pub http_exceptions: Family<RouteLabels, Counter>,
+    pub login_attempts: Counter,
+    pub failed_logins: Counter,
+    pub rate_limited: Family<RouteLabels, Counter>,
+    pub email_deliveries: Family<ResultLabels, Counter>,
+    pub kafka_deliveries: Family<ResultLabels, Counter>,
+    pub outbox_backlog: Family<OutboxLabels, Gauge>,
+    pub outbox_oldest_age: Family<OutboxLabels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by method, route and status",
+            http_requests.clone(),
+        );
+        let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ])
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request duration",
+            http_duration.clone(),
+        );
+        let http_exceptions = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_exceptions",
+            "HTTP requests that ended in a 5xx",
+            http_exceptions.clone(),
+        );
+        let login_attempts = Counter::default();
+        registry.register(
+            "auth_login_attempts",
+            "Login attempts",
+            login_attempts.clone(),
+        );
+        let failed_logins = Counter::default();
+        registry.register("auth_failed_logins", "Failed logins", failed_logins.clone());
+        let rate_limited = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "auth_rate_limited",
+            "Requests refused with 429",
+            rate_limited.clone(),
+        );
+        let email_deliveries = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "auth_email_deliveries",
+            "Email delivery attempts by result",
+            email_deliveries.clone(),
+        );
+        let kafka_deliveries = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "auth_kafka_deliveries",
+            "Kafka event deliveries by result",
+            kafka_deliveries.clone(),
+        );
+        let outbox_backlog = Family::<OutboxLabels, Gauge>::default();
+        registry.register(
+            "auth_outbox_backlog",
+            "Outbox rows not yet delivered",
+            outbox_backlog.clone(),
+        );
+        let outbox_oldest_age = Family::<OutboxLabels, Gauge>::default();
+        registry.register(
+            "auth_outbox_oldest_age_seconds",
+            "Age of the oldest undelivered outbox row",
+            outbox_oldest_age.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            http_exceptions,
+            login_attempts,
+            failed_logins,
+            rate_limited,
+            email_deliveries,
+            kafka_deliveries,
+            outbox_backlog,
+            outbox_oldest_age,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Records every request's count, duration and 5xx.
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let handler = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string());
+    let method = req.method().as_str().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let route = RouteLabels {
+        method: method.clone(),
+        handler: handler.clone(),
+    };
+    metrics
+        .http_duration
+        .get_or_create(&route)
+        .observe(start.elapsed().as_secs_f64());
+    if response.status().is_server_error() {
+        metrics.http_exceptions.get_or_create(&route).inc();
+    }
+    metrics
+        .http_requests
+        .get_or_create(&HttpLabels {
+            method,
+            handler,
+            status: response.status().as_u16().to_string(),
+        })
+        .inc();
+    response
+}
+
+/// `GET /metrics`: refreshes the outbox gauges from the database, then renders everything.
+pub async fn render(State(state): State<AppState>) -> Response {
+    let now = state.clock.now();
+    for (name, table) in [("events", "outbox_events"), ("emails", "email_outbox")] {
+        let row: Result<(i64, Option<i64>), _> = sqlx::query_as(&format!(
+            "SELECT COUNT(*), MIN(created_at) FROM {table} WHERE status = 'pending'"
+        ))
+        .fetch_one(&state.db)
+        .await;
+        if let Ok((count, oldest)) = row {
+            let labels = OutboxLabels {
+                outbox: name.to_string(),
+            };
+            state
+                .metrics
+                .outbox_backlog
+                .get_or_create(&labels)
+                .set(count);
+            state
+                .metrics
+                .outbox_oldest_age
+                .get_or_create(&labels)
+                .set(oldest.map(|t| now - t).unwrap_or(0));
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
