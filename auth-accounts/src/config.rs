@@ -150,6 +150,18 @@ pub struct Config {
     pub request_timeout_secs: u64,
     /// `REVOCATIONS_TOKEN`: when set, the revocation feed requires `Authorization: Bearer` with it.
     pub revocations_token: Option<Secret>,
+    pub rate_limit: RateLimitConfig,
+}
+
+/// Request limits. The per-route limits are the old service's; `login_failures` throttles failed
+/// logins per email address (existing or not, so a 429 reveals nothing).
+#[derive(Clone, Debug)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub auth_per_minute: u32,
+    pub refresh_per_minute: u32,
+    pub login_failures: u32,
+    pub login_failure_window: i64,
 }
 
 struct Vars<'a>(&'a HashMap<String, String>);
@@ -365,6 +377,13 @@ impl Config {
             trusted_proxies,
             request_timeout_secs: v.num("REQUEST_TIMEOUT_SECONDS", 10u64)?.max(1),
             revocations_token: v.get("REVOCATIONS_TOKEN").map(Secret::new),
+            rate_limit: RateLimitConfig {
+                enabled: v.flag("RATE_LIMIT_ENABLED", true)?,
+                auth_per_minute: v.num("RATE_LIMIT_AUTH_PER_MINUTE", 5u32)?.max(1),
+                refresh_per_minute: v.num("RATE_LIMIT_REFRESH_PER_MINUTE", 30u32)?.max(1),
+                login_failures: v.num("LOGIN_FAILURE_LIMIT", 10u32)?.max(1),
+                login_failure_window: v.positive("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+            },
         })
     }
 

@@ -18,6 +18,7 @@
 //! - [`store`]: the database (SQLite or PostgreSQL through one code path) and its queries.
 //! - [`outbox`]: events and emails written in the same transaction as the change, and their relay.
 //! - [`email`]: email templates (Russian and English).
+//! - [`ratelimit`]: per-route and per-account limits, shared through Redis when configured.
 //! - [`revocations`]: the feed that pushes revoked sessions to the edges.
 //! - [`routes`]: feature modules, each owning its routes: registration, login, password, sessions,
 //!   tokens, health, docs.
@@ -33,6 +34,7 @@ pub mod http;
 pub mod keys;
 pub mod metrics;
 pub mod outbox;
+pub mod ratelimit;
 pub mod revocations;
 pub mod routes;
 pub mod startup;

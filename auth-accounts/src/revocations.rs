@@ -83,11 +83,76 @@ pub async fn revoked_since(
 }
 
 /// Polls the database every 200 ms and broadcasts new revocations to connected streams.
+/// Publishes to Redis for edges that subscribe there: the sorted set `auth:revoked` (member = sid,
+/// score = until) is the snapshot an edge loads on (re)connect, the channel `auth:revocations`
+/// carries each new one. If Redis was unreachable, the whole recent set is written again once it
+/// answers, so an outage delays revocations but loses none.
+pub struct RedisFanout {
+    conn: redis::aio::ConnectionManager,
+    /// Set after a failed write: the next successful tick re-publishes the full snapshot.
+    resync: bool,
+}
+
+pub const REDIS_SET: &str = "auth:revoked";
+pub const REDIS_CHANNEL: &str = "auth:revocations";
+
+impl RedisFanout {
+    pub fn new(conn: redis::aio::ConnectionManager) -> Self {
+        // Start with a full sync: revocations made while no replica was publishing get written.
+        Self { conn, resync: true }
+    }
+
+    async fn publish(&mut self, items: &[Revocation], now: i64) -> redis::RedisResult<()> {
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for r in items {
+            pipe.cmd("ZADD")
+                .arg(REDIS_SET)
+                .arg(r.until)
+                .arg(&r.sid)
+                .ignore();
+            pipe.cmd("PUBLISH")
+                .arg(REDIS_CHANNEL)
+                .arg(line(&Line::Revoked(r)).trim_end())
+                .ignore();
+        }
+        pipe.cmd("ZREMRANGEBYSCORE")
+            .arg(REDIS_SET)
+            .arg("-inf")
+            .arg(now)
+            .ignore();
+        pipe.query_async::<()>(&mut self.conn).await
+    }
+
+    async fn tick(&mut self, db: &Db, fresh: &[Revocation], now: i64, horizon: i64) {
+        let items = if self.resync {
+            match revoked_since(db, now - horizon, horizon).await {
+                Ok(rows) => rows.into_iter().map(|(r, _)| r).collect(),
+                Err(_) => return,
+            }
+        } else if fresh.is_empty() {
+            return;
+        } else {
+            fresh.to_vec()
+        };
+        match self.publish(&items, now).await {
+            Ok(()) => self.resync = false,
+            Err(err) => {
+                if !self.resync {
+                    tracing::warn!(error = %err, "revocations: Redis unavailable; will re-publish when it is back");
+                }
+                self.resync = true;
+            }
+        }
+    }
+}
+
 pub fn spawn_poller(
     db: Db,
     clock: Clock,
     horizon: i64,
     tx: broadcast::Sender<Revocation>,
+    mut redis: Option<RedisFanout>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut cursor = clock.now();
@@ -96,6 +161,7 @@ pub fn spawn_poller(
         let mut sent_at_cursor: HashSet<String> = HashSet::new();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
+            let mut fresh = Vec::new();
             match revoked_since(&db, cursor, horizon).await {
                 Ok(rows) => {
                     for (revocation, at) in rows {
@@ -105,11 +171,15 @@ pub fn spawn_poller(
                         }
                         if sent_at_cursor.insert(revocation.sid.clone()) {
                             // No receivers is fine: no edge is connected.
-                            let _ = tx.send(revocation);
+                            let _ = tx.send(revocation.clone());
+                            fresh.push(revocation);
                         }
                     }
                 }
                 Err(err) => tracing::warn!(error = %err, "revocation poller: database error"),
+            }
+            if let Some(fanout) = redis.as_mut() {
+                fanout.tick(&db, &fresh, clock.now(), horizon).await;
             }
         }
     })

@@ -35,6 +35,8 @@ pub enum StartError {
     Keys(#[from] crate::keys::KeyError),
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    #[error("cannot connect to Redis: {0}")]
+    Redis(#[source] redis::RedisError),
     #[error("start-up failed: {0}")]
     Other(String),
 }
@@ -61,6 +63,22 @@ impl Application {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
+        let redis = match &config.redis_url {
+            None => None,
+            Some(url) => {
+                let client = redis::Client::open(url.expose()).map_err(StartError::Redis)?;
+                // Reachable at start, or start-up fails loudly; later outages are survived (the
+                // manager reconnects, and callers fall back as documented in `ratelimit`).
+                let manager = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    redis::aio::ConnectionManager::new(client),
+                )
+                .await
+                .map_err(|_| StartError::Other("Redis did not answer within 5 s".into()))?
+                .map_err(StartError::Redis)?;
+                Some(manager)
+            }
+        };
         let (shutdown_tx, shutting_down) = tokio::sync::watch::channel(false);
         let state = AppState {
             config: Arc::new(config),
@@ -73,6 +91,8 @@ impl Application {
             revocations: tokio::sync::broadcast::channel(1024).0,
             shutting_down,
             metrics: Arc::new(crate::metrics::Metrics::new()),
+            limiter: Arc::new(crate::ratelimit::RateLimiter::new(redis.clone())),
+            redis,
         };
         let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
         crate::revocations::spawn_poller(
@@ -80,6 +100,10 @@ impl Application {
             state.clock.clone(),
             horizon,
             state.revocations.clone(),
+            state
+                .redis
+                .clone()
+                .map(crate::revocations::RedisFanout::new),
         );
         let mailer = FileMailer {
             dir: state.config.mail_dir.clone(),
@@ -153,6 +177,10 @@ pub fn router(state: AppState) -> Router {
         .max_age(Duration::from_secs(600));
     routes::router()
         .route("/metrics", axum::routing::get(crate::metrics::render))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::per_route,
+        ))
         .layer(axum::middleware::from_fn(errors::error_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

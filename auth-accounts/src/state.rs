@@ -28,6 +28,9 @@ pub struct AppState {
     /// graceful drain does not wait for them forever.
     pub shutting_down: tokio::sync::watch::Receiver<bool>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    pub limiter: Arc<crate::ratelimit::RateLimiter>,
+    /// Shared Redis connection (reconnects by itself) when `REDIS_URL` is set.
+    pub redis: Option<redis::aio::ConnectionManager>,
 }
 
 impl AppState {

@@ -1,7 +1,68 @@
 //! `auth-edge`: the latency-critical verifier that sits in front of services.
 //!
-//! This crate is a placeholder until its own issue (forward-auth, sidecar proxy, Envoy ext_authz).
-//! It depends only on `auth-token`, never on `auth-accounts`, so the two programs stay independent.
+//! It checks the access token of every request (from the `access_token` cookie or
+//! `Authorization: Bearer`) against cached JWKS keys, refuses sessions whose revocation was pushed
+//! to it, and answers with the caller's identity (`X-User-Id`, `X-Session-Id`, `X-User-Role`).
+//! It depends only on `auth-token`, never on `auth-accounts`, and keeps working from its caches
+//! when accounts, Redis or the network are down.
+//!
+//! The reusable core is [`Verifier`]; front ends are thin layers over it. Today: the forward-auth
+//! HTTP server ([`Application`]). A sidecar proxy or an Envoy ext_authz gRPC service would call
+//! [`Verifier::check_headers`] and [`Identity::apply`] the same way.
+//!
+//! Modules:
+//! - [`config`]: typed configuration from environment variables, validated at start-up.
+//! - [`verifier`]: [`Verifier`], [`Identity`], [`Rejection`]: one request, one decision.
+//! - [`keys`]: the key set: JWKS URL or file, refresh by `max-age`, unknown-`kid` refetch.
+//! - [`cache`]: verified-token cache (moka), bounded by entries and memory, expiring at `exp`.
+//! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
+//! - [`request`]: token extraction (bearer, cookie) and identity header handling.
+//! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).
+//! - [`startup`]: [`Application`]: bind, start background work, serve, shut down gracefully.
+//! - [`metrics`]: Prometheus counters and gauges, hand-written text format.
+//! - [`http_client`]: the minimal plain-HTTP GET used for JWKS and the revocation stream.
+//! - [`telemetry`]: structured logs.
+//! - [`backoff`], [`clock`]: reconnect delays, unix time.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-/// The cookie the edge reads the access token from by default.
-pub const DEFAULT_ACCESS_COOKIE: &str = auth_token::ACCESS_COOKIE;
+pub mod backoff;
+pub mod cache;
+pub mod clock;
+pub mod config;
+pub mod http_client;
+pub mod keys;
+pub mod metrics;
+pub mod request;
+pub mod revocations;
+pub mod server;
+pub mod startup;
+pub mod telemetry;
+pub mod verifier;
+
+pub use config::{Config, ConfigError, KeySource};
+pub use startup::Application;
+pub use verifier::{Identity, Rejection, Verifier};
+
+/// What `auth-edge --check` verifies beyond parsing: that a local key file loads. A JWKS URL is
+/// not fetched (accounts may legitimately start later; readiness covers that).
+pub async fn check(config: &Config) -> Result<String, String> {
+    let keys = match &config.keys {
+        KeySource::File(path) => {
+            let loaded = keys::load(&config.keys, &config.algorithms)
+                .await
+                .map_err(|e| format!("AUTH_EDGE_JWKS_FILE: {}: {e}", path.display()))?;
+            format!("{} key(s) from {}", loaded.keys.len(), path.display())
+        }
+        KeySource::Url(uri) => format!("keys from {uri} (not fetched by --check)"),
+    };
+    let revocations = match (&config.revocations_url, &config.redis_url) {
+        (None, None) => "none (revoked sessions stay valid until their tokens expire)".to_owned(),
+        (Some(uri), None) => format!("stream {uri}"),
+        (None, Some(_)) => "redis".to_owned(),
+        (Some(uri), Some(_)) => format!("stream {uri} and redis"),
+    };
+    Ok(format!(
+        "configuration OK: listen {}, admin {}, {keys}, revocations: {revocations}",
+        config.listen, config.admin_listen
+    ))
+}

@@ -21,17 +21,38 @@ pub fn router() -> Router<AppState> {
     responses((status = 200, description = "All required components are up"), (status = 503, description = "A required component is down")))]
 pub async fn health(State(state): State<AppState>) -> Response {
     let database = store::ping(&state.db).await;
+    let redis = match &state.redis {
+        None => "disabled",
+        Some(conn) => {
+            let mut conn = conn.clone();
+            let pong = tokio::time::timeout(
+                std::time::Duration::from_secs(2),
+                redis::cmd("PING").query_async::<String>(&mut conn),
+            )
+            .await;
+            if matches!(pong, Ok(Ok(_))) {
+                "ok"
+            } else {
+                "down"
+            }
+        }
+    };
     let geoip = if state.geoip.is_enabled() {
         "ok"
     } else {
         "disabled"
     };
-    let status = if database { "ok" } else { "error" };
+    // Redis is not required: without it limits fall back to per-replica counters (see ratelimit).
+    let status = match (database, redis) {
+        (false, _) => "error",
+        (true, "down") => "degraded",
+        _ => "ok",
+    };
     let body = json!({
         "status": status,
         "components": {
             "database": if database { "ok" } else { "down" },
-            "redis": "disabled",
+            "redis": redis,
             "kafka": "disabled",
             "smtp": "disabled",
             "geoip": geoip,

@@ -55,6 +55,27 @@ pub async fn login(
     let email = Email::parse(&req.email).ok();
     // Bound the work an attacker can ask for; real passwords are at most 128 characters.
     let password: String = req.password.chars().take(256).collect();
+    // Per-address throttle on failures, counted alike for unknown addresses (no enumeration).
+    let throttle_key = format!(
+        "login-fail:{}",
+        email.as_ref().map(Email::as_str).unwrap_or("invalid")
+    );
+    let rl = &state.config.rate_limit;
+    if rl.enabled {
+        let now = state.clock.now();
+        let failures = state
+            .limiter
+            .peek(&throttle_key, rl.login_failure_window, now)
+            .await;
+        if failures >= u64::from(rl.login_failures) {
+            let window = rl.login_failure_window;
+            let retry_after_secs = u64::try_from(window - now.rem_euclid(window))
+                .unwrap_or(1)
+                .max(1);
+            state.metrics.failed_logins.inc();
+            return Err(ApiError::TooManyRequests { retry_after_secs });
+        }
+    }
     let user = match &email {
         Some(email) => {
             let mut conn = state.db.acquire().await?;
@@ -72,6 +93,12 @@ pub async fn login(
         Some(u) if verified.ok && u.is_active == 1 => u,
         other => {
             state.metrics.failed_logins.inc();
+            if rl.enabled {
+                let _ = state
+                    .limiter
+                    .hit(&throttle_key, u32::MAX, rl.login_failure_window, now)
+                    .await;
+            }
             let mut tx = state.begin().await?;
             let user_id = other.as_ref().map(|u| u.user_id.as_str());
             let data = json!({ "email": email.as_ref().map(Email::as_str), "ip": client.ip.map(|i| i.to_string()) });

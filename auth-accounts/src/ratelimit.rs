@@ -1,0 +1,187 @@
+//! Rate limits: fixed windows per client address and route, and a per-email throttle on failed
+//! logins.
+//!
+//! With `REDIS_URL` the counters live in Redis, shared by every accounts replica. When Redis is
+//! unreachable each replica falls back to its own in-process counters: the limit then applies per
+//! replica (looser by at most the replica count) instead of disappearing, no request fails because
+//! of it, and health reports Redis down. The per-email failure throttle counts unknown addresses
+//! exactly like real ones, so a 429 says nothing about whether an account exists.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::http::client::client_ip;
+use crate::metrics::RouteLabels;
+use crate::state::AppState;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    Limited { retry_after_secs: u64 },
+}
+
+pub struct RateLimiter {
+    local: Mutex<HashMap<String, (i64, u32)>>,
+    redis: Option<redis::aio::ConnectionManager>,
+}
+
+impl RateLimiter {
+    pub fn new(redis: Option<redis::aio::ConnectionManager>) -> Self {
+        Self {
+            local: Mutex::new(HashMap::new()),
+            redis,
+        }
+    }
+
+    /// Counts one hit on `key` in the current `window`-second window.
+    pub async fn hit(&self, key: &str, limit: u32, window: i64, now: i64) -> Decision {
+        let window = window.max(1);
+        let start = now - now.rem_euclid(window);
+        let retry_after = u64::try_from(start + window - now).unwrap_or(1).max(1);
+        let count = match self.redis_hit(key, start, window).await {
+            Some(count) => count,
+            None => self.local_hit(key, start),
+        };
+        if count > u64::from(limit) {
+            Decision::Limited {
+                retry_after_secs: retry_after,
+            }
+        } else {
+            Decision::Allowed
+        }
+    }
+
+    /// The current count without adding to it.
+    pub async fn peek(&self, key: &str, window: i64, now: i64) -> u64 {
+        let window = window.max(1);
+        let start = now - now.rem_euclid(window);
+        if let Some(redis) = &self.redis {
+            let mut conn = redis.clone();
+            let got: Result<Option<u64>, _> = redis::cmd("GET")
+                .arg(format!("rl:{key}:{start}"))
+                .query_async(&mut conn)
+                .await;
+            if let Ok(v) = got {
+                return v.unwrap_or(0);
+            }
+        }
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        match local.get(key) {
+            Some((s, c)) if *s == start => u64::from(*c),
+            _ => 0,
+        }
+    }
+
+    async fn redis_hit(&self, key: &str, start: i64, window: i64) -> Option<u64> {
+        let redis = self.redis.as_ref()?;
+        let mut conn = redis.clone();
+        let k = format!("rl:{key}:{start}");
+        let result: Result<(u64, i64), _> = redis::pipe()
+            .atomic()
+            .cmd("INCR")
+            .arg(&k)
+            .cmd("EXPIRE")
+            .arg(&k)
+            .arg(window + 1)
+            .query_async(&mut conn)
+            .await;
+        match result {
+            Ok((count, _)) => Some(count),
+            Err(err) => {
+                tracing::warn!(error = %err, "rate limiter: Redis unavailable, using in-process counters");
+                None
+            }
+        }
+    }
+
+    fn local_hit(&self, key: &str, start: i64) -> u64 {
+        let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        if local.len() > 100_000 {
+            // Old windows are dead weight; bound memory under an address-spraying flood.
+            local.retain(|_, (s, _)| *s >= start);
+        }
+        let entry = local.entry(key.to_string()).or_insert((start, 0));
+        if entry.0 != start {
+            *entry = (start, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        u64::from(entry.1)
+    }
+}
+
+/// The per-route limits (requests per minute per client address).
+fn limit_for(state: &AppState, route: &str) -> Option<u32> {
+    let rl = &state.config.rate_limit;
+    match route {
+        "/api/v1/auth/verify-email"
+        | "/api/v1/auth/complete-registration"
+        | "/api/v1/auth/login"
+        | "/api/v1/auth/reset-password"
+        | "/api/v1/auth/sessions/logout-others" => Some(rl.auth_per_minute),
+        "/api/v1/auth/refresh" => Some(rl.refresh_per_minute),
+        _ => None,
+    }
+}
+
+pub async fn per_route(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if !state.config.rate_limit.enabled {
+        return next.run(req).await;
+    }
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string());
+    let Some((route, limit)) = route.and_then(|r| limit_for(&state, &r).map(|l| (r, l))) else {
+        return next.run(req).await;
+    };
+    let ip: Option<IpAddr> = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| client_ip(c.0.ip(), req.headers(), &state.config.trusted_proxies));
+    let key = format!(
+        "ip:{}:{route}",
+        ip.map(|i| i.to_string()).unwrap_or_default()
+    );
+    match state.limiter.hit(&key, limit, 60, state.clock.now()).await {
+        Decision::Allowed => next.run(req).await,
+        Decision::Limited { retry_after_secs } => {
+            state
+                .metrics
+                .rate_limited
+                .get_or_create(&RouteLabels {
+                    method: req.method().to_string(),
+                    handler: route,
+                })
+                .inc();
+            ApiError::TooManyRequests { retry_after_secs }.into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fixed_window_in_process() {
+        let rl = RateLimiter::new(None);
+        let now = 1_000_020; // 20 s into a minute window starting at 1_000_020 - 20... any value works
+        for _ in 0..5 {
+            assert_eq!(rl.hit("k", 5, 60, now).await, Decision::Allowed);
+        }
+        match rl.hit("k", 5, 60, now).await {
+            Decision::Limited { retry_after_secs } => assert!((1..=60).contains(&retry_after_secs)),
+            other => panic!("expected a limit, got {other:?}"),
+        }
+        // Another key is independent; the next window starts fresh.
+        assert_eq!(rl.hit("other", 5, 60, now).await, Decision::Allowed);
+        assert_eq!(rl.hit("k", 5, 60, now + 60).await, Decision::Allowed);
+        assert_eq!(rl.peek("k", 60, now + 60).await, 1);
+    }
+}

@@ -1,0 +1,99 @@
+//! [`Application`]: binds the listeners, starts the background work, serves until shutdown.
+//!
+//! `build` binds first and returns, exposing the bound ports, so tests start the real edge on
+//! port 0 and embedders can start it inside their own process.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::server;
+use crate::verifier::Verifier;
+
+/// A bound, not yet serving, edge.
+pub struct Application {
+    verifier: Arc<Verifier>,
+    listener: TcpListener,
+    admin_listener: TcpListener,
+}
+
+/// Aborts the background task when serving ends, however it ends.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Application {
+    /// Binds both listeners. Keys are loaded in the background once [`Application::run_until`]
+    /// runs; until then `/readyz` answers 503.
+    pub async fn build(config: Config) -> std::io::Result<Application> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let admin_listener = TcpListener::bind(config.admin_listen).await?;
+        Ok(Application {
+            verifier: Arc::new(Verifier::new(config)),
+            listener,
+            admin_listener,
+        })
+    }
+
+    /// The forward-auth address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The forward-auth port actually bound.
+    pub fn port(&self) -> u16 {
+        self.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The admin port actually bound.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The verifier, shared with the servers (metrics, revocations, readiness).
+    pub fn verifier(&self) -> Arc<Verifier> {
+        self.verifier.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains for up to the configured time.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let verifier = self.verifier;
+        let drain = verifier.config().drain;
+        let _background = AbortOnDrop(tokio::spawn(verifier.clone().run_background()));
+
+        // One shutdown signal fans out to both listeners.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|stop| *stop).await;
+        };
+
+        let v = verifier.clone();
+        let forward_auth = server::serve(
+            self.listener,
+            move |req| server::forward_auth::handle(v.clone(), req),
+            stopped(stop_rx.clone()),
+            drain,
+        );
+        let v = verifier.clone();
+        let admin = server::serve(
+            self.admin_listener,
+            move |req| server::admin::handle(v.clone(), req),
+            stopped(stop_rx),
+            drain,
+        );
+        tokio::join!(forward_auth, admin);
+        tracing::info!("stopped");
+    }
+}

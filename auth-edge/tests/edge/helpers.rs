@@ -1,0 +1,806 @@
+//! Test helpers: the real edge on port 0, a fake accounts (JWKS + revocation stream), an echoing
+//! upstream, token minting, and real peers (nginx, Caddy, Envoy, Redis) started on random
+//! loopback ports from generated configs in temp dirs, stopped on drop.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use auth_edge::{Application, Config, KeySource, Verifier};
+use auth_token::{Algorithm, Claims, JwkSet, SigningKey};
+use base64::Engine;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{Request, Response, StatusCode};
+use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+pub const ISSUER: &str = "auth-service";
+pub const AUDIENCE: &str = "smart-budget";
+
+// ---------------------------------------------------------------------------------------------
+// Keys and tokens
+
+/// RSA key generation is slow in debug builds: three shared keys (current, next, attacker).
+pub fn key_a() -> &'static SigningKey {
+    static K: OnceLock<SigningKey> = OnceLock::new();
+    K.get_or_init(|| SigningKey::generate(Algorithm::RS256).expect("key"))
+}
+pub fn key_b() -> &'static SigningKey {
+    static K: OnceLock<SigningKey> = OnceLock::new();
+    K.get_or_init(|| SigningKey::generate(Algorithm::RS256).expect("key"))
+}
+pub fn attacker_key() -> &'static SigningKey {
+    static K: OnceLock<SigningKey> = OnceLock::new();
+    K.get_or_init(|| SigningKey::generate(Algorithm::RS256).expect("key"))
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+/// A process-unique id (users, sessions, temp dirs).
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Valid claims for a fresh user and session.
+pub fn claims() -> Claims {
+    let now = now();
+    Claims {
+        sub: unique("user"),
+        sid: unique("sid"),
+        role: 2,
+        iss: ISSUER.into(),
+        aud: AUDIENCE.into(),
+        iat: now - 5,
+        exp: now + 600,
+        jti: unique("jti"),
+    }
+}
+
+pub fn sign(claims: &Claims, key: &SigningKey) -> String {
+    auth_token::sign(claims, key).expect("sign")
+}
+
+/// `alg: none`, naming a real kid, with an empty signature.
+pub fn none_token(claims: &Claims, kid: &str) -> String {
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header = json!({"alg": "none", "typ": "at+jwt", "kid": kid});
+    format!(
+        "{}.{}.",
+        b64.encode(header.to_string()),
+        b64.encode(serde_json::to_string(claims).expect("json"))
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tiny HTTP servers
+
+pub type Body = UnsyncBoxBody<Bytes, Infallible>;
+
+pub fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into()).boxed_unsync()
+}
+
+/// Serves `handler` on a random loopback port until the test's runtime ends.
+pub async fn serve<H, F>(handler: H) -> SocketAddr
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let f = handler(req);
+                    async move { Ok::<_, Infallible>(f.await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Stands in for accounts: serves the JWKS and the NDJSON revocation stream, both controllable.
+#[derive(Clone)]
+pub struct FakeAccounts {
+    pub addr: SocketAddr,
+    state: Arc<FakeState>,
+}
+
+struct FakeState {
+    jwks: Mutex<JwkSet>,
+    failing: AtomicBool,
+    jwks_fetches: AtomicU64,
+    stream_connections: AtomicU64,
+    revoked: Mutex<Vec<(String, i64)>>,
+    lines: broadcast::Sender<Option<String>>,
+    required_token: Mutex<Option<String>>,
+}
+
+pub const JWKS_PATH: &str = "/api/v1/auth/.well-known/jwks.json";
+pub const STREAM_PATH: &str = "/api/v1/auth/revocations/stream";
+
+impl FakeAccounts {
+    pub async fn start(keys: &[&SigningKey]) -> FakeAccounts {
+        let (lines, _) = broadcast::channel(1024);
+        let state = Arc::new(FakeState {
+            jwks: Mutex::new(JwkSet::default()),
+            failing: AtomicBool::new(false),
+            jwks_fetches: AtomicU64::new(0),
+            stream_connections: AtomicU64::new(0),
+            revoked: Mutex::new(Vec::new()),
+            lines,
+            required_token: Mutex::new(None),
+        });
+        let s = state.clone();
+        let addr = serve(move |req| {
+            let s = s.clone();
+            async move { s.handle(req) }
+        })
+        .await;
+        let fake = FakeAccounts { addr, state };
+        fake.set_keys(keys);
+        fake
+    }
+
+    pub fn jwks_url(&self) -> http::Uri {
+        format!("http://{}{JWKS_PATH}", self.addr).parse().expect("uri")
+    }
+
+    pub fn stream_url(&self) -> http::Uri {
+        format!("http://{}{STREAM_PATH}", self.addr).parse().expect("uri")
+    }
+
+    /// Publishes exactly these keys from now on.
+    pub fn set_keys(&self, keys: &[&SigningKey]) {
+        *self.state.jwks.lock().expect("lock") = JwkSet {
+            keys: keys.iter().map(|k| k.public_jwk()).collect(),
+        };
+    }
+
+    /// Makes the JWKS endpoint answer 500 (accounts down).
+    pub fn set_failing(&self, failing: bool) {
+        self.state.failing.store(failing, Ordering::SeqCst);
+    }
+
+    pub fn jwks_fetches(&self) -> u64 {
+        self.state.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    pub fn stream_connections(&self) -> u64 {
+        self.state.stream_connections.load(Ordering::SeqCst)
+    }
+
+    pub fn require_token(&self, token: &str) {
+        *self.state.required_token.lock().expect("lock") = Some(token.to_owned());
+    }
+
+    /// Records a revocation for future snapshots and sends it to connected streams.
+    pub fn revoke(&self, sid: &str, until: i64) {
+        self.state
+            .revoked
+            .lock()
+            .expect("lock")
+            .push((sid.to_owned(), until));
+        let line = json!({"type": "revoked", "sid": sid, "until": until}).to_string();
+        let _ = self.state.lines.send(Some(line));
+    }
+
+    /// Records a revocation for the next snapshot only (it happened while disconnected).
+    pub fn revoke_silently(&self, sid: &str, until: i64) {
+        self.state
+            .revoked
+            .lock()
+            .expect("lock")
+            .push((sid.to_owned(), until));
+    }
+
+    /// Ends every open stream (as an accounts restart would).
+    pub fn drop_streams(&self) {
+        let _ = self.state.lines.send(None);
+    }
+}
+
+impl FakeState {
+    fn handle(self: &Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        match req.uri().path() {
+            JWKS_PATH => {
+                self.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+                if self.failing.load(Ordering::SeqCst) {
+                    return status(StatusCode::INTERNAL_SERVER_ERROR);
+                }
+                let body = serde_json::to_string(&*self.jwks.lock().expect("lock")).expect("json");
+                Response::builder()
+                    .header("content-type", "application/json")
+                    .header("cache-control", "public, max-age=300")
+                    .body(full(body))
+                    .expect("response")
+            }
+            STREAM_PATH => {
+                if let Some(token) = &*self.required_token.lock().expect("lock") {
+                    let expected = format!("Bearer {token}");
+                    if req.headers().get("authorization").and_then(|v| v.to_str().ok())
+                        != Some(expected.as_str())
+                    {
+                        return status(StatusCode::UNAUTHORIZED);
+                    }
+                }
+                self.stream_connections.fetch_add(1, Ordering::SeqCst);
+                // Subscribe before taking the snapshot, as accounts does.
+                let rx = self.lines.subscribe();
+                let revocations: Vec<_> = self
+                    .revoked
+                    .lock()
+                    .expect("lock")
+                    .iter()
+                    .map(|(sid, until)| json!({"sid": sid, "until": until}))
+                    .collect();
+                let snapshot = format!(
+                    "{}\n",
+                    json!({"type": "snapshot", "revocations": revocations})
+                );
+                let first = futures_util::stream::once(async move {
+                    Ok::<_, Infallible>(Frame::data(Bytes::from(snapshot)))
+                });
+                let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+                    loop {
+                        match rx.recv().await {
+                            Ok(Some(line)) => {
+                                return Some((
+                                    Ok::<_, Infallible>(Frame::data(Bytes::from(line + "\n"))),
+                                    rx,
+                                ))
+                            }
+                            Ok(None) | Err(broadcast::error::RecvError::Closed) => return None,
+                            Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        }
+                    }
+                });
+                Response::builder()
+                    .header("content-type", "application/x-ndjson")
+                    .body(BodyExt::boxed_unsync(StreamBody::new(first.chain(rest))))
+                    .expect("response")
+            }
+            _ => status(StatusCode::NOT_FOUND),
+        }
+    }
+}
+
+fn status(code: StatusCode) -> Response<Body> {
+    Response::builder().status(code).body(full("")).expect("response")
+}
+
+/// An upstream service that echoes the identity headers it received, as JSON:
+/// `{"x-user-id": [...], "x-session-id": [...], "x-user-role": [...], "path": "..."}`.
+pub async fn start_upstream() -> SocketAddr {
+    serve(|req: Request<Incoming>| async move {
+        let mut seen: HashMap<&str, Vec<String>> = HashMap::new();
+        for name in ["x-user-id", "x-session-id", "x-user-role"] {
+            seen.insert(
+                name,
+                req.headers()
+                    .get_all(name)
+                    .iter()
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .collect(),
+            );
+        }
+        let body = json!({
+            "x-user-id": seen["x-user-id"],
+            "x-session-id": seen["x-session-id"],
+            "x-user-role": seen["x-user-role"],
+            "path": req.uri().path(),
+        });
+        Response::builder()
+            .header("content-type", "application/json")
+            .body(full(body.to_string()))
+            .expect("response")
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// The edge
+
+pub struct TestEdge {
+    pub addr: SocketAddr,
+    pub admin_addr: SocketAddr,
+    pub verifier: Arc<Verifier>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestEdge {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// Stops like SIGTERM would, and waits for the drain.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(done) = self.done.take() {
+            tokio::time::timeout(Duration::from_secs(15), done)
+                .await
+                .expect("edge did not stop")
+                .expect("edge task");
+        }
+    }
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// An edge reading keys and revocations from `fake`.
+pub fn edge_config(fake: &FakeAccounts) -> Config {
+    let mut config = Config::for_tests(KeySource::Url(fake.jwks_url()));
+    config.revocations_url = Some(fake.stream_url());
+    config
+}
+
+/// Starts the edge and waits until it is ready (keys loaded).
+pub async fn spawn_edge(config: Config) -> TestEdge {
+    let edge = spawn_edge_unready(config).await;
+    wait_until(Duration::from_secs(10), "edge ready", || edge.verifier.is_ready()).await;
+    edge
+}
+
+/// Starts the edge without waiting for keys.
+pub async fn spawn_edge_unready(config: Config) -> TestEdge {
+    let app = Application::build(config).await.expect("build edge");
+    let addr = app.local_addr().expect("addr");
+    let admin_addr = SocketAddr::from(([127, 0, 0, 1], app.admin_port()));
+    let verifier = app.verifier();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestEdge {
+        addr,
+        admin_addr,
+        verifier,
+        stop: Some(stop),
+        done: Some(done),
+    }
+}
+
+pub async fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A client with no cookie store, redirects or proxies: requests are sent exactly as built.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// How a request carries its token.
+#[derive(Clone, Copy, Debug)]
+pub enum Via {
+    Cookie,
+    Bearer,
+}
+
+pub fn with_token(rb: reqwest::RequestBuilder, token: &str, via: Via) -> reqwest::RequestBuilder {
+    match via {
+        Via::Cookie => rb.header("cookie", format!("theme=dark; access_token={token}")),
+        Via::Bearer => rb.bearer_auth(token),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real peers
+
+/// Finds a peer binary: `$ENV_VAR`, then PATH, then the given extra locations. Missing means the
+/// machine was not prepared: the test fails (never skips) and says how to fix it.
+pub fn binary(env_var: &str, name: &str, extra: &[PathBuf]) -> PathBuf {
+    if let Some(path) = std::env::var_os(env_var).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        assert!(
+            path.is_file(),
+            "{env_var}={} does not exist: run scripts/test (or auth-edge/scripts/install-test-deps.sh)",
+            path.display()
+        );
+        return path;
+    }
+    let path_dirs = std::env::var_os("PATH").unwrap_or_default();
+    let mut candidates: Vec<PathBuf> = std::env::split_paths(&path_dirs)
+        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/usr/local/bin".into()])
+        .map(|d| d.join(name))
+        .collect();
+    candidates.extend(extra.iter().cloned());
+    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
+        panic!(
+            "{name} not found (PATH, {env_var}, {extra:?}): run scripts/test, which installs the \
+             test dependencies (or auth-edge/scripts/install-test-deps.sh), or set {env_var}"
+        )
+    })
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("/root/.cache"))
+        .join("auth-tests")
+}
+
+/// A temp dir removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&path).expect("temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free loopback port (bind to 0, read, release). Peers need a concrete port in their config;
+/// the window in which another process could take it is tiny.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A running peer process, killed (and its temp dir removed) on drop.
+pub struct Peer {
+    pub name: &'static str,
+    pub port: u16,
+    child: Child,
+    pub dir: TempDir,
+    log: PathBuf,
+}
+
+impl Peer {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn spawn(name: &'static str, port: u16, dir: TempDir, mut cmd: Command) -> Peer {
+        let log = dir.path().join("output.log");
+        let out = std::fs::File::create(&log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}: run scripts/test"));
+        Peer {
+            name,
+            port,
+            child,
+            dir,
+            log,
+        }
+    }
+
+    /// Waits until the port accepts connections; fails with the peer's log if it exits.
+    pub async fn wait_listening(mut self) -> Peer {
+        let start = Instant::now();
+        loop {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+                return self;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "{} exited ({status}) before listening:\n{}",
+                    self.name,
+                    self.log_text()
+                );
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} did not listen on {} within 30 s:\n{}",
+                self.name,
+                self.port,
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if let Ok(e) = std::fs::read_to_string(self.dir.path().join("error.log")) {
+            text.push_str(&e);
+        }
+        text
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub const IDENTITY_HEADERS: &str = "X-User-Id X-Session-Id X-User-Role";
+
+/// nginx with `auth_request` to the edge's gateway-verify path (the old gateway config).
+pub async fn start_nginx(edge: SocketAddr, upstream: SocketAddr) -> Peer {
+    let nginx = binary("AUTH_TEST_NGINX", "nginx", &[]);
+    let dir = TempDir::new("nginx");
+    let port = free_port();
+    let d = dir.path().display();
+    let conf = format!(
+        r#"
+worker_processes 1;
+error_log {d}/error.log warn;
+events {{ worker_connections 256; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream edge {{ server {edge}; keepalive 16; }}
+    server {{
+        listen 127.0.0.1:{port};
+        location = /_auth {{
+            internal;
+            proxy_pass http://edge/api/v1/auth/gateway-verify;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass_request_body off;
+            proxy_set_header Content-Length "";
+            proxy_set_header X-Original-URI $request_uri;
+            proxy_set_header X-Original-Method $request_method;
+        }}
+        location / {{
+            auth_request /_auth;
+            auth_request_set $user $upstream_http_x_user_id;
+            auth_request_set $session $upstream_http_x_session_id;
+            auth_request_set $role $upstream_http_x_user_role;
+            proxy_set_header X-User-Id $user;
+            proxy_set_header X-Session-Id $session;
+            proxy_set_header X-User-Role $role;
+            proxy_pass http://{upstream};
+        }}
+    }}
+}}
+"#
+    );
+    let conf_path = dir.write("nginx.conf", &conf);
+    let mut cmd = Command::new(nginx);
+    cmd.arg("-e")
+        .arg(dir.path().join("error.log"))
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-p")
+        .arg(dir.path())
+        .arg("-g")
+        .arg(format!("daemon off; pid {d}/nginx.pid;"));
+    Peer::spawn("nginx", port, dir, cmd).wait_listening().await
+}
+
+/// Caddy with `forward_auth` and `copy_headers`; no admin endpoint, no automatic HTTPS, all
+/// state in the temp dir.
+pub async fn start_caddy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
+    let caddy = binary("AUTH_TEST_CADDY", "caddy", &[]);
+    let dir = TempDir::new("caddy");
+    let port = free_port();
+    let caddyfile = format!(
+        r#"{{
+    admin off
+    auto_https off
+    persist_config off
+    storage file_system {d}/data
+}}
+
+http://127.0.0.1:{port} {{
+    forward_auth {edge} {{
+        uri /api/v1/auth/gateway-verify
+        copy_headers {IDENTITY_HEADERS}
+    }}
+    reverse_proxy {upstream}
+}}
+"#,
+        d = dir.path().display()
+    );
+    let path = dir.write("Caddyfile", &caddyfile);
+    let mut cmd = Command::new(caddy);
+    cmd.arg("run")
+        .arg("--config")
+        .arg(&path)
+        .arg("--adapter")
+        .arg("caddyfile")
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"));
+    Peer::spawn("caddy", port, dir, cmd).wait_listening().await
+}
+
+/// Envoy with the ext_authz HTTP filter pointing at the edge.
+pub async fn start_envoy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
+    let envoy = binary(
+        "AUTH_TEST_ENVOY",
+        "envoy",
+        &[cache_dir().join("venv/bin/envoy")],
+    );
+    let dir = TempDir::new("envoy");
+    let port = free_port();
+    let config = format!(
+        r#"
+static_resources:
+  listeners:
+  - name: ingress
+    address: {{ socket_address: {{ address: 127.0.0.1, port_value: {port} }} }}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{ prefix: "/" }}
+                route: {{ cluster: upstream }}
+          http_filters:
+          - name: envoy.filters.http.ext_authz
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz
+              transport_api_version: V3
+              failure_mode_allow: false
+              allowed_headers:
+                patterns: [{{ exact: cookie }}, {{ exact: authorization }}]
+              http_service:
+                server_uri: {{ uri: "http://{edge}", cluster: edge, timeout: 2s }}
+                authorization_response:
+                  allowed_upstream_headers:
+                    patterns: [{{ exact: x-user-id }}, {{ exact: x-session-id }}, {{ exact: x-user-role }}]
+                  allowed_client_headers:
+                    patterns: [{{ exact: www-authenticate }}]
+          - name: envoy.filters.http.router
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
+  clusters:
+  - name: edge
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: edge
+      endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: {edge_ip}, port_value: {edge_port} }} }} }} }}] }}]
+  - name: upstream
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: upstream
+      endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: {up_ip}, port_value: {up_port} }} }} }} }}] }}]
+"#,
+        edge_ip = edge.ip(),
+        edge_port = edge.port(),
+        up_ip = upstream.ip(),
+        up_port = upstream.port(),
+    );
+    let path = dir.write("envoy.yaml", &config);
+    let mut cmd = Command::new(envoy);
+    cmd.arg("-c")
+        .arg(&path)
+        .arg("--disable-hot-restart")
+        .arg("--concurrency")
+        .arg("1")
+        .arg("--log-level")
+        .arg("warn");
+    Peer::spawn("envoy", port, dir, cmd).wait_listening().await
+}
+
+/// A throwaway redis-server (no persistence) on a random port.
+pub async fn start_redis() -> Peer {
+    let redis = binary("AUTH_TEST_REDIS", "redis-server", &[]);
+    let dir = TempDir::new("redis");
+    let port = free_port();
+    let mut cmd = Command::new(redis);
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .arg("--save")
+        .arg("")
+        .arg("--appendonly")
+        .arg("no")
+        .arg("--dir")
+        .arg(dir.path());
+    Peer::spawn("redis-server", port, dir, cmd).wait_listening().await
+}
+
+/// Restarts a redis peer on the same port (a Redis outage).
+pub async fn restart_redis(mut peer: Peer) -> Peer {
+    peer.kill();
+    let redis = binary("AUTH_TEST_REDIS", "redis-server", &[]);
+    let port = peer.port;
+    let dir = TempDir::new("redis");
+    drop(peer);
+    let mut cmd = Command::new(redis);
+    cmd.arg("--port")
+        .arg(port.to_string())
+        .arg("--bind")
+        .arg("127.0.0.1")
+        .arg("--save")
+        .arg("")
+        .arg("--appendonly")
+        .arg("no")
+        .arg("--dir")
+        .arg(dir.path());
+    Peer::spawn("redis-server", port, dir, cmd).wait_listening().await
+}

@@ -1,0 +1,11 @@
+//! Integration tests of the edge: the real server on port 0, a fake accounts (JWKS and
+//! revocation stream), an echoing upstream, and real peers (nginx, Caddy, Envoy, Redis) on random
+//! loopback ports. Peers missing from the machine make the tests fail with "run scripts/test".
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod forward_auth;
+mod helpers;
+mod keys;
+mod peers;
+mod revocation;
