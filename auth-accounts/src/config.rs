@@ -51,6 +51,19 @@ pub enum PasswordAlgorithm {
     Argon2id,
 }
 
+/// How the SMTP connection is secured (`SMTP_TLS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// STARTTLS when the server offers it, plain otherwise (local relays, test sinks).
+    Opportunistic,
+    /// Never encrypt (a relay on localhost).
+    None,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
     Lax,
@@ -121,6 +134,7 @@ pub struct Config {
     pub smtp_pass: Option<Secret>,
     pub smtp_from_email: String,
     pub smtp_from_name: String,
+    pub smtp_tls: SmtpTls,
     pub jwt_private_key_path: PathBuf,
     pub jwt_public_key_path: PathBuf,
     /// `JWT_ADDITIONAL_PUBLIC_KEY_PATHS`: retired (or upcoming) public keys still published in the
@@ -311,6 +325,24 @@ impl Config {
                 })?);
             }
         }
+        let smtp_port = v.num("SMTP_PORT", 587u16)?;
+        let smtp_tls = match v.get("SMTP_TLS").map(str::to_ascii_lowercase).as_deref() {
+            Some("starttls") => SmtpTls::Starttls,
+            Some("tls" | "ssl" | "implicit") => SmtpTls::Tls,
+            Some("opportunistic") => SmtpTls::Opportunistic,
+            Some("none" | "plain" | "off") => SmtpTls::None,
+            Some(other) => {
+                return Err(bad(
+                    "SMTP_TLS",
+                    format!("expected starttls, tls, opportunistic or none, got {other:?}"),
+                ))
+            }
+            None => match smtp_port {
+                465 => SmtpTls::Tls,
+                587 => SmtpTls::Starttls,
+                _ => SmtpTls::Opportunistic,
+            },
+        };
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -332,7 +364,8 @@ impl Config {
             kafka_bootstrap_servers: v.get("KAFKA_BOOTSTRAP_SERVERS").map(str::to_string),
             kafka_topic: v.string("KAFKA_AUTH_EVENTS_TOPIC", "auth.events"),
             smtp_host: v.get("SMTP_HOST").map(str::to_string),
-            smtp_port: v.num("SMTP_PORT", 587u16)?,
+            smtp_port,
+            smtp_tls,
             smtp_user: v.get("SMTP_USER").map(str::to_string),
             smtp_pass: v.get("SMTP_PASS").map(Secret::new),
             smtp_from_email: v.string("SMTP_FROM_EMAIL", "noreply@localhost"),

@@ -17,6 +17,7 @@
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`store`]: the database (SQLite or PostgreSQL through one code path) and its queries.
 //! - [`outbox`]: events and emails written in the same transaction as the change, and their relay.
+//! - [`smtp`]: SMTP delivery of the email outbox.
 //! - [`email`]: email templates (Russian and English).
 //! - [`ratelimit`]: per-route and per-account limits, shared through Redis when configured.
 //! - [`revocations`]: the feed that pushes revoked sessions to the edges.
@@ -37,6 +38,7 @@ pub mod outbox;
 pub mod ratelimit;
 pub mod revocations;
 pub mod routes;
+pub mod smtp;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -80,7 +80,7 @@ impl Application {
             }
         };
         let (shutdown_tx, shutting_down) = tokio::sync::watch::channel(false);
-        let state = AppState {
+        let mut state = AppState {
             config: Arc::new(config),
             db,
             keys: Arc::new(keys),
@@ -93,6 +93,7 @@ impl Application {
             metrics: Arc::new(crate::metrics::Metrics::new()),
             limiter: Arc::new(crate::ratelimit::RateLimiter::new(redis.clone())),
             redis,
+            smtp: None,
         };
         let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
         crate::revocations::spawn_poller(
@@ -105,17 +106,24 @@ impl Application {
                 .clone()
                 .map(crate::revocations::RedisFanout::new),
         );
-        let mailer = FileMailer {
-            dir: state.config.mail_dir.clone(),
-            from: format!(
-                "{} <{}>",
-                state.config.smtp_from_name, state.config.smtp_from_email
-            ),
-            log_links: !state.config.production,
+        let mailer: Arc<dyn crate::outbox::Mailer> = if state.config.smtp_host.is_some() {
+            let smtp =
+                Arc::new(crate::smtp::SmtpMailer::new(&state.config).map_err(StartError::Other)?);
+            state.smtp = Some(smtp.clone());
+            smtp
+        } else {
+            Arc::new(FileMailer {
+                dir: state.config.mail_dir.clone(),
+                from: format!(
+                    "{} <{}>",
+                    state.config.smtp_from_name, state.config.smtp_from_email
+                ),
+                log_links: !state.config.production,
+            })
         };
         crate::outbox::EmailRelay {
             db: state.db.clone(),
-            mailer: Arc::new(mailer),
+            mailer,
             clock: state.clock.clone(),
             metrics: state.metrics.clone(),
         }

@@ -31,6 +31,8 @@ pub struct AppState {
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Shared Redis connection (reconnects by itself) when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
+    /// The SMTP mailer when `SMTP_HOST` is set (health pings it).
+    pub smtp: Option<Arc<crate::smtp::SmtpMailer>>,
 }
 
 impl AppState {

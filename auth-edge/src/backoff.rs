@@ -50,7 +50,14 @@ mod tests {
     #[test]
     fn doubles_up_to_max_with_jitter() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(1));
-        let ranges = [(50, 100), (100, 200), (200, 400), (400, 800), (500, 1000), (500, 1000)];
+        let ranges = [
+            (50, 100),
+            (100, 200),
+            (200, 400),
+            (400, 800),
+            (500, 1000),
+            (500, 1000),
+        ];
         for (lo, hi) in ranges {
             let d = b.next_delay().as_millis();
             assert!((lo..=hi).contains(&d), "{d} not in {lo}..={hi}");

@@ -134,11 +134,21 @@ impl Vars<'_> {
 
     fn addr(&self, var: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
         let raw = self.or(var, default);
-        raw.parse()
-            .map_err(|_| err(var, format!("{raw:?} is not an address like 127.0.0.1:8081")))
+        raw.parse().map_err(|_| {
+            err(
+                var,
+                format!("{raw:?} is not an address like 127.0.0.1:8081"),
+            )
+        })
     }
 
-    fn number(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<u64, ConfigError> {
+    fn number(
+        &self,
+        var: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<u64, ConfigError> {
         let Some(raw) = self.get(var) else {
             return Ok(default);
         };
@@ -151,7 +161,13 @@ impl Vars<'_> {
         Ok(n)
     }
 
-    fn secs(&self, var: &'static str, default: u64, min: u64, max: u64) -> Result<Duration, ConfigError> {
+    fn secs(
+        &self,
+        var: &'static str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
         self.number(var, default, min, max).map(Duration::from_secs)
     }
 }
@@ -339,7 +355,10 @@ impl Config {
     pub fn for_tests(keys: KeySource) -> Config {
         let mut vars = HashMap::new();
         vars.insert("AUTH_EDGE_LISTEN".to_owned(), "127.0.0.1:0".to_owned());
-        vars.insert("AUTH_EDGE_ADMIN_LISTEN".to_owned(), "127.0.0.1:0".to_owned());
+        vars.insert(
+            "AUTH_EDGE_ADMIN_LISTEN".to_owned(),
+            "127.0.0.1:0".to_owned(),
+        );
         // The defaults always parse; fall through to a hand-built value only to avoid a panic path.
         let mut config = Config::from_vars(&vars).unwrap_or_else(|_| Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -394,7 +413,10 @@ mod tests {
         assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9091");
         assert_eq!(c.keys, KeySource::Url(DEFAULT_JWKS_URL.parse().unwrap()));
         assert_eq!(c.algorithms, vec![Algorithm::RS256]);
-        assert_eq!((c.issuer.as_str(), c.audience.as_str()), ("auth-service", "smart-budget"));
+        assert_eq!(
+            (c.issuer.as_str(), c.audience.as_str()),
+            ("auth-service", "smart-budget")
+        );
         assert_eq!(c.leeway_secs, 30);
         assert_eq!(c.cookie_name, "access_token");
         assert_eq!(c.jwks_min_refresh, Duration::from_secs(30));
@@ -427,7 +449,10 @@ mod tests {
             ("AUTH_EDGE_LEEWAY_SECONDS", "5"),
             ("AUTH_EDGE_COOKIE_NAME", "__Host-at"),
             ("AUTH_EDGE_CACHE_ENTRIES", "0"),
-            ("AUTH_EDGE_REVOCATIONS_URL", "http://accounts:8000/api/v1/auth/revocations/stream"),
+            (
+                "AUTH_EDGE_REVOCATIONS_URL",
+                "http://accounts:8000/api/v1/auth/revocations/stream",
+            ),
             ("AUTH_EDGE_REVOCATIONS_TOKEN", "s3cret"),
             ("REDIS_URL", "redis://:pw@redis:6379/0"),
             ("LOG_FORMAT", "JSON"),
@@ -442,13 +467,19 @@ mod tests {
         assert_eq!(c.log_format, LogFormat::Json);
         // Secrets never print.
         let debug = format!("{c:?}");
-        assert!(!debug.contains("s3cret") && !debug.contains(":pw@"), "{debug}");
+        assert!(
+            !debug.contains("s3cret") && !debug.contains(":pw@"),
+            "{debug}"
+        );
     }
 
     #[test]
     fn errors_name_the_variable() {
         fails_on(&[("AUTH_EDGE_LISTEN", "localhost")], "AUTH_EDGE_LISTEN");
-        fails_on(&[("AUTH_EDGE_ADMIN_LISTEN", "1.2.3.4")], "AUTH_EDGE_ADMIN_LISTEN");
+        fails_on(
+            &[("AUTH_EDGE_ADMIN_LISTEN", "1.2.3.4")],
+            "AUTH_EDGE_ADMIN_LISTEN",
+        );
         let m = fails_on(
             &[("AUTH_EDGE_JWKS_URL", "https://accounts/jwks.json")],
             "AUTH_EDGE_JWKS_URL",
@@ -457,14 +488,26 @@ mod tests {
         fails_on(&[("AUTH_EDGE_JWKS_URL", "ftp://x/y")], "AUTH_EDGE_JWKS_URL");
         fails_on(&[("AUTH_EDGE_JWKS_URL", "not a url")], "AUTH_EDGE_JWKS_URL");
         fails_on(
-            &[("AUTH_EDGE_JWKS_URL", "http://a/j"), ("AUTH_EDGE_JWKS_FILE", "/k")],
+            &[
+                ("AUTH_EDGE_JWKS_URL", "http://a/j"),
+                ("AUTH_EDGE_JWKS_FILE", "/k"),
+            ],
             "AUTH_EDGE_JWKS_FILE",
         );
-        fails_on(&[("AUTH_EDGE_LEEWAY_SECONDS", "-1")], "AUTH_EDGE_LEEWAY_SECONDS");
-        fails_on(&[("AUTH_EDGE_LEEWAY_SECONDS", "9999")], "AUTH_EDGE_LEEWAY_SECONDS");
+        fails_on(
+            &[("AUTH_EDGE_LEEWAY_SECONDS", "-1")],
+            "AUTH_EDGE_LEEWAY_SECONDS",
+        );
+        fails_on(
+            &[("AUTH_EDGE_LEEWAY_SECONDS", "9999")],
+            "AUTH_EDGE_LEEWAY_SECONDS",
+        );
         fails_on(&[("AUTH_EDGE_COOKIE_NAME", "a b")], "AUTH_EDGE_COOKIE_NAME");
         fails_on(&[("AUTH_EDGE_COOKIE_NAME", "a;b")], "AUTH_EDGE_COOKIE_NAME");
-        fails_on(&[("AUTH_EDGE_CACHE_ENTRIES", "lots")], "AUTH_EDGE_CACHE_ENTRIES");
+        fails_on(
+            &[("AUTH_EDGE_CACHE_ENTRIES", "lots")],
+            "AUTH_EDGE_CACHE_ENTRIES",
+        );
         let m = fails_on(
             &[
                 ("AUTH_EDGE_JWKS_MIN_REFRESH_SECONDS", "60"),
@@ -473,8 +516,14 @@ mod tests {
             "AUTH_EDGE_JWKS_MAX_REFRESH_SECONDS",
         );
         assert!(m.contains("below"), "{m}");
-        fails_on(&[("AUTH_EDGE_REVOCATIONS_URL", "https://a/s")], "AUTH_EDGE_REVOCATIONS_URL");
-        fails_on(&[("AUTH_EDGE_REVOCATIONS_TOKEN", "t")], "AUTH_EDGE_REVOCATIONS_TOKEN");
+        fails_on(
+            &[("AUTH_EDGE_REVOCATIONS_URL", "https://a/s")],
+            "AUTH_EDGE_REVOCATIONS_URL",
+        );
+        fails_on(
+            &[("AUTH_EDGE_REVOCATIONS_TOKEN", "t")],
+            "AUTH_EDGE_REVOCATIONS_TOKEN",
+        );
         fails_on(&[("REDIS_URL", "rediss://r:6380")], "REDIS_URL");
         let m = fails_on(&[("REDIS_URL", "postgres://u:hunter2@db")], "REDIS_URL");
         assert!(!m.contains("hunter2"), "{m}");

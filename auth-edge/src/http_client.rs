@@ -59,7 +59,10 @@ async fn get_inner(
         .authority()
         .ok_or_else(|| FetchError::Request("URL has no host".into()))?;
     // `Uri::host` keeps the brackets of an IPv6 literal; the resolver wants them off.
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(80);
     let stream = TcpStream::connect((host, port)).await?;
     stream.set_nodelay(true)?;

@@ -67,17 +67,21 @@ pub struct Loaded {
 pub fn parse_keys(bytes: &[u8], algorithms: &[Algorithm]) -> Result<KeySet, KeyError> {
     let text = std::str::from_utf8(bytes).map_err(|_| KeyError::Parse("not UTF-8".into()))?;
     let (all, mut skipped) = if text.trim_start().starts_with('{') {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| KeyError::Parse(format!("not JSON: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| KeyError::Parse(format!("not JSON: {e}")))?;
         let set: JwkSet = if value.get("keys").is_some() {
-            serde_json::from_value(value).map_err(|e| KeyError::Parse(format!("not a JWKS: {e}")))?
+            serde_json::from_value(value)
+                .map_err(|e| KeyError::Parse(format!("not a JWKS: {e}")))?
         } else {
             let jwk: Jwk = serde_json::from_value(value)
                 .map_err(|e| KeyError::Parse(format!("not a JWK: {e}")))?;
             JwkSet { keys: vec![jwk] }
         };
         let (keys, errors) = KeySet::from_jwks(&set);
-        (keys, errors.iter().map(ToString::to_string).collect::<Vec<_>>())
+        (
+            keys,
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        )
     } else if text.contains("-----BEGIN") {
         let mut errors = Vec::new();
         let mut keys = KeySet::new();
@@ -303,7 +307,7 @@ impl KeyStore {
             }
         }
         state.last_unknown_kid_fetch = Some(Instant::now());
-        tracing::info!(kid, "unknown key id: refetching keys");
+        tracing::info!(kid, "key id not in the current set: refetching keys");
         if let Err(e) = self.fetch_and_install().await {
             tracing::warn!(error = %e, "refetching keys failed; keeping the previous set");
         }
@@ -399,7 +403,10 @@ mod tests {
         assert_eq!(store.next_refresh(Some(s(0))), s(30));
         assert_eq!(store.next_refresh(Some(s(86_400))), s(600));
         assert_eq!(store.next_refresh(None), s(300));
-        let file = KeyStore::new(&Config::for_tests(KeySource::File("k".into())), Arc::default());
+        let file = KeyStore::new(
+            &Config::for_tests(KeySource::File("k".into())),
+            Arc::default(),
+        );
         assert_eq!(file.next_refresh(None), s(30));
     }
 
@@ -409,8 +416,12 @@ mod tests {
             &Config::for_tests(KeySource::File("k".into())),
             Arc::default(),
         );
-        let a = SigningKey::generate(Algorithm::EdDSA).unwrap().verifying_key();
-        let b = SigningKey::generate(Algorithm::EdDSA).unwrap().verifying_key();
+        let a = SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .verifying_key();
+        let b = SigningKey::generate(Algorithm::EdDSA)
+            .unwrap()
+            .verifying_key();
         assert!(!store.is_ready());
         store.install([a.clone()].into_iter().collect());
         assert!(store.is_ready());

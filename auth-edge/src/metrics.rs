@@ -187,7 +187,10 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail; the results are ignored on purpose.
         let w = &mut out;
-        let _ = writeln!(w, "# HELP auth_edge_verifications_total Token verifications by result.");
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_verifications_total Token verifications by result."
+        );
         let _ = writeln!(w, "# TYPE auth_edge_verifications_total counter");
         for (o, c) in Outcome::ALL.iter().zip(&self.verifications) {
             let _ = writeln!(
@@ -199,10 +202,20 @@ impl Metrics {
         }
         let _ = writeln!(w, "# HELP auth_edge_token_cache_hits_total Verifications answered from the verified-token cache.");
         let _ = writeln!(w, "# TYPE auth_edge_token_cache_hits_total counter");
-        let _ = writeln!(w, "auth_edge_token_cache_hits_total {}", self.cache_hits.load(Relaxed));
+        let _ = writeln!(
+            w,
+            "auth_edge_token_cache_hits_total {}",
+            self.cache_hits.load(Relaxed)
+        );
 
-        let _ = writeln!(w, "# HELP auth_edge_verification_duration_seconds Time to verify a request's token.");
-        let _ = writeln!(w, "# TYPE auth_edge_verification_duration_seconds histogram");
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_verification_duration_seconds Time to verify a request's token."
+        );
+        let _ = writeln!(
+            w,
+            "# TYPE auth_edge_verification_duration_seconds histogram"
+        );
         let mut cumulative = 0;
         for (le, c) in BUCKETS.iter().zip(&self.buckets) {
             cumulative += c.load(Relaxed);
@@ -212,16 +225,33 @@ impl Metrics {
             );
         }
         let count = self.latency_count.load(Relaxed);
-        let _ = writeln!(w, "auth_edge_verification_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            w,
+            "auth_edge_verification_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
         let sum = self.latency_sum_ns.load(Relaxed) as f64 / 1e9;
         let _ = writeln!(w, "auth_edge_verification_duration_seconds_sum {sum}");
         let _ = writeln!(w, "auth_edge_verification_duration_seconds_count {count}");
 
-        let _ = writeln!(w, "# HELP auth_edge_key_fetches_total JWKS / key file loads by result.");
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_key_fetches_total JWKS / key file loads by result."
+        );
         let _ = writeln!(w, "# TYPE auth_edge_key_fetches_total counter");
-        let _ = writeln!(w, "auth_edge_key_fetches_total{{result=\"ok\"}} {}", self.key_fetch_ok.load(Relaxed));
-        let _ = writeln!(w, "auth_edge_key_fetches_total{{result=\"error\"}} {}", self.key_fetch_error.load(Relaxed));
-        let _ = writeln!(w, "# HELP auth_edge_keys Verification keys currently loaded.");
+        let _ = writeln!(
+            w,
+            "auth_edge_key_fetches_total{{result=\"ok\"}} {}",
+            self.key_fetch_ok.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "auth_edge_key_fetches_total{{result=\"error\"}} {}",
+            self.key_fetch_error.load(Relaxed)
+        );
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_keys Verification keys currently loaded."
+        );
         let _ = writeln!(w, "# TYPE auth_edge_keys gauge");
         let _ = writeln!(w, "auth_edge_keys {}", self.keys_loaded.load(Relaxed));
         let last_keys = self.keys_last_success_ms.load(Relaxed);
@@ -231,18 +261,31 @@ impl Metrics {
             let _ = writeln!(w, "auth_edge_keys_age_seconds {}", age(s.now_ms, last_keys));
         }
 
-        let _ = writeln!(w, "# HELP auth_edge_token_cache_entries Verified tokens cached.");
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_token_cache_entries Verified tokens cached."
+        );
         let _ = writeln!(w, "# TYPE auth_edge_token_cache_entries gauge");
         let _ = writeln!(w, "auth_edge_token_cache_entries {}", s.cache_entries);
-        let _ = writeln!(w, "# HELP auth_edge_revoked_sessions Revoked, not yet expired session ids held.");
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_revoked_sessions Revoked, not yet expired session ids held."
+        );
         let _ = writeln!(w, "# TYPE auth_edge_revoked_sessions gauge");
         let _ = writeln!(w, "auth_edge_revoked_sessions {}", s.revoked_sessions);
 
         let last_rev = self.last_revocation_ms.load(Relaxed);
         if last_rev > 0 {
             let _ = writeln!(w, "# HELP auth_edge_revocation_last_event_age_seconds Seconds since the last revocation event arrived.");
-            let _ = writeln!(w, "# TYPE auth_edge_revocation_last_event_age_seconds gauge");
-            let _ = writeln!(w, "auth_edge_revocation_last_event_age_seconds {}", age(s.now_ms, last_rev));
+            let _ = writeln!(
+                w,
+                "# TYPE auth_edge_revocation_last_event_age_seconds gauge"
+            );
+            let _ = writeln!(
+                w,
+                "auth_edge_revocation_last_event_age_seconds {}",
+                age(s.now_ms, last_rev)
+            );
         }
         let _ = writeln!(w, "# HELP auth_edge_revocation_source_up 1 while a revocation source is connected and its snapshot loaded.");
         let _ = writeln!(w, "# TYPE auth_edge_revocation_source_up gauge");
@@ -257,7 +300,10 @@ impl Metrics {
                 );
             }
         }
-        let _ = writeln!(w, "# HELP auth_edge_revocation_events_total Revocation events received.");
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_revocation_events_total Revocation events received."
+        );
         let _ = writeln!(w, "# TYPE auth_edge_revocation_events_total counter");
         for src in [Source::Stream, Source::Redis] {
             let st = &self.sources[src.index()];
@@ -271,7 +317,10 @@ impl Metrics {
             }
         }
         let _ = writeln!(w, "# HELP auth_edge_revocation_last_message_age_seconds Seconds since a source last sent anything (pings included): the revocation lag bound.");
-        let _ = writeln!(w, "# TYPE auth_edge_revocation_last_message_age_seconds gauge");
+        let _ = writeln!(
+            w,
+            "# TYPE auth_edge_revocation_last_message_age_seconds gauge"
+        );
         for src in [Source::Stream, Source::Redis] {
             let st = &self.sources[src.index()];
             let last = st.last_message_ms.load(Relaxed);
@@ -334,7 +383,10 @@ mod tests {
             "auth_edge_revocation_events_total{source=\"stream\"} 1",
             "auth_edge_revocation_last_message_age_seconds{source=\"stream\"} 1",
         ] {
-            assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
         }
         // Unconfigured sources are not exported.
         assert!(!text.contains("source=\"redis\""));

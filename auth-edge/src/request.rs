@@ -99,7 +99,10 @@ mod tests {
         assert_eq!(token_from_headers(&h, "access_token"), Some("from-cookie"));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic xyz"));
         assert_eq!(token_from_headers(&h, "access_token"), Some("from-cookie"));
-        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer from-header"));
+        h.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Bearer from-header"),
+        );
         assert_eq!(token_from_headers(&h, "access_token"), Some("from-header"));
         assert_eq!(token_from_headers(&HeaderMap::new(), "access_token"), None);
     }

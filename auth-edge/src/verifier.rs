@@ -3,7 +3,6 @@
 //! One request = one token: cache lookup (or signature and claims check against the cached
 //! key set, refetching once on an unknown `kid`), then the revocation check, always.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -154,14 +153,16 @@ impl Rejection {
         }
     }
 
-    /// The RFC 6750 challenge: no error attribute when no token was sent (section 3.1), and the
-    /// same generic `invalid_token` for every other reason, so a prober learns nothing.
-    pub fn www_authenticate(&self) -> HeaderValue {
+    /// The RFC 6750 challenge for a 401: no error attribute when no token was sent (section
+    /// 3.1), and the same generic `invalid_token` for every other reason, so a prober learns
+    /// nothing. None for the 503 (not an authentication problem).
+    pub fn www_authenticate(&self) -> Option<HeaderValue> {
         match self {
-            Rejection::Missing | Rejection::Unavailable => {
-                HeaderValue::from_static("Bearer realm=\"auth\"")
-            }
-            _ => HeaderValue::from_static("Bearer realm=\"auth\", error=\"invalid_token\""),
+            Rejection::Unavailable => None,
+            Rejection::Missing => Some(HeaderValue::from_static("Bearer realm=\"auth\"")),
+            _ => Some(HeaderValue::from_static(
+                "Bearer realm=\"auth\", error=\"invalid_token\"",
+            )),
         }
     }
 }
@@ -236,53 +237,51 @@ impl Verifier {
 
     /// The background work: key refresh, revocation sources, pruning. Runs until dropped; spawn
     /// it on the runtime of your choice.
-    pub fn run_background(self: Arc<Self>) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            if !self.config.has_revocation_source() {
-                tracing::warn!(
-                    "no revocation source (AUTH_EDGE_REVOCATIONS_URL or REDIS_URL): revoked \
-                     sessions stay valid here until their access tokens expire"
-                );
-            }
-            let stream = {
-                let this = self.clone();
-                async move {
-                    if let Some(uri) = this.config.revocations_url.clone() {
-                        revocations::stream::run(
-                            uri,
-                            this.config.revocations_token.clone(),
-                            this.revocations.clone(),
-                            this.metrics.clone(),
-                            revocations::stream::IDLE_TIMEOUT,
-                        )
-                        .await;
-                    }
-                }
-            };
-            let redis = {
-                let this = self.clone();
-                async move {
-                    if let Some(url) = this.config.redis_url.clone() {
-                        revocations::redis::run(url, this.revocations.clone(), this.metrics.clone())
-                            .await;
-                    }
-                }
-            };
-            let prune = {
-                let this = self.clone();
-                async move {
-                    let mut tick = tokio::time::interval(PRUNE_EVERY);
-                    loop {
-                        tick.tick().await;
-                        let dropped = this.revocations.prune(clock::unix_now());
-                        if dropped > 0 {
-                            tracing::debug!(dropped, "pruned expired revocations");
-                        }
-                    }
-                }
-            };
-            tokio::join!(self.keys.run(), stream, redis, prune);
+    pub async fn run_background(self: Arc<Self>) {
+        if !self.config.has_revocation_source() {
+            tracing::warn!(
+                "no revocation source (AUTH_EDGE_REVOCATIONS_URL or REDIS_URL): revoked \
+                 sessions stay valid here until their access tokens expire"
+            );
         }
+        let stream = {
+            let this = self.clone();
+            async move {
+                if let Some(uri) = this.config.revocations_url.clone() {
+                    revocations::stream::run(
+                        uri,
+                        this.config.revocations_token.clone(),
+                        this.revocations.clone(),
+                        this.metrics.clone(),
+                        revocations::stream::IDLE_TIMEOUT,
+                    )
+                    .await;
+                }
+            }
+        };
+        let redis = {
+            let this = self.clone();
+            async move {
+                if let Some(url) = this.config.redis_url.clone() {
+                    revocations::redis::run(url, this.revocations.clone(), this.metrics.clone())
+                        .await;
+                }
+            }
+        };
+        let prune = {
+            let this = self.clone();
+            async move {
+                let mut tick = tokio::time::interval(PRUNE_EVERY);
+                loop {
+                    tick.tick().await;
+                    let dropped = this.revocations.prune(clock::unix_now());
+                    if dropped > 0 {
+                        tracing::debug!(dropped, "pruned expired revocations");
+                    }
+                }
+            }
+        };
+        tokio::join!(self.keys.run(), stream, redis, prune);
     }
 
     /// Authenticates a request from its headers (bearer token or cookie).
@@ -401,7 +400,8 @@ mod tests {
         let mut config = Config::for_tests(KeySource::File("/nonexistent".into()));
         config.algorithms = vec![key.algorithm()];
         let v = Verifier::new(config);
-        v.keys().install([key.verifying_key()].into_iter().collect());
+        v.keys()
+            .install([key.verifying_key()].into_iter().collect());
         v
     }
 
@@ -412,13 +412,20 @@ mod tests {
         let token = sign(&claims("s1", 600), &key).unwrap();
 
         let id = v.verify_token(&token).await.unwrap();
-        assert_eq!((id.user_id(), id.session_id(), id.role()), ("user-1", "s1", 1));
+        assert_eq!(
+            (id.user_id(), id.session_id(), id.role()),
+            ("user-1", "s1", 1)
+        );
         let again = v.verify_token(&token).await.unwrap();
         assert!(Arc::ptr_eq(&id, &again), "second check is a cache hit");
         assert_eq!(v.metrics().cache_hits(), 1);
 
-        v.revocations().revoke("s1", clock::unix_now() + 600, clock::unix_now());
-        assert_eq!(v.verify_token(&token).await.unwrap_err(), Rejection::Revoked);
+        v.revocations()
+            .revoke("s1", clock::unix_now() + 600, clock::unix_now());
+        assert_eq!(
+            v.verify_token(&token).await.unwrap_err(),
+            Rejection::Revoked
+        );
         assert_eq!(v.metrics().verifications(Outcome::Revoked), 1);
     }
 
@@ -428,7 +435,10 @@ mod tests {
         let other = SigningKey::generate(Algorithm::EdDSA).unwrap();
         let v = verifier(&key);
         let expired = sign(&claims("s", -3600), &key).unwrap();
-        assert_eq!(v.verify_token(&expired).await.unwrap_err(), Rejection::Expired);
+        assert_eq!(
+            v.verify_token(&expired).await.unwrap_err(),
+            Rejection::Expired
+        );
         let forged = sign(&claims("s", 600), &other).unwrap();
         assert!(matches!(
             v.verify_token(&forged).await.unwrap_err(),
@@ -456,7 +466,8 @@ mod tests {
         let v = verifier(&key);
         let token = sign(&claims("s", 600), &key).unwrap();
         v.verify_token(&token).await.unwrap();
-        v.keys().install([next.verifying_key()].into_iter().collect());
+        v.keys()
+            .install([next.verifying_key()].into_iter().collect());
         assert!(matches!(
             v.verify_token(&token).await.unwrap_err(),
             Rejection::UnknownKey(_)
@@ -477,11 +488,15 @@ mod tests {
 
     #[test]
     fn challenges() {
-        assert_eq!(Rejection::Missing.www_authenticate(), "Bearer realm=\"auth\"");
         assert_eq!(
-            Rejection::Revoked.www_authenticate(),
+            Rejection::Missing.www_authenticate().unwrap(),
+            "Bearer realm=\"auth\""
+        );
+        assert_eq!(
+            Rejection::Revoked.www_authenticate().unwrap(),
             "Bearer realm=\"auth\", error=\"invalid_token\""
         );
+        assert_eq!(Rejection::Unavailable.www_authenticate(), None);
         assert_eq!(Rejection::Expired.status(), StatusCode::UNAUTHORIZED);
     }
 

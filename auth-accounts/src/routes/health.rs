@@ -42,10 +42,20 @@ pub async fn health(State(state): State<AppState>) -> Response {
     } else {
         "disabled"
     };
+    let smtp = match &state.smtp {
+        None => "disabled",
+        // Emails wait in the outbox while SMTP is down, so it is reported, never required.
+        Some(mailer) => {
+            match tokio::time::timeout(std::time::Duration::from_secs(3), mailer.ping()).await {
+                Ok(true) => "ok",
+                _ => "down",
+            }
+        }
+    };
     // Redis is not required: without it limits fall back to per-replica counters (see ratelimit).
     let status = match (database, redis) {
         (false, _) => "error",
-        (true, "down") => "degraded",
+        (true, _) if redis == "down" || smtp == "down" => "degraded",
         _ => "ok",
     };
     let body = json!({
@@ -54,7 +64,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
             "database": if database { "ok" } else { "down" },
             "redis": redis,
             "kafka": "disabled",
-            "smtp": "disabled",
+            "smtp": smtp,
             "geoip": geoip,
         }
     });

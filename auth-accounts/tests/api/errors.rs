@@ -385,3 +385,16 @@ async fn cors_preflight(backend: Backend) {
         .headers()
         .contains_key("access-control-allow-origin"));
 }
+
+#[tokio::test]
+async fn probe() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for path in ["refresh", "logout"] {
+        for body in [b"{oops".to_vec(), b"[1,2]".to_vec(), "a".repeat(100_000).into_bytes()] {
+            let r = raw_post(&app, path, Some("application/json"), body, "garbage").await;
+            let st = r.status();
+            let ct = r.headers().get("content-type").cloned();
+            println!("{path}: {st} {ct:?} {}", r.text().await.unwrap());
+        }
+    }
+}

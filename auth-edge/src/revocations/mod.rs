@@ -101,7 +101,11 @@ impl RevocationSet {
 
     /// Merges a snapshot. Revocations are permanent, so a snapshot adds to the set and never
     /// removes from it (an entry absent from a later snapshot has simply expired there).
-    pub fn merge<'a>(&self, revocations: impl IntoIterator<Item = (&'a str, i64)>, now: i64) -> usize {
+    pub fn merge<'a>(
+        &self,
+        revocations: impl IntoIterator<Item = (&'a str, i64)>,
+        now: i64,
+    ) -> usize {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         let mut added = 0;
         for (sid, until) in revocations {
@@ -143,7 +147,10 @@ impl RevocationSet {
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.map.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Whether the set is empty.
@@ -159,7 +166,8 @@ mod tests {
     #[test]
     fn parses_messages() {
         assert_eq!(
-            Message::parse(br#"{"type":"snapshot","revocations":[{"sid":"a","until":5}]}"#).unwrap(),
+            Message::parse(br#"{"type":"snapshot","revocations":[{"sid":"a","until":5}]}"#)
+                .unwrap(),
             Message::Snapshot {
                 revocations: vec![Revocation {
                     sid: "a".into(),
@@ -174,8 +182,14 @@ mod tests {
                 until: 7
             }
         );
-        assert_eq!(Message::parse(br#"{"type":"ping"}"#).unwrap(), Message::Ping);
-        assert_eq!(Message::parse(br#"{"type":"hello","x":1}"#).unwrap(), Message::Unknown);
+        assert_eq!(
+            Message::parse(br#"{"type":"ping"}"#).unwrap(),
+            Message::Ping
+        );
+        assert_eq!(
+            Message::parse(br#"{"type":"hello","x":1}"#).unwrap(),
+            Message::Unknown
+        );
         assert!(Message::parse(br#"{"type":"revoked","sid":"b"}"#).is_err());
         assert!(Message::parse(b"not json").is_err());
     }
@@ -208,11 +222,20 @@ mod tests {
     #[test]
     fn apply_reports_events() {
         let set = RevocationSet::new(0);
-        assert!(set.apply(&Message::Revoked { sid: "a".into(), until: 10 }, 5));
+        assert!(set.apply(
+            &Message::Revoked {
+                sid: "a".into(),
+                until: 10
+            },
+            5
+        ));
         assert!(!set.apply(&Message::Ping, 5));
         assert!(!set.apply(
             &Message::Snapshot {
-                revocations: vec![Revocation { sid: "b".into(), until: 10 }]
+                revocations: vec![Revocation {
+                    sid: "b".into(),
+                    until: 10
+                }]
             },
             5
         ));

@@ -53,7 +53,7 @@ pub async fn run(url: Secret, set: Arc<RevocationSet>, metrics: Arc<Metrics>) {
         metrics.source_up(Source::Redis, false);
         let delay = backoff.next_delay();
         if let Err(e) = result {
-            tracing::warn!(error = %e, retry_in = ?delay, "redis revocation subscription lost");
+            tracing::warn!(error = %e, retry_in = ?delay, "redis revocations unavailable; reconnecting");
         }
         tokio::time::sleep(delay).await;
     }
@@ -93,10 +93,15 @@ async fn follow(
     .await?;
     drop(conn);
     set.merge(
-        snapshot.iter().map(|(sid, until)| (sid.as_str(), *until as i64)),
+        snapshot
+            .iter()
+            .map(|(sid, until)| (sid.as_str(), *until as i64)),
         now,
     );
-    tracing::info!(revocations = snapshot.len(), "redis revocation subscription ready");
+    tracing::info!(
+        revocations = snapshot.len(),
+        "redis revocation subscription ready"
+    );
     metrics.source_up(Source::Redis, true);
     metrics.source_message(Source::Redis, clock::unix_now_ms());
     backoff.reset();

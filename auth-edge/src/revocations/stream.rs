@@ -50,11 +50,19 @@ pub async fn run(
     metrics.source_configured(Source::Stream);
     let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(30));
     loop {
-        let result = follow(&uri, token.as_ref(), &set, &metrics, idle_timeout, &mut backoff).await;
+        let result = follow(
+            &uri,
+            token.as_ref(),
+            &set,
+            &metrics,
+            idle_timeout,
+            &mut backoff,
+        )
+        .await;
         metrics.source_up(Source::Stream, false);
         let delay = backoff.next_delay();
         if let Err(e) = result {
-            tracing::warn!(error = %e, retry_in = ?delay, "revocation stream lost");
+            tracing::warn!(error = %e, retry_in = ?delay, "revocation stream unavailable; reconnecting");
         }
         tokio::time::sleep(delay).await;
     }
@@ -113,7 +121,10 @@ fn handle_line(line: &[u8], set: &RevocationSet, metrics: &Metrics, backoff: &mu
     match Message::parse(line) {
         Ok(message) => {
             if let Message::Snapshot { revocations } = &message {
-                tracing::info!(revocations = revocations.len(), "revocation stream connected");
+                tracing::info!(
+                    revocations = revocations.len(),
+                    "revocation stream connected"
+                );
                 metrics.source_up(Source::Stream, true);
                 backoff.reset();
             }

@@ -9,7 +9,11 @@ use http_body_util::Full;
 
 use crate::verifier::Verifier;
 
-fn text(status: StatusCode, body: impl Into<Bytes>, content_type: &'static str) -> Response<Full<Bytes>> {
+fn text(
+    status: StatusCode,
+    body: impl Into<Bytes>,
+    content_type: &'static str,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(body.into()));
     *response.status_mut() = status;
     response
@@ -26,7 +30,11 @@ const PLAIN: &str = "text/plain; charset=utf-8";
 /// Answers one admin request.
 pub async fn handle<B>(verifier: Arc<Verifier>, request: Request<B>) -> Response<Full<Bytes>> {
     if request.method() != Method::GET && request.method() != Method::HEAD {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n", PLAIN);
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed\n",
+            PLAIN,
+        );
     }
     match request.uri().path() {
         "/healthz" => text(StatusCode::OK, "ok\n", PLAIN),

@@ -33,9 +33,11 @@ pub async fn handle<B>(verifier: Arc<Verifier>, request: Request<B>) -> Response
         Err(rejection) => {
             tracing::debug!(reason = %rejection, "request not authenticated");
             *response.status_mut() = rejection.status();
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, rejection.www_authenticate());
+            if let Some(challenge) = rejection.www_authenticate() {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, challenge);
+            }
         }
     }
     // The answer depends on the credentials; no cache anywhere may reuse it.

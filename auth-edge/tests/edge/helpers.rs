@@ -177,11 +177,15 @@ impl FakeAccounts {
     }
 
     pub fn jwks_url(&self) -> http::Uri {
-        format!("http://{}{JWKS_PATH}", self.addr).parse().expect("uri")
+        format!("http://{}{JWKS_PATH}", self.addr)
+            .parse()
+            .expect("uri")
     }
 
     pub fn stream_url(&self) -> http::Uri {
-        format!("http://{}{STREAM_PATH}", self.addr).parse().expect("uri")
+        format!("http://{}{STREAM_PATH}", self.addr)
+            .parse()
+            .expect("uri")
     }
 
     /// Publishes exactly these keys from now on.
@@ -252,7 +256,10 @@ impl FakeState {
             STREAM_PATH => {
                 if let Some(token) = &*self.required_token.lock().expect("lock") {
                     let expected = format!("Bearer {token}");
-                    if req.headers().get("authorization").and_then(|v| v.to_str().ok())
+                    if req
+                        .headers()
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
                         != Some(expected.as_str())
                     {
                         return status(StatusCode::UNAUTHORIZED);
@@ -300,7 +307,10 @@ impl FakeState {
 }
 
 fn status(code: StatusCode) -> Response<Body> {
-    Response::builder().status(code).body(full("")).expect("response")
+    Response::builder()
+        .status(code)
+        .body(full(""))
+        .expect("response")
 }
 
 /// An upstream service that echoes the identity headers it received, as JSON:
@@ -384,7 +394,10 @@ pub fn edge_config(fake: &FakeAccounts) -> Config {
 /// Starts the edge and waits until it is ready (keys loaded).
 pub async fn spawn_edge(config: Config) -> TestEdge {
     let edge = spawn_edge_unready(config).await;
-    wait_until(Duration::from_secs(10), "edge ready", || edge.verifier.is_ready()).await;
+    wait_until(Duration::from_secs(10), "edge ready", || {
+        edge.verifier.is_ready()
+    })
+    .await;
     edge
 }
 
@@ -456,16 +469,23 @@ pub fn binary(env_var: &str, name: &str, extra: &[PathBuf]) -> PathBuf {
     }
     let path_dirs = std::env::var_os("PATH").unwrap_or_default();
     let mut candidates: Vec<PathBuf> = std::env::split_paths(&path_dirs)
-        .chain(["/usr/sbin".into(), "/usr/bin".into(), "/usr/local/bin".into()])
+        .chain([
+            "/usr/sbin".into(),
+            "/usr/bin".into(),
+            "/usr/local/bin".into(),
+        ])
         .map(|d| d.join(name))
         .collect();
     candidates.extend(extra.iter().cloned());
-    candidates.into_iter().find(|p| p.is_file()).unwrap_or_else(|| {
-        panic!(
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
             "{name} not found (PATH, {env_var}, {extra:?}): run scripts/test, which installs the \
              test dependencies (or auth-edge/scripts/install-test-deps.sh), or set {env_var}"
         )
-    })
+        })
 }
 
 fn cache_dir() -> PathBuf {
@@ -550,7 +570,10 @@ impl Peer {
     pub async fn wait_listening(mut self) -> Peer {
         let start = Instant::now();
         loop {
-            if tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return self;
             }
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -579,7 +602,22 @@ impl Peer {
         text
     }
 
+    /// SIGTERM first (an nginx master stops its workers only then; SIGKILL would orphan them),
+    /// SIGKILL if it has not exited after 5 s.
     pub fn kill(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -661,7 +699,6 @@ pub async fn start_caddy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
         r#"{{
     admin off
     auto_https off
-    persist_config off
     storage file_system {d}/data
 }}
 
@@ -781,7 +818,9 @@ pub async fn start_redis() -> Peer {
         .arg("no")
         .arg("--dir")
         .arg(dir.path());
-    Peer::spawn("redis-server", port, dir, cmd).wait_listening().await
+    Peer::spawn("redis-server", port, dir, cmd)
+        .wait_listening()
+        .await
 }
 
 /// Restarts a redis peer on the same port (a Redis outage).
@@ -802,5 +841,7 @@ pub async fn restart_redis(mut peer: Peer) -> Peer {
         .arg("no")
         .arg("--dir")
         .arg(dir.path());
-    Peer::spawn("redis-server", port, dir, cmd).wait_listening().await
+    Peer::spawn("redis-server", port, dir, cmd)
+        .wait_listening()
+        .await
 }

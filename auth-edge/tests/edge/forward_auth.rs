@@ -1,0 +1,369 @@
+//! The forward-auth contract, spoken to the edge directly.
+
+use std::time::Duration;
+
+use auth_edge::KeySource;
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+const CHALLENGE: &str = "Bearer realm=\"auth\"";
+const INVALID: &str = "Bearer realm=\"auth\", error=\"invalid_token\"";
+
+async fn edge_with_key_a() -> (FakeAccounts, TestEdge) {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let edge = spawn_edge(edge_config(&fake)).await;
+    (fake, edge)
+}
+
+#[tokio::test]
+async fn valid_token_by_cookie_or_bearer_answers_identity_on_any_method_and_path() {
+    let (_fake, edge) = edge_with_key_a().await;
+    let c = claims();
+    let token = sign(&c, key_a());
+    let client = client();
+    for via in [Via::Cookie, Via::Bearer] {
+        for (method, path) in [
+            (reqwest::Method::GET, "/api/v1/auth/gateway-verify"),
+            (reqwest::Method::POST, "/orders/42?x=1"),
+            (reqwest::Method::DELETE, "/"),
+            (reqwest::Method::GET, "/metrics"),
+        ] {
+            let r = with_token(client.request(method.clone(), edge.url(path)), &token, via)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{via:?} {method} {path}");
+            assert_eq!(r.headers()["x-user-id"], c.sub.as_str());
+            assert_eq!(r.headers()["x-session-id"], c.sid.as_str());
+            assert_eq!(r.headers()["x-user-role"], "2");
+            assert_eq!(r.headers()["cache-control"], "no-store");
+            assert!(r.headers().get("www-authenticate").is_none());
+            assert!(r.bytes().await.unwrap().is_empty());
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_token_is_401_with_a_bare_challenge() {
+    let (_fake, edge) = edge_with_key_a().await;
+    let client = client();
+    for rb in [
+        client.get(edge.url("/")),
+        client.get(edge.url("/")).header("cookie", "theme=dark"),
+        client
+            .get(edge.url("/"))
+            .header("authorization", "Basic dXNlcjpwYXNz"),
+        client.get(edge.url("/")).header("cookie", "access_token="),
+    ] {
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+        assert!(r.headers().get("x-user-id").is_none());
+    }
+}
+
+#[tokio::test]
+async fn bad_tokens_are_401_invalid_token() {
+    let (_fake, edge) = edge_with_key_a().await;
+    let client = client();
+    let mut expired = claims();
+    expired.iat = now() - 7200;
+    expired.exp = now() - 3600;
+    let mut wrong_aud = claims();
+    wrong_aud.aud = "another-service".into();
+    let mut wrong_iss = claims();
+    wrong_iss.iss = "evil".into();
+    let cases = [
+        ("expired", sign(&expired, key_a())),
+        ("forged", sign(&claims(), attacker_key())),
+        ("wrong audience", sign(&wrong_aud, key_a())),
+        ("wrong issuer", sign(&wrong_iss, key_a())),
+        ("alg none", none_token(&claims(), key_a().kid())),
+        ("garbage", "not.a.jwt".to_owned()),
+        ("oversized", "a".repeat(9000)),
+    ];
+    for (what, token) in &cases {
+        for via in [Via::Cookie, Via::Bearer] {
+            let r = with_token(client.get(edge.url("/x")), token, via)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what} via {via:?}");
+            assert_eq!(r.headers()["www-authenticate"], INVALID, "{what}");
+            assert!(r.headers().get("x-user-id").is_none(), "{what}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn bearer_wins_over_cookie_and_cookie_name_is_configurable() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    config.cookie_name = "at".into();
+    let edge = spawn_edge(config).await;
+    let client = client();
+    let (good, bad) = (claims(), claims());
+    let good_token = sign(&good, key_a());
+    let bad_token = sign(&bad, attacker_key());
+
+    let r = client
+        .get(edge.url("/"))
+        .header("cookie", format!("at={good_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-user-id"], good.sub.as_str());
+    // The default name is not read any more.
+    let r = client
+        .get(edge.url("/"))
+        .header("cookie", format!("access_token={good_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    // An explicit bearer token decides, even when a valid cookie is present.
+    let r = client
+        .get(edge.url("/"))
+        .header("cookie", format!("at={good_token}"))
+        .bearer_auth(&bad_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn admin_endpoints_live_on_their_own_listener() {
+    let (_fake, edge) = edge_with_key_a().await;
+    let client = client();
+    let token = sign(&claims(), key_a());
+    // Two verifications of the same token: the second is a cache hit.
+    for _ in 0..2 {
+        let r = client
+            .get(edge.url("/"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = client.get(edge.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    let r = client.get(edge.admin_url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = client.get(edge.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = client.get(edge.admin_url("/nope")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    edge.verifier.run_cache_maintenance();
+    let r = client.get(edge.admin_url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = r.text().await.unwrap();
+    for line in [
+        "auth_edge_verifications_total{result=\"ok\"} 2",
+        "auth_edge_verifications_total{result=\"missing\"} 1",
+        "auth_edge_token_cache_hits_total 1",
+        "auth_edge_verification_duration_seconds_count 3",
+        "auth_edge_key_fetches_total{result=\"ok\"} 1",
+        "auth_edge_keys 1",
+        "auth_edge_token_cache_entries 1",
+        "auth_edge_revoked_sessions 0",
+        "auth_edge_revocation_source_up{source=\"stream\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in\n{text}"
+        );
+    }
+    // On the forward-auth listener these paths are just paths: no token, 401.
+    for path in ["/metrics", "/healthz", "/readyz"] {
+        let r = client.get(edge.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn not_ready_until_keys_load_then_ready_without_restart() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    fake.set_failing(true);
+    let edge = spawn_edge_unready(edge_config(&fake)).await;
+    let client = client();
+    let token = sign(&claims(), key_a());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = client.get(edge.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let r = client.get(edge.admin_url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Cannot decide is 503, not a 401 that would log users out.
+    let r = client
+        .get(edge.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get("www-authenticate").is_none());
+
+    fake.set_failing(false);
+    wait_until(Duration::from_secs(10), "keys loaded", || {
+        edge.verifier.is_ready()
+    })
+    .await;
+    let r = client.get(edge.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = client
+        .get(edge.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn keeps_verifying_when_accounts_is_down_and_rate_limits_unknown_kids() {
+    let (fake, edge) = edge_with_key_a().await;
+    fake.set_failing(true);
+    let client = client();
+    // Fresh tokens (not cached) still verify from the last good key set.
+    for _ in 0..3 {
+        let r = client
+            .get(edge.url("/"))
+            .bearer_auth(sign(&claims(), key_a()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let r = client.get(edge.admin_url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // Tokens naming unknown kids cause at most one refetch per interval, not one each.
+    let before = fake.jwks_fetches();
+    for _ in 0..20 {
+        let r = client
+            .get(edge.url("/"))
+            .bearer_auth(sign(&claims(), attacker_key()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(fake.jwks_fetches() - before, 1);
+}
+
+#[tokio::test]
+async fn rotation_refetches_once_for_concurrent_requests() {
+    let (fake, edge) = edge_with_key_a().await;
+    fake.set_keys(&[key_a(), key_b()]);
+    let before = fake.jwks_fetches();
+    let client = client();
+    let mut requests = Vec::new();
+    for _ in 0..20 {
+        let rb = client
+            .get(edge.url("/"))
+            .bearer_auth(sign(&claims(), key_b()));
+        requests.push(tokio::spawn(rb.send()));
+    }
+    for r in requests {
+        assert_eq!(r.await.unwrap().unwrap().status(), StatusCode::OK);
+    }
+    assert_eq!(
+        fake.jwks_fetches() - before,
+        1,
+        "one fetch in flight, the rest waited"
+    );
+    // The old key still verifies.
+    let r = client
+        .get(edge.url("/"))
+        .bearer_auth(sign(&claims(), key_a()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn withdrawn_key_stops_verifying_even_cached_tokens() {
+    let fake = FakeAccounts::start(&[key_a(), key_b()]).await;
+    let edge = spawn_edge(edge_config(&fake)).await;
+    let client = client();
+    let token = sign(&claims(), key_a());
+    let r = client
+        .get(edge.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Key A is withdrawn (say, compromised); the next refresh installs the new set, and the
+    // cached verification of the A-signed token no longer counts.
+    fake.set_keys(&[key_b()]);
+    edge.verifier.load_keys().await.unwrap();
+    let r = client
+        .get(edge.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn keys_from_a_local_pem_file() {
+    let dir = TempDir::new("keys");
+    let pem = dir.write("public.pem", &key_a().public_pem().unwrap());
+    let edge = spawn_edge(auth_edge::Config::for_tests(KeySource::File(pem))).await;
+    let c = claims();
+    let r = client()
+        .get(edge.url("/"))
+        .bearer_auth(sign(&c, key_a()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-user-id"], c.sub.as_str());
+}
+
+/// Reads what is available (tokio's io-util helpers are not enabled in this workspace).
+async fn read_some(conn: &tokio::net::TcpStream, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        conn.readable().await?;
+        match conn.try_read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            other => return other,
+        }
+    }
+}
+
+#[tokio::test]
+async fn graceful_shutdown_closes_idle_connections_and_returns() {
+    let (_fake, edge) = edge_with_key_a().await;
+    // A kept-alive connection that has finished a request.
+    let conn = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
+    conn.writable().await.unwrap();
+    let request = b"GET / HTTP/1.1\r\nHost: edge\r\n\r\n";
+    assert_eq!(conn.try_write(request).unwrap(), request.len());
+    let mut buf = vec![0u8; 4096];
+    let n = read_some(&conn, &mut buf).await.unwrap();
+    assert!(
+        buf[..n].starts_with(b"HTTP/1.1 401"),
+        "{:?}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+
+    // `shutdown` returns only once both listeners have stopped (it fails after 15 s otherwise).
+    edge.shutdown().await;
+    let n = tokio::time::timeout(Duration::from_secs(5), read_some(&conn, &mut buf))
+        .await
+        .expect("idle connection closed on shutdown")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "connection closed, nothing more sent");
+}

@@ -1,0 +1,244 @@
+//! Revocations pushed to the edge: the accounts stream and Redis, each refused within 1 s.
+
+use std::time::{Duration, Instant};
+
+use auth_edge::Config;
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+async fn status_of(edge: &TestEdge, token: &str) -> StatusCode {
+    client()
+        .get(edge.url("/"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Polls until the token is refused; returns how long that took.
+async fn refused_within(edge: &TestEdge, token: &str, limit: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        if status_of(edge, token).await == StatusCode::UNAUTHORIZED {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < limit,
+            "still accepted {:?} after the revocation",
+            start.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn stream_revocation_is_refused_within_one_second() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let edge = spawn_edge(edge_config(&fake)).await;
+    wait_until(Duration::from_secs(5), "stream connected", || {
+        fake.stream_connections() == 1
+    })
+    .await;
+    let (c, other) = (claims(), claims());
+    let token = sign(&c, key_a());
+    let other_token = sign(&other, key_a());
+    // Accepted (and cached) first, so the refusal proves the check runs on cache hits.
+    assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
+    assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
+
+    fake.revoke(&c.sid, c.exp + 30);
+    let took = refused_within(&edge, &token, Duration::from_secs(1)).await;
+    eprintln!("stream revocation visible after {took:?}");
+    assert_eq!(status_of(&edge, &other_token).await, StatusCode::OK);
+    assert_eq!(edge.verifier.revocations().len(), 1);
+}
+
+#[tokio::test]
+async fn stream_snapshot_is_loaded_on_connect_and_on_every_reconnect() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let (early, late) = (claims(), claims());
+    fake.revoke_silently(&early.sid, early.exp);
+    let edge = spawn_edge(edge_config(&fake)).await;
+    wait_until(Duration::from_secs(5), "snapshot", || {
+        edge.verifier.revocations().is_revoked(&early.sid)
+    })
+    .await;
+    assert_eq!(
+        status_of(&edge, &sign(&early, key_a())).await,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Accounts restarts: the stream ends; a revocation happens while the edge is disconnected.
+    let late_token = sign(&late, key_a());
+    assert_eq!(status_of(&edge, &late_token).await, StatusCode::OK);
+    fake.drop_streams();
+    fake.revoke_silently(&late.sid, late.exp);
+    wait_until(Duration::from_secs(10), "reconnect", || {
+        fake.stream_connections() >= 2
+    })
+    .await;
+    refused_within(&edge, &late_token, Duration::from_secs(5)).await;
+}
+
+#[tokio::test]
+async fn stream_authenticates_with_the_configured_token() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    fake.require_token("edge-secret");
+    let mut config = edge_config(&fake);
+    config.revocations_token = Some(auth_edge::config::Secret::new("edge-secret"));
+    let edge = spawn_edge(config).await;
+    wait_until(Duration::from_secs(5), "stream connected", || {
+        fake.stream_connections() == 1
+    })
+    .await;
+    let c = claims();
+    let token = sign(&c, key_a());
+    assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
+    fake.revoke(&c.sid, c.exp);
+    refused_within(&edge, &token, Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn silent_stream_is_replaced_after_the_idle_timeout() {
+    // The fake sends its snapshot and then nothing (no pings): a dead link TCP has not noticed.
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let set = std::sync::Arc::new(auth_edge::revocations::RevocationSet::new(30));
+    let metrics = std::sync::Arc::default();
+    let task = tokio::spawn(auth_edge::revocations::stream::run(
+        fake.stream_url(),
+        None,
+        set.clone(),
+        metrics,
+        Duration::from_millis(300),
+    ));
+    wait_until(Duration::from_secs(5), "reconnect after idle", || {
+        fake.stream_connections() >= 3
+    })
+    .await;
+    task.abort();
+}
+
+fn redis_config(fake: &FakeAccounts, redis: &Peer) -> Config {
+    let mut config = edge_config(fake);
+    config.revocations_url = None;
+    config.redis_url = Some(auth_edge::config::Secret::new(format!(
+        "redis://127.0.0.1:{}/",
+        redis.port
+    )));
+    config
+}
+
+async fn redis_conn(redis: &Peer) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// What accounts does on a revocation: remember it in the sorted set, then publish it.
+async fn redis_revoke(
+    conn: &mut redis::aio::MultiplexedConnection,
+    sid: &str,
+    until: i64,
+    publish: bool,
+) {
+    let _: i64 = redis::cmd("ZADD")
+        .arg("auth:revoked")
+        .arg(until)
+        .arg(sid)
+        .query_async(conn)
+        .await
+        .unwrap();
+    if publish {
+        let message = serde_json::json!({"type": "revoked", "sid": sid, "until": until});
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg("auth:revocations")
+            .arg(message.to_string())
+            .query_async(conn)
+            .await
+            .unwrap();
+    }
+}
+
+fn redis_up(edge: &TestEdge) -> bool {
+    edge.verifier
+        .render_metrics()
+        .contains("auth_edge_revocation_source_up{source=\"redis\"} 1")
+}
+
+/// Waits until Redis itself reports a subscriber on the channel (the edge's metric may still
+/// say "up" for a moment after a Redis restart).
+async fn wait_subscribed(conn: &mut redis::aio::MultiplexedConnection) {
+    let start = Instant::now();
+    loop {
+        let (_, n): (String, i64) = redis::cmd("PUBSUB")
+            .arg("NUMSUB")
+            .arg("auth:revocations")
+            .query_async(conn)
+            .await
+            .unwrap();
+        if n > 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "edge never subscribed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_revocation_is_refused_within_one_second() {
+    let redis = start_redis().await;
+    let mut conn = redis_conn(&redis).await;
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let (before, during, stale) = (claims(), claims(), claims());
+    // Already revoked before the edge starts: comes from the sorted set snapshot. A stale entry
+    // (all its tokens expired long ago) is not loaded.
+    redis_revoke(&mut conn, &before.sid, before.exp, false).await;
+    redis_revoke(&mut conn, &stale.sid, now() - 3600, false).await;
+    let edge = spawn_edge(redis_config(&fake, &redis)).await;
+    wait_subscribed(&mut conn).await;
+    wait_until(Duration::from_secs(5), "snapshot loaded", || {
+        redis_up(&edge)
+    })
+    .await;
+    assert_eq!(
+        status_of(&edge, &sign(&before, key_a())).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(!edge.verifier.revocations().is_revoked(&stale.sid));
+
+    let token = sign(&during, key_a());
+    assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
+    redis_revoke(&mut conn, &during.sid, during.exp, true).await;
+    let took = refused_within(&edge, &token, Duration::from_secs(1)).await;
+    eprintln!("redis revocation visible after {took:?}");
+}
+
+#[tokio::test]
+async fn redis_outage_keeps_the_set_and_resubscribes() {
+    let redis = start_redis().await;
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let edge = spawn_edge(redis_config(&fake, &redis)).await;
+    let (first, second) = (claims(), claims());
+    let mut conn = redis_conn(&redis).await;
+    wait_subscribed(&mut conn).await;
+    redis_revoke(&mut conn, &first.sid, first.exp, true).await;
+    refused_within(&edge, &sign(&first, key_a()), Duration::from_secs(1)).await;
+
+    // Redis restarts empty (no persistence): what the edge learnt stays; tokens keep verifying.
+    let redis = restart_redis(redis).await;
+    let second_token = sign(&second, key_a());
+    assert_eq!(status_of(&edge, &second_token).await, StatusCode::OK);
+    assert!(edge.verifier.revocations().is_revoked(&first.sid));
+
+    let mut conn = redis_conn(&redis).await;
+    wait_subscribed(&mut conn).await;
+    redis_revoke(&mut conn, &second.sid, second.exp, true).await;
+    refused_within(&edge, &second_token, Duration::from_secs(1)).await;
+}
