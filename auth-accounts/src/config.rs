@@ -165,6 +165,10 @@ pub struct Config {
     /// `REVOCATIONS_TOKEN`: when set, the revocation feed requires `Authorization: Bearer` with it.
     pub revocations_token: Option<Secret>,
     pub rate_limit: RateLimitConfig,
+    /// `RUN_WORKERS`: run the relays and cleanup inside the API process (default), or leave them
+    /// to a separate `auth-accounts worker` process.
+    pub run_workers: bool,
+    pub cleanup_interval_secs: u64,
 }
 
 /// Request limits. The per-route limits are the old service's; `login_failures` throttles failed
@@ -410,6 +414,8 @@ impl Config {
             trusted_proxies,
             request_timeout_secs: v.num("REQUEST_TIMEOUT_SECONDS", 10u64)?.max(1),
             revocations_token: v.get("REVOCATIONS_TOKEN").map(Secret::new),
+            run_workers: v.flag("RUN_WORKERS", true)?,
+            cleanup_interval_secs: v.num("CLEANUP_INTERVAL_SECONDS", 3600u64)?.max(10),
             rate_limit: RateLimitConfig {
                 enabled: v.flag("RATE_LIMIT_ENABLED", true)?,
                 auth_per_minute: v.num("RATE_LIMIT_AUTH_PER_MINUTE", 5u32)?.max(1),

@@ -18,6 +18,9 @@
 //! - [`store`]: the database (SQLite or PostgreSQL through one code path) and its queries.
 //! - [`outbox`]: events and emails written in the same transaction as the change, and their relay.
 //! - [`smtp`]: SMTP delivery of the email outbox.
+//! - [`kafka`]: the relay publishing the event outbox to Kafka.
+//! - [`leases`]: which replica runs a singleton job (Kafka relay, cleanup).
+//! - [`cleanup`]: periodic removal of expired sessions, tokens and delivered outbox rows.
 //! - [`email`]: email templates (Russian and English).
 //! - [`ratelimit`]: per-route and per-account limits, shared through Redis when configured.
 //! - [`revocations`]: the feed that pushes revoked sessions to the edges.
@@ -25,6 +28,7 @@
 //!   tokens, health, docs.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cleanup;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -32,7 +36,9 @@ pub mod domain;
 pub mod email;
 pub mod error;
 pub mod http;
+pub mod kafka;
 pub mod keys;
+pub mod leases;
 pub mod metrics;
 pub mod outbox;
 pub mod ratelimit;

@@ -1,4 +1,10 @@
 //! `auth-accounts` binary: reads the configuration, builds the application, serves until SIGTERM.
+//!
+//! ```text
+//! auth-accounts            serve the API (and, by default, run the background workers)
+//! auth-accounts worker     only the background workers: email and Kafka relays, cleanup
+//! auth-accounts --check    validate configuration, database, migrations and keys, then exit
+//! ```
 
 use auth_accounts::config::Config;
 use auth_accounts::startup::Application;
@@ -25,6 +31,10 @@ async fn main() {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let check_only = std::env::args().any(|a| a == "--check");
+    if std::env::args().nth(1).as_deref() == Some("worker") && !check_only {
+        run_worker(config).await;
+        return;
+    }
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(err) => {
@@ -42,6 +52,24 @@ async fn main() {
         tracing::error!(error = %err, "server error");
         std::process::exit(1);
     }
+}
+
+async fn run_worker(config: Config) {
+    let (_tx, shutting_down) = tokio::sync::watch::channel(false);
+    let clock = auth_accounts::clock::Clock::default();
+    let state = match auth_accounts::startup::build_state(config, clock, shutting_down).await {
+        Ok(state) => state,
+        Err(err) => {
+            eprintln!("auth-accounts worker: {err}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(err) = auth_accounts::startup::spawn_workers(&state) {
+        eprintln!("auth-accounts worker: {err}");
+        std::process::exit(1);
+    }
+    tracing::info!("auth-accounts worker running");
+    shutdown_signal().await;
 }
 
 async fn shutdown_signal() {

@@ -55,79 +55,18 @@ impl Application {
 
     /// As [`Application::build`], with a clock the caller controls (tests move time forward).
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
-        let db = store::connect(&config).await?;
-        let keys = Keys::load(&config)?;
-        let hasher = PasswordHasher::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
-        let geoip = GeoIp::open(config.geoip_db_path.as_deref());
         let addr = format!("{}:{}", config.host, config.port);
+        let (shutdown_tx, shutting_down) = tokio::sync::watch::channel(false);
+        let state = build_state(config, clock, shutting_down).await?;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
-        let redis = match &config.redis_url {
-            None => None,
-            Some(url) => {
-                let client = redis::Client::open(url.expose()).map_err(StartError::Redis)?;
-                // Reachable at start, or start-up fails loudly; later outages are survived (the
-                // manager reconnects, and callers fall back as documented in `ratelimit`).
-                let manager = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    redis::aio::ConnectionManager::new(client),
-                )
-                .await
-                .map_err(|_| StartError::Other("Redis did not answer within 5 s".into()))?
-                .map_err(StartError::Redis)?;
-                Some(manager)
-            }
-        };
-        let (shutdown_tx, shutting_down) = tokio::sync::watch::channel(false);
-        let mut state = AppState {
-            config: Arc::new(config),
-            db,
-            keys: Arc::new(keys),
-            hasher,
-            geoip,
-            clock,
-            mail_notify: Arc::new(Notify::new()),
-            revocations: tokio::sync::broadcast::channel(1024).0,
-            shutting_down,
-            metrics: Arc::new(crate::metrics::Metrics::new()),
-            limiter: Arc::new(crate::ratelimit::RateLimiter::new(redis.clone())),
-            redis,
-            smtp: None,
-        };
-        let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
-        crate::revocations::spawn_poller(
-            state.db.clone(),
-            state.clock.clone(),
-            horizon,
-            state.revocations.clone(),
-            state
-                .redis
-                .clone()
-                .map(crate::revocations::RedisFanout::new),
-        );
-        let mailer: Arc<dyn crate::outbox::Mailer> = if state.config.smtp_host.is_some() {
-            let smtp =
-                Arc::new(crate::smtp::SmtpMailer::new(&state.config).map_err(StartError::Other)?);
-            state.smtp = Some(smtp.clone());
-            smtp
+        if state.config.run_workers {
+            spawn_workers(&state)?;
         } else {
-            Arc::new(FileMailer {
-                dir: state.config.mail_dir.clone(),
-                from: format!(
-                    "{} <{}>",
-                    state.config.smtp_from_name, state.config.smtp_from_email
-                ),
-                log_links: !state.config.production,
-            })
-        };
-        crate::outbox::EmailRelay {
-            db: state.db.clone(),
-            mailer,
-            clock: state.clock.clone(),
-            metrics: state.metrics.clone(),
+            // The revocation feed is part of serving: edges stream from this process.
+            spawn_revocation_poller(&state);
         }
-        .spawn(state.mail_notify.clone());
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -208,4 +147,123 @@ pub fn router(state: AppState) -> Router {
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Everything the API and the workers share: database (migrated), keys, Redis, SMTP, Kafka.
+pub async fn build_state(
+    config: Config,
+    clock: Clock,
+    shutting_down: tokio::sync::watch::Receiver<bool>,
+) -> Result<AppState, StartError> {
+    let db = store::connect(&config).await?;
+    let keys = Keys::load(&config)?;
+    let hasher = PasswordHasher::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
+    let geoip = GeoIp::open(config.geoip_db_path.as_deref());
+    let redis = match &config.redis_url {
+        None => None,
+        Some(url) => {
+            let client = redis::Client::open(url.expose()).map_err(StartError::Redis)?;
+            // Reachable at start, or start-up fails loudly; later outages are survived (the
+            // manager reconnects, and callers fall back as documented in `ratelimit`).
+            let manager = tokio::time::timeout(
+                Duration::from_secs(5),
+                redis::aio::ConnectionManager::new(client),
+            )
+            .await
+            .map_err(|_| StartError::Other("Redis did not answer within 5 s".into()))?
+            .map_err(StartError::Redis)?;
+            Some(manager)
+        }
+    };
+    let smtp = match config.smtp_host {
+        Some(_) => Some(Arc::new(
+            crate::smtp::SmtpMailer::new(&config).map_err(StartError::Other)?,
+        )),
+        None => None,
+    };
+    let kafka = match &config.kafka_bootstrap_servers {
+        Some(servers) => Some(
+            crate::kafka::producer(servers)
+                .map_err(|e| StartError::Other(format!("Kafka producer: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(AppState {
+        config: Arc::new(config),
+        db,
+        keys: Arc::new(keys),
+        hasher,
+        geoip,
+        clock,
+        mail_notify: Arc::new(Notify::new()),
+        revocations: tokio::sync::broadcast::channel(1024).0,
+        shutting_down,
+        metrics: Arc::new(crate::metrics::Metrics::new()),
+        limiter: Arc::new(crate::ratelimit::RateLimiter::new(redis.clone())),
+        redis,
+        smtp,
+        kafka,
+    })
+}
+
+fn spawn_revocation_poller(state: &AppState) {
+    let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
+    crate::revocations::spawn_poller(
+        state.db.clone(),
+        state.clock.clone(),
+        horizon,
+        state.revocations.clone(),
+        state
+            .redis
+            .clone()
+            .map(crate::revocations::RedisFanout::new),
+    );
+}
+
+/// Starts the background work: revocation feed, email relay, Kafka relay, cleanup. Runs inside the
+/// API process by default (`RUN_WORKERS=true`) or alone as `auth-accounts worker`.
+pub fn spawn_workers(state: &AppState) -> Result<(), StartError> {
+    spawn_revocation_poller(state);
+    let holder = format!(
+        "{}-{}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "auth-accounts".into()),
+        uuid::Uuid::new_v4().simple()
+    );
+    let mailer: Arc<dyn crate::outbox::Mailer> = match &state.smtp {
+        Some(smtp) => smtp.clone(),
+        None => Arc::new(FileMailer {
+            dir: state.config.mail_dir.clone(),
+            from: format!(
+                "{} <{}>",
+                state.config.smtp_from_name, state.config.smtp_from_email
+            ),
+            log_links: !state.config.production,
+        }),
+    };
+    crate::outbox::EmailRelay {
+        db: state.db.clone(),
+        mailer,
+        clock: state.clock.clone(),
+        metrics: state.metrics.clone(),
+    }
+    .spawn(state.mail_notify.clone());
+    if let Some(producer) = &state.kafka {
+        crate::kafka::KafkaRelay {
+            db: state.db.clone(),
+            producer: producer.clone(),
+            clock: state.clock.clone(),
+            metrics: state.metrics.clone(),
+            holder: holder.clone(),
+        }
+        .spawn();
+    }
+    let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
+    crate::cleanup::spawn(
+        state.db.clone(),
+        state.clock.clone(),
+        horizon,
+        holder,
+        Duration::from_secs(state.config.cleanup_interval_secs),
+    );
+    Ok(())
 }

@@ -33,6 +33,8 @@ pub struct AppState {
     pub redis: Option<redis::aio::ConnectionManager>,
     /// The SMTP mailer when `SMTP_HOST` is set (health pings it).
     pub smtp: Option<Arc<crate::smtp::SmtpMailer>>,
+    /// The Kafka producer when `KAFKA_BOOTSTRAP_SERVERS` is set (the relay and health use it).
+    pub kafka: Option<rdkafka::producer::FutureProducer>,
 }
 
 impl AppState {

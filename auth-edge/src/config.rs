@@ -13,6 +13,8 @@ use std::time::Duration;
 use auth_token::Algorithm;
 use http::Uri;
 
+use crate::public_paths::PublicPaths;
+
 /// Where the edge listens by default: next to accounts (`127.0.0.1:8000`) in the embedded mode.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8081";
 /// Health, readiness and metrics listen here, apart from forward-auth traffic.
@@ -52,6 +54,27 @@ pub enum KeySource {
     File(PathBuf),
 }
 
+/// What the process serves (`AUTH_EDGE_MODE`, or the binary's subcommand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Answers forward-auth checks (nginx, Traefik, Caddy, Envoy HTTP) and, when
+    /// `AUTH_EDGE_GRPC_LISTEN` is set, Envoy ext_authz gRPC checks.
+    ForwardAuth,
+    /// A reverse proxy in front of one upstream (`AUTH_EDGE_UPSTREAM`), usually in the same pod.
+    Sidecar,
+}
+
+impl Mode {
+    /// Parses `forward-auth` or `sidecar`.
+    pub fn parse(raw: &str) -> Option<Mode> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "forward-auth" | "forward_auth" => Some(Mode::ForwardAuth),
+            "sidecar" => Some(Mode::Sidecar),
+            _ => None,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogFormat {
@@ -64,8 +87,18 @@ pub enum LogFormat {
 /// Everything the edge needs to run.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Forward-auth listener (`AUTH_EDGE_LISTEN`).
+    /// Forward-auth or sidecar (`AUTH_EDGE_MODE`).
+    pub mode: Mode,
+    /// Forward-auth listener, or the sidecar proxy's listener (`AUTH_EDGE_LISTEN`).
     pub listen: SocketAddr,
+    /// Envoy ext_authz gRPC listener, off when unset (`AUTH_EDGE_GRPC_LISTEN`; forward-auth mode).
+    pub grpc_listen: Option<SocketAddr>,
+    /// Where the sidecar forwards authenticated requests, `host:port` (`AUTH_EDGE_UPSTREAM`).
+    pub upstream: Option<String>,
+    /// Path prefixes the sidecar forwards without a token (`AUTH_EDGE_PUBLIC_PATHS`).
+    pub public_paths: PublicPaths,
+    /// Worker threads, 0 for one per CPU (`AUTH_EDGE_THREADS`).
+    pub threads: usize,
     /// Health/readiness/metrics listener (`AUTH_EDGE_ADMIN_LISTEN`).
     pub admin_listen: SocketAddr,
     /// `AUTH_EDGE_JWKS_URL` or `AUTH_EDGE_JWKS_FILE`.
@@ -170,6 +203,23 @@ impl Vars<'_> {
     ) -> Result<Duration, ConfigError> {
         self.number(var, default, min, max).map(Duration::from_secs)
     }
+}
+
+/// `host:port` with a non-zero port; the host is resolved when the sidecar starts.
+fn host_port(var: &'static str, raw: &str) -> Result<String, ConfigError> {
+    let bad = || {
+        err(
+            var,
+            format!("{raw:?} is not host:port (e.g. 127.0.0.1:8080)"),
+        )
+    };
+    let (host, port) = raw.rsplit_once(':').ok_or_else(bad)?;
+    let port: u16 = port.parse().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if port == 0 || host.is_empty() || host.contains(['/', ' ', '@']) {
+        return Err(bad());
+    }
+    Ok(raw.to_owned())
 }
 
 /// Accepts only `http://host[:port]/path` URLs: the edge has no TLS client on purpose (it stays
@@ -308,9 +358,67 @@ impl Config {
             ));
         }
 
+        let mode = {
+            let raw = v.or("AUTH_EDGE_MODE", "forward-auth");
+            Mode::parse(raw).ok_or_else(|| {
+                err(
+                    "AUTH_EDGE_MODE",
+                    format!("{raw:?} is not forward-auth or sidecar"),
+                )
+            })?
+        };
+        let grpc_listen = match v.get("AUTH_EDGE_GRPC_LISTEN") {
+            None => None,
+            Some(_) => Some(v.addr("AUTH_EDGE_GRPC_LISTEN", "")?),
+        };
+        let upstream = v
+            .get("AUTH_EDGE_UPSTREAM")
+            .map(|raw| host_port("AUTH_EDGE_UPSTREAM", raw))
+            .transpose()?;
+        let public_paths = PublicPaths::parse(v.or("AUTH_EDGE_PUBLIC_PATHS", ""))
+            .map_err(|m| err("AUTH_EDGE_PUBLIC_PATHS", m))?;
+        // A setting the chosen mode would silently ignore is a deployment mistake: say so now
+        // rather than leave a path unprotected or a listener missing.
+        match mode {
+            Mode::Sidecar => {
+                if upstream.is_none() {
+                    return Err(err(
+                        "AUTH_EDGE_UPSTREAM",
+                        "required in sidecar mode (the application's host:port)",
+                    ));
+                }
+                if grpc_listen.is_some() {
+                    return Err(err(
+                        "AUTH_EDGE_GRPC_LISTEN",
+                        "only served in forward-auth mode",
+                    ));
+                }
+            }
+            Mode::ForwardAuth => {
+                if upstream.is_some() {
+                    return Err(err(
+                        "AUTH_EDGE_UPSTREAM",
+                        "only used in sidecar mode (set AUTH_EDGE_MODE=sidecar)",
+                    ));
+                }
+                if !public_paths.is_empty() {
+                    return Err(err(
+                        "AUTH_EDGE_PUBLIC_PATHS",
+                        "only used in sidecar mode (the proxy in front decides what is public)",
+                    ));
+                }
+            }
+        }
+        let threads = v.number("AUTH_EDGE_THREADS", 0, 0, 1024)?;
+
         let leeway = v.number("AUTH_EDGE_LEEWAY_SECONDS", 30, 0, 300)?;
         Ok(Config {
+            mode,
             listen: v.addr("AUTH_EDGE_LISTEN", DEFAULT_LISTEN)?,
+            grpc_listen,
+            upstream,
+            public_paths,
+            threads: usize::try_from(threads).unwrap_or(0),
             admin_listen: v.addr("AUTH_EDGE_ADMIN_LISTEN", DEFAULT_ADMIN_LISTEN)?,
             keys,
             algorithms: algorithms(v.or("AUTH_EDGE_ALGORITHMS", "RS256"))?,
@@ -344,6 +452,14 @@ impl Config {
         v
     }
 
+    /// Worker threads to run: `AUTH_EDGE_THREADS`, or one per CPU.
+    pub fn worker_threads(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+
     /// Whether any revocation source is configured. Without one, a revoked session stays usable
     /// at this edge until its access token expires; start-up warns about it.
     pub fn has_revocation_source(&self) -> bool {
@@ -361,7 +477,12 @@ impl Config {
         );
         // The defaults always parse; fall through to a hand-built value only to avoid a panic path.
         let mut config = Config::from_vars(&vars).unwrap_or_else(|_| Config {
+            mode: Mode::ForwardAuth,
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            grpc_listen: None,
+            upstream: None,
+            public_paths: PublicPaths::default(),
+            threads: 0,
             admin_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             keys: keys.clone(),
             algorithms: vec![Algorithm::RS256],
@@ -425,6 +546,10 @@ mod tests {
         assert_eq!(c.cache_entries, 100_000);
         assert!(!c.has_revocation_source());
         assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.mode, Mode::ForwardAuth);
+        assert_eq!(c.grpc_listen, None);
+        assert!(c.public_paths.is_empty());
+        assert!(c.worker_threads() >= 1);
         let v = c.validation();
         assert_eq!(v.leeway_secs, 30);
         assert_eq!(v.issuer, "auth-service");
@@ -529,6 +654,63 @@ mod tests {
         assert!(!m.contains("hunter2"), "{m}");
         fails_on(&[("LOG_FORMAT", "xml")], "LOG_FORMAT");
         fails_on(&[("LOG_LEVEL", "loud")], "LOG_LEVEL");
+    }
+
+    #[test]
+    fn modes() {
+        let c = parse(&[("AUTH_EDGE_GRPC_LISTEN", "127.0.0.1:9001")]).unwrap();
+        assert_eq!(c.grpc_listen, Some("127.0.0.1:9001".parse().unwrap()));
+        let c = parse(&[
+            ("AUTH_EDGE_MODE", "Sidecar"),
+            ("AUTH_EDGE_UPSTREAM", "app:8080"),
+            ("AUTH_EDGE_PUBLIC_PATHS", "/healthz,/static/"),
+            ("AUTH_EDGE_THREADS", "3"),
+        ])
+        .unwrap();
+        assert_eq!(c.mode, Mode::Sidecar);
+        assert_eq!(c.upstream.as_deref(), Some("app:8080"));
+        assert!(c.public_paths.is_public("/static/x.css"));
+        assert_eq!(c.worker_threads(), 3);
+        parse(&[
+            ("AUTH_EDGE_MODE", "sidecar"),
+            ("AUTH_EDGE_UPSTREAM", "[::1]:80"),
+        ])
+        .unwrap();
+
+        fails_on(&[("AUTH_EDGE_MODE", "proxy")], "AUTH_EDGE_MODE");
+        fails_on(&[("AUTH_EDGE_MODE", "sidecar")], "AUTH_EDGE_UPSTREAM");
+        for bad in ["app", "app:0", "app:http", ":80", "http://app:80"] {
+            fails_on(
+                &[("AUTH_EDGE_MODE", "sidecar"), ("AUTH_EDGE_UPSTREAM", bad)],
+                "AUTH_EDGE_UPSTREAM",
+            );
+        }
+        fails_on(
+            &[
+                ("AUTH_EDGE_MODE", "sidecar"),
+                ("AUTH_EDGE_UPSTREAM", "app:8080"),
+                ("AUTH_EDGE_GRPC_LISTEN", "127.0.0.1:9001"),
+            ],
+            "AUTH_EDGE_GRPC_LISTEN",
+        );
+        fails_on(&[("AUTH_EDGE_UPSTREAM", "app:8080")], "AUTH_EDGE_UPSTREAM");
+        fails_on(
+            &[("AUTH_EDGE_PUBLIC_PATHS", "/healthz")],
+            "AUTH_EDGE_PUBLIC_PATHS",
+        );
+        fails_on(
+            &[
+                ("AUTH_EDGE_MODE", "sidecar"),
+                ("AUTH_EDGE_UPSTREAM", "app:8080"),
+                ("AUTH_EDGE_PUBLIC_PATHS", "/"),
+            ],
+            "AUTH_EDGE_PUBLIC_PATHS",
+        );
+        fails_on(
+            &[("AUTH_EDGE_GRPC_LISTEN", "9001")],
+            "AUTH_EDGE_GRPC_LISTEN",
+        );
+        fails_on(&[("AUTH_EDGE_THREADS", "many")], "AUTH_EDGE_THREADS");
     }
 
     #[test]

@@ -6,18 +6,23 @@
 //! It depends only on `auth-token`, never on `auth-accounts`, and keeps working from its caches
 //! when accounts, Redis or the network are down.
 //!
-//! The reusable core is [`Verifier`]; front ends are thin layers over it. Today: the forward-auth
-//! HTTP server ([`Application`]). A sidecar proxy or an Envoy ext_authz gRPC service would call
-//! [`Verifier::check_headers`] and [`Identity::apply`] the same way.
+//! The reusable core is [`Verifier`]; front ends are thin layers over it, each calling
+//! [`Verifier::check_headers`] and setting the identity headers:
+//! - forward-auth HTTP server ([`Application`]): nginx `auth_request`, Traefik, Caddy, Envoy HTTP;
+//! - Envoy ext_authz gRPC ([`ext_authz`]), on its own listener in the same process;
+//! - sidecar reverse proxy ([`sidecar`], pingora) in front of one application.
 //!
 //! Modules:
 //! - [`config`]: typed configuration from environment variables, validated at start-up.
+//! - [`public_paths`]: the sidecar's token-free path prefixes, matched safely.
 //! - [`verifier`]: [`Verifier`], [`Identity`], [`Rejection`]: one request, one decision.
 //! - [`keys`]: the key set: JWKS URL or file, refresh by `max-age`, unknown-`kid` refetch.
 //! - [`cache`]: verified-token cache (moka), bounded by entries and memory, expiring at `exp`.
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
 //! - [`request`]: token extraction (bearer, cookie) and identity header handling.
 //! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).
+//! - [`ext_authz`]: `envoy.service.auth.v3.Authorization/Check` over HTTP/2 (hand-written prost).
+//! - [`sidecar`]: the pingora `ProxyHttp` impl and its server set-up.
 //! - [`startup`]: [`Application`]: bind, start background work, serve, shut down gracefully.
 //! - [`metrics`]: Prometheus counters and gauges, hand-written text format.
 //! - [`http_client`]: the minimal plain-HTTP GET used for JWKS and the revocation stream.
@@ -29,17 +34,20 @@ pub mod backoff;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod ext_authz;
 pub mod http_client;
 pub mod keys;
 pub mod metrics;
+pub mod public_paths;
 pub mod request;
 pub mod revocations;
 pub mod server;
+pub mod sidecar;
 pub mod startup;
 pub mod telemetry;
 pub mod verifier;
 
-pub use config::{Config, ConfigError, KeySource};
+pub use config::{Config, ConfigError, KeySource, Mode};
 pub use startup::Application;
 pub use verifier::{Identity, Rejection, Verifier};
 
@@ -61,8 +69,19 @@ pub async fn check(config: &Config) -> Result<String, String> {
         (None, Some(_)) => "redis".to_owned(),
         (Some(uri), Some(_)) => format!("stream {uri} and redis"),
     };
+    let mode = match config.mode {
+        Mode::ForwardAuth => match config.grpc_listen {
+            Some(grpc) => format!("forward-auth (ext_authz gRPC on {grpc})"),
+            None => "forward-auth".to_owned(),
+        },
+        Mode::Sidecar => format!(
+            "sidecar to {} (public paths: {:?})",
+            config.upstream.as_deref().unwrap_or("?"),
+            config.public_paths
+        ),
+    };
     Ok(format!(
-        "configuration OK: listen {}, admin {}, {keys}, revocations: {revocations}",
+        "configuration OK: {mode}, listen {}, admin {}, {keys}, revocations: {revocations}",
         config.listen, config.admin_listen
     ))
 }

@@ -11,7 +11,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
-use crate::server;
+use crate::ext_authz;
+use crate::server::{self, Protocol};
 use crate::verifier::Verifier;
 
 /// A bound, not yet serving, edge.
@@ -19,6 +20,7 @@ pub struct Application {
     verifier: Arc<Verifier>,
     listener: TcpListener,
     admin_listener: TcpListener,
+    grpc_listener: Option<TcpListener>,
 }
 
 /// Aborts the background task when serving ends, however it ends.
@@ -31,15 +33,21 @@ impl Drop for AbortOnDrop {
 }
 
 impl Application {
-    /// Binds both listeners. Keys are loaded in the background once [`Application::run_until`]
-    /// runs; until then `/readyz` answers 503.
+    /// Binds the listeners (forward-auth, admin, and ext_authz gRPC when configured). Keys are
+    /// loaded in the background once [`Application::run_until`] runs; until then `/readyz`
+    /// answers 503.
     pub async fn build(config: Config) -> std::io::Result<Application> {
         let listener = TcpListener::bind(config.listen).await?;
         let admin_listener = TcpListener::bind(config.admin_listen).await?;
+        let grpc_listener = match config.grpc_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await?),
+            None => None,
+        };
         Ok(Application {
             verifier: Arc::new(Verifier::new(config)),
             listener,
             admin_listener,
+            grpc_listener,
         })
     }
 
@@ -56,6 +64,14 @@ impl Application {
     /// The admin port actually bound.
     pub fn admin_port(&self) -> u16 {
         self.admin_listener.local_addr().map_or(0, |a| a.port())
+    }
+
+    /// The ext_authz gRPC port actually bound, if that listener is configured.
+    pub fn grpc_port(&self) -> Option<u16> {
+        self.grpc_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     /// The verifier, shared with the servers (metrics, revocations, readiness).
@@ -82,6 +98,7 @@ impl Application {
         let v = verifier.clone();
         let forward_auth = server::serve(
             self.listener,
+            Protocol::Http1,
             move |req| server::forward_auth::handle(v.clone(), req),
             stopped(stop_rx.clone()),
             drain,
@@ -89,11 +106,25 @@ impl Application {
         let v = verifier.clone();
         let admin = server::serve(
             self.admin_listener,
+            Protocol::Http1,
             move |req| server::admin::handle(v.clone(), req),
-            stopped(stop_rx),
+            stopped(stop_rx.clone()),
             drain,
         );
-        tokio::join!(forward_auth, admin);
+        let v = verifier.clone();
+        let grpc = async move {
+            if let Some(listener) = self.grpc_listener {
+                server::serve(
+                    listener,
+                    Protocol::Http2,
+                    move |req| ext_authz::grpc::handle(v.clone(), req),
+                    stopped(stop_rx),
+                    drain,
+                )
+                .await;
+            }
+        };
+        tokio::join!(forward_auth, admin, grpc);
         tracing::info!("stopped");
     }
 }

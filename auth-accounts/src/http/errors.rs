@@ -31,7 +31,9 @@ pub async fn error_body(req: Request, next: Next) -> Response {
     // Taken out so an outer copy of this middleware leaves the finished body alone.
     let detail = match response.extensions_mut().remove::<ErrorDetail>() {
         Some(d) => d.0,
-        None if response.headers().contains_key(header::CONTENT_TYPE) => return response,
+        None if is_json(&response) => return response,
+        // Framework rejections (a too-large body for a `Bytes` extractor, ...) answer text/plain:
+        // they get the JSON error body too.
         None => default_detail(status),
     };
     let body = json!({ "status": "error", "action": action(&path), "detail": detail });
@@ -42,6 +44,14 @@ pub async fn error_body(req: Request, next: Next) -> Response {
     );
     response.headers_mut().remove(header::CONTENT_LENGTH);
     response
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"))
 }
 
 fn default_detail(status: StatusCode) -> String {

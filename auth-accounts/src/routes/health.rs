@@ -52,10 +52,21 @@ pub async fn health(State(state): State<AppState>) -> Response {
             }
         }
     };
+    let kafka = match &state.kafka {
+        None => "disabled",
+        // Events wait in the outbox while Kafka is down: reported, never required.
+        Some(producer) => {
+            if crate::kafka::ping(producer).await {
+                "ok"
+            } else {
+                "down"
+            }
+        }
+    };
     // Redis is not required: without it limits fall back to per-replica counters (see ratelimit).
     let status = match (database, redis) {
         (false, _) => "error",
-        (true, _) if redis == "down" || smtp == "down" => "degraded",
+        (true, _) if redis == "down" || smtp == "down" || kafka == "down" => "degraded",
         _ => "ok",
     };
     let body = json!({
@@ -63,7 +74,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "components": {
             "database": if database { "ok" } else { "down" },
             "redis": redis,
-            "kafka": "disabled",
+            "kafka": kafka,
             "smtp": smtp,
             "geoip": geoip,
         }

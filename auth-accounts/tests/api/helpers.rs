@@ -61,7 +61,6 @@ impl Env {
             "auth-accounts-test-{}",
             uuid::Uuid::new_v4().simple()
         ));
-        std::fs::create_dir_all(&dir).expect("create the test temp dir");
         let (database_url, postgres) = match backend {
             Backend::Sqlite => (format!("sqlite://{}/auth.db", dir.display()), None),
             Backend::Postgres => {
@@ -82,6 +81,8 @@ impl Env {
                 (url.to_string(), Some((admin, name)))
             }
         };
+        // Created last: a failure above leaves nothing behind.
+        std::fs::create_dir_all(&dir).expect("create the test temp dir");
         Arc::new(Self {
             dir,
             database_url,

@@ -4,8 +4,8 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    assert_error, cookie_value, email, json_body, set_cookies, spawn_app, Backend, FRONTEND,
-    PASSWORD,
+    assert_error, cookie_value, email, json_body, set_cookies, spawn_app, spawn_app_with, Backend,
+    FRONTEND, PASSWORD,
 };
 
 both!(
@@ -61,7 +61,8 @@ async fn rotation_and_reuse_detection(backend: Backend) {
 }
 
 async fn retry_within_grace_window_is_consistent(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // With the default rate limits on: retries must not be throttled.
+    let app = spawn_app_with(backend, &[("RATE_LIMIT_ENABLED", "true")]).await;
     let addr = email("grace");
     let session = app.register(&addr, PASSWORD).await;
     let (access1, refresh1) = refreshed(app.refresh_body(&session.refresh).await).await;

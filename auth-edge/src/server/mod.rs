@@ -1,4 +1,5 @@
-//! HTTP listeners (hyper 1, HTTP/1.1): the forward-auth listener and the admin listener.
+//! HTTP listeners (hyper 1): the forward-auth and admin listeners (HTTP/1.1), and the accept
+//! loop the ext_authz gRPC listener (HTTP/2) shares with them.
 //!
 //! Two listeners rather than reserved paths on one: a forward-auth request may carry any path
 //! (Envoy sends the original one), so `/metrics` or `/healthz` from a client must never be
@@ -11,34 +12,53 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper::body::{Body, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
 /// Bound on reading a request head: slow-loris protection.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Idle HTTP/2 connections are pinged this often, so a peer that vanished without a FIN (a
+/// killed Envoy pod) does not hold the connection forever.
+const H2_KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// The protocol a listener speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    /// HTTP/1.1 (forward-auth subrequests, admin).
+    Http1,
+    /// HTTP/2 with prior knowledge, no TLS (gRPC from Envoy).
+    Http2,
+}
+
 /// Serves `handler` on `listener` until `shutdown` resolves, then lets open requests finish for
 /// up to `drain` before returning.
-pub async fn serve<H, F>(
+pub async fn serve<H, F, B>(
     listener: TcpListener,
+    protocol: Protocol,
     handler: H,
     shutdown: impl Future<Output = ()>,
     drain: Duration,
 ) where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response<Full<Bytes>>> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let graceful = GracefulShutdown::new();
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .keep_alive(true);
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_KEEPALIVE));
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {
@@ -60,13 +80,25 @@ pub async fn serve<H, F>(
             let response = handler(req);
             async move { Ok::<_, Infallible>(response.await) }
         });
-        let conn = builder.serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
-        tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "connection ended with an error");
+        let io = TokioIo::new(stream);
+        match protocol {
+            Protocol::Http1 => {
+                let conn = graceful.watch(http1.serve_connection(io, service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
             }
-        });
+            Protocol::Http2 => {
+                let conn = graceful.watch(http2.serve_connection(io, service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tokio::select! {

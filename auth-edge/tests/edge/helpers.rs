@@ -316,30 +316,41 @@ fn status(code: StatusCode) -> Response<Body> {
 /// An upstream service that echoes the identity headers it received, as JSON:
 /// `{"x-user-id": [...], "x-session-id": [...], "x-user-role": [...], "path": "..."}`.
 pub async fn start_upstream() -> SocketAddr {
-    serve(|req: Request<Incoming>| async move {
-        let mut seen: HashMap<&str, Vec<String>> = HashMap::new();
-        for name in ["x-user-id", "x-session-id", "x-user-role"] {
-            seen.insert(
-                name,
-                req.headers()
-                    .get_all(name)
-                    .iter()
-                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-                    .collect(),
-            );
+    start_counting_upstream().await.0
+}
+
+/// [`start_upstream`], also counting the requests it receives.
+pub async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicU64>) {
+    let count = Arc::new(AtomicU64::new(0));
+    let seen_count = count.clone();
+    let addr = serve(move |req: Request<Incoming>| {
+        seen_count.fetch_add(1, Ordering::SeqCst);
+        async move {
+            let mut seen: HashMap<&str, Vec<String>> = HashMap::new();
+            for name in ["x-user-id", "x-session-id", "x-user-role"] {
+                seen.insert(
+                    name,
+                    req.headers()
+                        .get_all(name)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        .collect(),
+                );
+            }
+            let body = json!({
+                "x-user-id": seen["x-user-id"],
+                "x-session-id": seen["x-session-id"],
+                "x-user-role": seen["x-user-role"],
+                "path": req.uri().path(),
+            });
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(full(body.to_string()))
+                .expect("response")
         }
-        let body = json!({
-            "x-user-id": seen["x-user-id"],
-            "x-session-id": seen["x-session-id"],
-            "x-user-role": seen["x-user-role"],
-            "path": req.uri().path(),
-        });
-        Response::builder()
-            .header("content-type", "application/json")
-            .body(full(body.to_string()))
-            .expect("response")
     })
-    .await
+    .await;
+    (addr, count)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -348,6 +359,8 @@ pub async fn start_upstream() -> SocketAddr {
 pub struct TestEdge {
     pub addr: SocketAddr,
     pub admin_addr: SocketAddr,
+    /// The ext_authz gRPC listener, when the config asked for one.
+    pub grpc_addr: Option<SocketAddr>,
     pub verifier: Arc<Verifier>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     done: Option<tokio::task::JoinHandle<()>>,
@@ -406,6 +419,9 @@ pub async fn spawn_edge_unready(config: Config) -> TestEdge {
     let app = Application::build(config).await.expect("build edge");
     let addr = app.local_addr().expect("addr");
     let admin_addr = SocketAddr::from(([127, 0, 0, 1], app.admin_port()));
+    let grpc_addr = app
+        .grpc_port()
+        .map(|port| SocketAddr::from(([127, 0, 0, 1], port)));
     let verifier = app.verifier();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let done = tokio::spawn(app.run_until(async move {
@@ -414,6 +430,7 @@ pub async fn spawn_edge_unready(config: Config) -> TestEdge {
     TestEdge {
         addr,
         admin_addr,
+        grpc_addr,
         verifier,
         stop: Some(stop),
         done: Some(done),
@@ -602,6 +619,22 @@ impl Peer {
         text
     }
 
+    /// Sends SIGTERM and waits up to `limit` for the process to exit.
+    pub fn terminate(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGTERM first (an nginx master stops its workers only then; SIGKILL would orphan them),
     /// SIGKILL if it has not exited after 5 s.
     pub fn kill(&mut self) {
@@ -727,11 +760,49 @@ http://127.0.0.1:{port} {{
 
 /// Envoy with the ext_authz HTTP filter pointing at the edge.
 pub async fn start_envoy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
-    let envoy = binary(
+    let filter = r#"
+              http_service:
+                server_uri: { uri: "http://EDGE", cluster: edge, timeout: 2s }
+                authorization_response:
+                  allowed_upstream_headers:
+                    patterns: [{ exact: x-user-id }, { exact: x-session-id }, { exact: x-user-role }]
+                  allowed_client_headers:
+                    patterns: [{ exact: www-authenticate }]"#
+        .replace("EDGE", &edge.to_string());
+    run_envoy(&filter, "", edge, upstream).await
+}
+
+/// Envoy with the ext_authz gRPC filter (`envoy_grpc` to an HTTP/2 cluster) pointing at the
+/// edge's gRPC listener.
+pub async fn start_envoy_grpc(grpc: SocketAddr, upstream: SocketAddr) -> Peer {
+    let filter = r#"
+              grpc_service:
+                envoy_grpc: { cluster_name: edge }
+                timeout: 2s"#;
+    let edge_cluster_extra = r#"
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }"#;
+    run_envoy(filter, edge_cluster_extra, grpc, upstream).await
+}
+
+/// The Envoy path to use: `$AUTH_TEST_ENVOY`, PATH, or the test venv.
+pub fn envoy_binary() -> PathBuf {
+    binary(
         "AUTH_TEST_ENVOY",
         "envoy",
         &[cache_dir().join("venv/bin/envoy")],
-    );
+    )
+}
+
+async fn run_envoy(
+    ext_authz: &str,
+    edge_cluster_extra: &str,
+    edge: SocketAddr,
+    upstream: SocketAddr,
+) -> Peer {
+    let envoy = envoy_binary();
     let dir = TempDir::new("envoy");
     let port = free_port();
     let config = format!(
@@ -760,21 +831,14 @@ static_resources:
               transport_api_version: V3
               failure_mode_allow: false
               allowed_headers:
-                patterns: [{{ exact: cookie }}, {{ exact: authorization }}]
-              http_service:
-                server_uri: {{ uri: "http://{edge}", cluster: edge, timeout: 2s }}
-                authorization_response:
-                  allowed_upstream_headers:
-                    patterns: [{{ exact: x-user-id }}, {{ exact: x-session-id }}, {{ exact: x-user-role }}]
-                  allowed_client_headers:
-                    patterns: [{{ exact: www-authenticate }}]
+                patterns: [{{ exact: cookie }}, {{ exact: authorization }}]{ext_authz}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
   clusters:
   - name: edge
     type: STATIC
-    connect_timeout: 1s
+    connect_timeout: 1s{edge_cluster_extra}
     load_assignment:
       cluster_name: edge
       endpoints: [{{ lb_endpoints: [{{ endpoint: {{ address: {{ socket_address: {{ address: {edge_ip}, port_value: {edge_port} }} }} }} }}] }}]
@@ -844,4 +908,50 @@ pub async fn restart_redis(mut peer: Peer) -> Peer {
     Peer::spawn("redis-server", port, dir, cmd)
         .wait_listening()
         .await
+}
+
+/// The `auth-edge` binary in sidecar mode in front of `upstream`, reading keys and revocations
+/// from `fake`; returned with its admin port once `/readyz` says the keys are loaded.
+pub async fn start_sidecar(
+    fake: &FakeAccounts,
+    upstream: SocketAddr,
+    public_paths: &str,
+) -> (Peer, u16) {
+    let dir = TempDir::new("sidecar");
+    let (port, admin) = (free_port(), free_port());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth-edge"));
+    cmd.arg("sidecar")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AUTH_EDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("AUTH_EDGE_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
+        .env("AUTH_EDGE_JWKS_URL", fake.jwks_url().to_string())
+        .env("AUTH_EDGE_REVOCATIONS_URL", fake.stream_url().to_string())
+        .env("AUTH_EDGE_UPSTREAM", upstream.to_string())
+        .env("AUTH_EDGE_PUBLIC_PATHS", public_paths)
+        .env("AUTH_EDGE_THREADS", "2")
+        .env("AUTH_EDGE_DRAIN_SECONDS", "1")
+        .env("LOG_LEVEL", "debug");
+    let peer = Peer::spawn("auth-edge sidecar", port, dir, cmd)
+        .wait_listening()
+        .await;
+    let client = client();
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{admin}/readyz"))
+            .send()
+            .await
+        {
+            if r.status() == reqwest::StatusCode::OK {
+                return (peer, admin);
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "sidecar never became ready:\n{}",
+            peer.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the edge: the real server on port 0, a fake accounts (JWKS and
 //! revocation stream), an echoing upstream, and real peers (nginx, Caddy, Envoy, Redis) on random
-//! loopback ports. Peers missing from the machine make the tests fail with "run scripts/test".
+//! loopback ports; the sidecar binary in front of the upstream; the Kubernetes manifests under
+//! `k8s/`. Peers missing from the machine make the tests fail with "run scripts/test".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
@@ -8,3 +9,4 @@ mod forward_auth;
 mod helpers;
 mod peers;
 mod revocation;
+mod sidecar;

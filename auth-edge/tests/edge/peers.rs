@@ -1,6 +1,6 @@
 //! The edge behind real proxies: nginx `auth_request`, Caddy `forward_auth`, Envoy `ext_authz`
-//! (HTTP service). Each runs the same scenario against an upstream that echoes the identity
-//! headers it receives.
+//! (HTTP service and gRPC). Each runs the same scenario against an upstream that echoes the
+//! identity headers it receives; the sidecar tests (`sidecar.rs`) run it too.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -17,8 +17,14 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+async fn setup_with(adjust: impl FnOnce(&mut auth_edge::Config)) -> Setup {
     let fake = FakeAccounts::start(&[key_a()]).await;
-    let edge = spawn_edge(edge_config(&fake)).await;
+    let mut config = edge_config(&fake);
+    adjust(&mut config);
+    let edge = spawn_edge(config).await;
     wait_until(Duration::from_secs(5), "stream connected", || {
         fake.stream_connections() == 1
     })
@@ -32,7 +38,7 @@ async fn setup() -> Setup {
 }
 
 /// What the upstream saw, or the status the proxy answered with instead.
-async fn call(rb: reqwest::RequestBuilder) -> Result<Value, (StatusCode, Option<String>)> {
+pub async fn call(rb: reqwest::RequestBuilder) -> Result<Value, (StatusCode, Option<String>)> {
     let r = rb.send().await.expect("proxy answers");
     let status = r.status();
     if status != StatusCode::OK {
@@ -45,7 +51,7 @@ async fn call(rb: reqwest::RequestBuilder) -> Result<Value, (StatusCode, Option<
     Ok(r.json().await.expect("upstream JSON"))
 }
 
-fn seen(v: &Value, header: &str) -> Vec<String> {
+pub fn seen(v: &Value, header: &str) -> Vec<String> {
     v[header]
         .as_array()
         .unwrap()
@@ -54,7 +60,9 @@ fn seen(v: &Value, header: &str) -> Vec<String> {
         .collect()
 }
 
-async fn scenario(peer: &Peer, s: &Setup) {
+/// The shared scenario: identity reaches the upstream, spoofing fails, rotation, bad tokens,
+/// revocation within a second. `fake` is the accounts stand-in the edge under test reads.
+pub async fn scenario(peer: &Peer, fake: &FakeAccounts) {
     let name = peer.name;
     let client = client();
     let url = peer.url("/orders/42?page=1");
@@ -115,7 +123,7 @@ async fn scenario(peer: &Peer, s: &Setup) {
     // 3. Key rotation without restarting the edge: the new key's tokens and the old key's both
     //    verify. (Before the forged-token check, whose unknown kid would use up the refetch
     //    allowance of the next 5 s.)
-    s.fake.set_keys(&[key_a(), key_b()]);
+    fake.set_keys(&[key_a(), key_b()]);
     let new = claims();
     let v = call(with_token(
         client.get(&url),
@@ -177,7 +185,7 @@ async fn scenario(peer: &Peer, s: &Setup) {
     call(with_token(client.get(&url), &victim_token, Via::Cookie))
         .await
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    s.fake.revoke(&victim.sid, victim.exp + 30);
+    fake.revoke(&victim.sid, victim.exp + 30);
     let start = Instant::now();
     loop {
         match call(with_token(client.get(&url), &victim_token, Via::Cookie)).await {
@@ -199,19 +207,27 @@ async fn scenario(peer: &Peer, s: &Setup) {
 async fn nginx_auth_request() {
     let s = setup().await;
     let nginx = start_nginx(s.edge.addr, s.upstream).await;
-    scenario(&nginx, &s).await;
+    scenario(&nginx, &s.fake).await;
 }
 
 #[tokio::test]
 async fn caddy_forward_auth() {
     let s = setup().await;
     let caddy = start_caddy(s.edge.addr, s.upstream).await;
-    scenario(&caddy, &s).await;
+    scenario(&caddy, &s.fake).await;
 }
 
 #[tokio::test]
 async fn envoy_ext_authz_http() {
     let s = setup().await;
     let envoy = start_envoy(s.edge.addr, s.upstream).await;
-    scenario(&envoy, &s).await;
+    scenario(&envoy, &s.fake).await;
+}
+
+#[tokio::test]
+async fn envoy_ext_authz_grpc() {
+    let s = setup_with(|c| c.grpc_listen = Some(([127, 0, 0, 1], 0).into())).await;
+    let grpc = s.edge.grpc_addr.expect("grpc listener");
+    let envoy = start_envoy_grpc(grpc, s.upstream).await;
+    scenario(&envoy, &s.fake).await;
 }

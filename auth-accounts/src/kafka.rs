@@ -1,0 +1,168 @@
+//! The Kafka relay: publishes the event outbox to `KAFKA_AUTH_EVENTS_TOPIC` (rdkafka).
+//!
+//! One replica at a time holds the relay lease, so rows are published once and in order. Each row
+//! is sent with key = user id (Kafka keeps per-key order within a partition), the envelope JSON as
+//! value and the event id as a header, by an idempotent producer with `acks=all`. A row is marked
+//! delivered only after the broker acknowledged it. When the broker is down the relay retries the
+//! oldest row with capped backoff and never skips it: nothing is lost and order is kept. Consumers
+//! de-duplicate by `eventId` (a crash between acknowledgement and marking re-sends that row).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::ClientConfig;
+
+use crate::clock::Clock;
+use crate::leases;
+use crate::metrics::{Metrics, ResultLabels};
+use crate::store::Db;
+
+pub fn producer(bootstrap: &str) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+    ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "10000")
+        .set("socket.timeout.ms", "5000")
+        .set("client.id", "auth-accounts")
+        .create()
+}
+
+/// Whether the broker answers a metadata request (health).
+pub async fn ping(producer: &FutureProducer) -> bool {
+    let client = producer.clone();
+    tokio::task::spawn_blocking(move || {
+        client
+            .client()
+            .fetch_metadata(None, Duration::from_secs(2))
+            .is_ok()
+    })
+    .await
+    .unwrap_or(false)
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    event_id: String,
+    topic: String,
+    event_type: String,
+    user_id: Option<String>,
+    payload: String,
+    attempts: i64,
+}
+
+pub struct KafkaRelay {
+    pub db: Db,
+    pub producer: FutureProducer,
+    pub clock: Clock,
+    pub metrics: Arc<Metrics>,
+    /// This replica's name in the lease table.
+    pub holder: String,
+}
+
+const LEASE_SECS: i64 = 30;
+
+impl KafkaRelay {
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(500);
+            loop {
+                let now = self.clock.now();
+                let leader =
+                    leases::acquire(&self.db, leases::KAFKA_RELAY, &self.holder, now, LEASE_SECS)
+                        .await
+                        .unwrap_or(false);
+                if !leader {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    continue;
+                }
+                match self.run_once().await {
+                    Ok(Progress::Sent(n)) if n > 0 => {
+                        backoff = Duration::from_millis(500);
+                        continue;
+                    }
+                    Ok(Progress::Sent(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
+                    Ok(Progress::Stuck) => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(15));
+                    }
+                    Err(err) => {
+                        tracing::warn!(error = %err, "kafka relay: database error");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Sends pending rows oldest first, stopping at the first failure so order is kept.
+    pub async fn run_once(&self) -> sqlx::Result<Progress> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT event_id, topic, event_type, user_id, payload, attempts FROM outbox_events
+             WHERE status = 'pending' ORDER BY created_at, event_id LIMIT 100",
+        )
+        .fetch_all(&self.db)
+        .await?;
+        let mut sent = 0;
+        for row in rows {
+            let key = row.user_id.clone().unwrap_or_else(|| row.event_id.clone());
+            let headers = OwnedHeaders::new()
+                .insert(Header {
+                    key: "event_id",
+                    value: Some(row.event_id.as_str()),
+                })
+                .insert(Header {
+                    key: "event_type",
+                    value: Some(row.event_type.as_str()),
+                });
+            let record = FutureRecord::to(&row.topic)
+                .key(&key)
+                .payload(&row.payload)
+                .headers(headers);
+            match self.producer.send(record, Duration::from_secs(10)).await {
+                Ok(_) => {
+                    self.metrics
+                        .kafka_deliveries
+                        .get_or_create(&ResultLabels {
+                            result: "delivered".into(),
+                        })
+                        .inc();
+                    sqlx::query(
+                        "UPDATE outbox_events SET status = 'delivered', delivered_at = $1, attempts = attempts + 1, last_error = NULL
+                         WHERE event_id = $2",
+                    )
+                    .bind(self.clock.now())
+                    .bind(&row.event_id)
+                    .execute(&self.db)
+                    .await?;
+                    sent += 1;
+                }
+                Err((err, _)) => {
+                    self.metrics
+                        .kafka_deliveries
+                        .get_or_create(&ResultLabels {
+                            result: "retry".into(),
+                        })
+                        .inc();
+                    if row.attempts % 10 == 0 {
+                        tracing::warn!(event_id = %row.event_id, attempts = row.attempts + 1, error = %err, "kafka relay: delivery failed; will retry");
+                    }
+                    sqlx::query("UPDATE outbox_events SET attempts = attempts + 1, last_error = $1 WHERE event_id = $2")
+                        .bind(err.to_string())
+                        .bind(&row.event_id)
+                        .execute(&self.db)
+                        .await?;
+                    return Ok(Progress::Stuck);
+                }
+            }
+        }
+        Ok(Progress::Sent(sent))
+    }
+}
+
+pub enum Progress {
+    Sent(usize),
+    Stuck,
+}

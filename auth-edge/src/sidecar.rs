@@ -1,0 +1,341 @@
+//! The sidecar: a pingora reverse proxy in front of one application (`AUTH_EDGE_UPSTREAM`),
+//! usually in the same pod, so the application needs no gateway that speaks forward-auth.
+//!
+//! [`SidecarProxy`] is one `ProxyHttp` impl: `request_filter` verifies the token (public paths
+//! excepted) and answers 401/503 itself; `upstream_request_filter` strips client-sent identity
+//! headers on every request and sets ours after a successful check. Pingora brings the proxying
+//! itself: hop-by-hop headers, upgrades, pooling, timeouts, retries and drain.
+//!
+//! Pingora owns its threads and runtimes ([`run`] blocks the calling thread until shutdown), so
+//! the admin listener and the verifier's background work (keys, revocations) run on a separate
+//! thread with their own small tokio runtime.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::header::{CACHE_CONTROL, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, WWW_AUTHENTICATE};
+use http::{HeaderMap, StatusCode};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{http_proxy_service_with_name, ProxyHttp, Session};
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server};
+use pingora::{Error, ErrorSource, ErrorType};
+
+use crate::config::Config;
+use crate::public_paths::PublicPaths;
+use crate::request::IDENTITY_HEADERS;
+use crate::server::{self, Protocol};
+use crate::verifier::{Identity, Rejection, Verifier};
+
+/// Connecting to an application in the same pod takes microseconds; seconds mean it is down.
+const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Bound on upstream silence while reading a response (every request has a timeout).
+const UPSTREAM_READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// A rejected request's body is drained to keep the connection only if it is this small;
+/// anything larger (or of unknown length) closes the connection instead of reading it.
+const MAX_DRAINED_BODY: u64 = 64 * 1024;
+
+/// Why the sidecar could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SidecarError {
+    /// `AUTH_EDGE_UPSTREAM` is missing or does not resolve.
+    #[error("AUTH_EDGE_UPSTREAM: {0}")]
+    Upstream(String),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The admin thread's runtime could not be built.
+    #[error("cannot start the admin runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Resolves `host:port` once at start-up: a name lookup per request would block pingora's
+/// threads, and the application's address does not change during the pod's life.
+pub fn resolve_upstream(raw: &str) -> Result<SocketAddr, SidecarError> {
+    raw.to_socket_addrs()
+        .map_err(|e| SidecarError::Upstream(format!("{raw}: {e}")))?
+        .next()
+        .ok_or_else(|| SidecarError::Upstream(format!("{raw} resolves to no address")))
+}
+
+/// Per-request state: the verified caller, if any.
+#[derive(Default)]
+pub struct RequestCtx {
+    identity: Option<Arc<Identity>>,
+}
+
+/// The proxy logic: verify, then forward with our identity headers only.
+pub struct SidecarProxy {
+    verifier: Arc<Verifier>,
+    upstream: SocketAddr,
+    public_paths: PublicPaths,
+}
+
+impl SidecarProxy {
+    /// A proxy to `upstream` using `verifier`.
+    pub fn new(verifier: Arc<Verifier>, upstream: SocketAddr, public_paths: PublicPaths) -> Self {
+        SidecarProxy {
+            verifier,
+            upstream,
+            public_paths,
+        }
+    }
+}
+
+/// Whether answering without reading the request body would still leave the connection usable
+/// after a bounded drain. `Expect: 100-continue` clients wait for us before sending a body, and
+/// chunked or large bodies would have to be read in full: close those instead.
+fn can_keep_connection(headers: &HeaderMap) -> bool {
+    if headers.contains_key(EXPECT) || headers.contains_key(TRANSFER_ENCODING) {
+        return false;
+    }
+    match headers.get(CONTENT_LENGTH) {
+        None => true,
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|len| len <= MAX_DRAINED_BODY),
+    }
+}
+
+/// The same answer as the forward-auth endpoint: 401 with the RFC 6750 challenge (503 while no
+/// keys are loaded), empty body, `no-store`. Written by hand rather than with
+/// `respond_error`, which forces `Connection: close`: a client refreshing its token right after
+/// a 401 should not pay for a new connection.
+async fn write_rejection(session: &mut Session, rejection: &Rejection) -> pingora::Result<()> {
+    let status = rejection.status();
+    let mut response = ResponseHeader::build(status, Some(4))?;
+    if let Some(challenge) = rejection.www_authenticate() {
+        response.insert_header(WWW_AUTHENTICATE, challenge)?;
+    }
+    response.insert_header(CACHE_CONTROL, "no-store")?;
+    response.insert_header(CONTENT_LENGTH, "0")?;
+    if !can_keep_connection(&session.req_header().headers) {
+        session.set_keepalive(None);
+    }
+    session
+        .write_response_header(Box::new(response), true)
+        .await
+}
+
+#[async_trait]
+impl ProxyHttp for SidecarProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::default()
+    }
+
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<bool> {
+        if self.public_paths.is_public(session.req_header().uri.path()) {
+            return Ok(false);
+        }
+        match self
+            .verifier
+            .check_headers(&session.req_header().headers)
+            .await
+        {
+            Ok(identity) => {
+                ctx.identity = Some(identity);
+                Ok(false)
+            }
+            Err(rejection) => {
+                tracing::debug!(reason = %rejection, "request not authenticated");
+                write_rejection(session, &rejection).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+    ) -> pingora::Result<Box<HttpPeer>> {
+        let mut peer = HttpPeer::new(self.upstream, false, String::new());
+        peer.options.connection_timeout = Some(UPSTREAM_CONNECT_TIMEOUT);
+        peer.options.read_timeout = Some(UPSTREAM_READ_TIMEOUT);
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        // Strip first, on every request (public ones too): the application trusts these
+        // headers, so only values we set may reach it.
+        let mut spoofed = false;
+        for name in &IDENTITY_HEADERS {
+            spoofed |= upstream_request.remove_header(name).is_some();
+        }
+        if spoofed {
+            tracing::debug!("stripped client-sent identity headers");
+        }
+        if let Some(identity) = &ctx.identity {
+            for (name, value) in identity.headers() {
+                upstream_request.insert_header(name.clone(), value.clone())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, error: &Error) -> bool {
+        // A client hanging up mid-request is routine for a proxy; pingora would log it at ERROR.
+        let routine = error.esource() == &ErrorSource::Downstream
+            && matches!(
+                error.etype(),
+                ErrorType::ConnectionClosed
+                    | ErrorType::ReadError
+                    | ErrorType::WriteError
+                    | ErrorType::ReadTimedout
+                    | ErrorType::WriteTimedout
+            );
+        if routine {
+            tracing::debug!(error = %error, "client went away");
+        }
+        routine
+    }
+}
+
+/// Runs the sidecar until SIGTERM (graceful: listeners close, in-flight requests get
+/// `AUTH_EDGE_DRAIN_SECONDS`) or SIGINT (immediate). Blocks the calling thread; call it from a
+/// plain `main`, never inside a tokio runtime (pingora builds its own and would panic).
+pub fn run(config: Config) -> Result<(), SidecarError> {
+    let upstream_raw = config
+        .upstream
+        .clone()
+        .ok_or_else(|| SidecarError::Upstream("required in sidecar mode".into()))?;
+    let upstream = resolve_upstream(&upstream_raw)?;
+
+    // Bind the admin listener here, so a taken port fails start-up with a clear error. The
+    // proxy port is checked the same way: pingora binds it later and would only log the error.
+    let admin =
+        std::net::TcpListener::bind(config.admin_listen).map_err(|source| SidecarError::Bind {
+            addr: config.admin_listen,
+            source,
+        })?;
+    admin
+        .set_nonblocking(true)
+        .map_err(|source| SidecarError::Bind {
+            addr: config.admin_listen,
+            source,
+        })?;
+    drop(
+        std::net::TcpListener::bind(config.listen).map_err(|source| SidecarError::Bind {
+            addr: config.listen,
+            source,
+        })?,
+    );
+
+    let verifier = Arc::new(Verifier::new(config.clone()));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("auth-edge-admin")
+        .enable_all()
+        .build()
+        .map_err(SidecarError::Runtime)?;
+    let v = verifier.clone();
+    let drain = config.drain;
+    std::thread::Builder::new()
+        .name("auth-edge-admin".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                tokio::spawn(v.clone().run_background());
+                let listener = match tokio::net::TcpListener::from_std(admin) {
+                    Ok(listener) => listener,
+                    Err(e) => {
+                        tracing::error!(error = %e, "admin listener unusable");
+                        return;
+                    }
+                };
+                // Runs for the life of the process; pingora's shutdown ends the process.
+                server::serve(
+                    listener,
+                    Protocol::Http1,
+                    move |req| server::admin::handle(v.clone(), req),
+                    std::future::pending::<()>(),
+                    drain,
+                )
+                .await;
+            });
+        })
+        .map_err(SidecarError::Runtime)?;
+
+    let conf = ServerConf {
+        threads: config.worker_threads(),
+        // Pingora closes its listeners at once on SIGTERM and then waits this long whatever is
+        // in flight; its default (300 s) is longer than Kubernetes' 30 s grace.
+        grace_period_seconds: Some(config.drain.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let mut pingora = Server::new_with_opt_and_conf(None, conf);
+    pingora.bootstrap();
+    let mut proxy = http_proxy_service_with_name(
+        &pingora.configuration,
+        SidecarProxy::new(verifier, upstream, config.public_paths.clone()),
+        "auth-edge sidecar",
+    );
+    proxy.add_tcp(&config.listen.to_string());
+    pingora.add_service(proxy);
+    tracing::info!(
+        listen = %config.listen,
+        admin = %config.admin_listen,
+        upstream = %upstream,
+        public_paths = ?config.public_paths,
+        threads = config.worker_threads(),
+        "auth-edge sidecar listening"
+    );
+    pingora.run(RunArgs::default());
+    tracing::info!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn keeps_the_connection_only_for_small_known_bodies() {
+        let mut h = HeaderMap::new();
+        assert!(can_keep_connection(&h));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("1024"));
+        assert!(can_keep_connection(&h));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("10000000"));
+        assert!(!can_keep_connection(&h));
+        h.insert(CONTENT_LENGTH, HeaderValue::from_static("junk"));
+        assert!(!can_keep_connection(&h));
+        let mut h = HeaderMap::new();
+        h.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        assert!(!can_keep_connection(&h));
+        let mut h = HeaderMap::new();
+        h.insert(EXPECT, HeaderValue::from_static("100-continue"));
+        assert!(!can_keep_connection(&h));
+    }
+
+    #[test]
+    fn resolves_upstream_once() {
+        assert_eq!(
+            resolve_upstream("127.0.0.1:8080").unwrap(),
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert!(resolve_upstream("localhost:8080").is_ok());
+    }
+}

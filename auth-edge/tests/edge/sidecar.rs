@@ -1,0 +1,199 @@
+//! The sidecar (`auth-edge sidecar`, pingora) in front of an echoing upstream: the shared peer
+//! scenario, public paths, 401s answered by the sidecar itself (the upstream never sees them),
+//! kept connections after a 401, and shutdown on SIGTERM.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::*;
+use crate::peers::{call, scenario, seen};
+
+async fn ready_fake() -> FakeAccounts {
+    FakeAccounts::start(&[key_a()]).await
+}
+
+async fn wait_stream(fake: &FakeAccounts) {
+    wait_until(Duration::from_secs(10), "stream connected", || {
+        fake.stream_connections() >= 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sidecar_runs_the_peer_scenario() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let (sidecar, _admin) = start_sidecar(&fake, upstream, "").await;
+    wait_stream(&fake).await;
+    scenario(&sidecar, &fake).await;
+}
+
+#[tokio::test]
+async fn public_paths_pass_without_a_token_but_never_with_a_spoofed_identity() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let (sidecar, _admin) = start_sidecar(&fake, upstream, "/public/, /healthz").await;
+    let client = client();
+
+    for path in ["/public/info", "/healthz", "/public/a/b?x=1"] {
+        let v = call(client.get(sidecar.url(path)).header("X-User-Id", "admin"))
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}\n{}", sidecar.log_text()));
+        assert!(
+            seen(&v, "x-user-id").is_empty(),
+            "{path}: spoofed header reached upstream"
+        );
+        assert!(seen(&v, "x-session-id").is_empty(), "{path}");
+    }
+    // A valid token on a public path still identifies the caller.
+    let c = claims();
+    let v = call(with_token(
+        client.get(sidecar.url("/public/me")),
+        &sign(&c, key_a()),
+        Via::Bearer,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(seen(&v, "x-user-id"), vec![c.sub.clone()]);
+    assert_eq!(seen(&v, "x-session-id"), vec![c.sid.clone()]);
+
+    // Neighbours and paths that an upstream could normalise out of the public prefix need a
+    // token.
+    for path in [
+        "/publicx",
+        "/healthzz",
+        "/public/../orders",
+        "/public/%2e%2e/orders",
+        "/orders",
+    ] {
+        let e = call(client.get(sidecar.url(path))).await.expect_err(path);
+        assert_eq!(e.0, StatusCode::UNAUTHORIZED, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn rejected_requests_are_answered_by_the_sidecar_and_never_reach_the_upstream() {
+    let fake = ready_fake().await;
+    let (upstream, count) = start_counting_upstream().await;
+    let (sidecar, _admin) = start_sidecar(&fake, upstream, "/public/").await;
+    let client = client();
+    let url = sidecar.url("/orders/1");
+
+    let mut expired = claims();
+    expired.iat = now() - 7200;
+    expired.exp = now() - 3600;
+    let mut wrong_aud = claims();
+    wrong_aud.aud = "another-service".into();
+    let bad = [
+        ("expired", sign(&expired, key_a())),
+        ("forged", sign(&claims(), attacker_key())),
+        ("wrong audience", sign(&wrong_aud, key_a())),
+        ("alg none", none_token(&claims(), key_a().kid())),
+        ("junk", "junk".to_owned()),
+    ];
+    let before = count.load(Ordering::SeqCst);
+    for (what, token) in &bad {
+        for via in [Via::Cookie, Via::Bearer] {
+            let r = with_token(client.post(&url), token, via)
+                .header("X-User-Id", "admin")
+                .body("{\"amount\": 1}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{what} {via:?}");
+            assert_eq!(
+                r.headers()["www-authenticate"],
+                "Bearer realm=\"auth\", error=\"invalid_token\"",
+                "{what}"
+            );
+            assert_eq!(r.headers()["cache-control"], "no-store");
+        }
+    }
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], "Bearer realm=\"auth\"");
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        before,
+        "the upstream saw a request that failed authentication"
+    );
+
+    // A good request does reach it (the counter works).
+    let v = call(with_token(
+        client.get(&url),
+        &sign(&claims(), key_a()),
+        Via::Cookie,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(v["path"], "/orders/1");
+    assert_eq!(count.load(Ordering::SeqCst), before + 1);
+}
+
+/// Reads one HTTP/1.1 response with an empty body (what a 401 from the sidecar is).
+async fn read_head(stream: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+            .await
+            .expect("response in time")
+            .unwrap();
+        assert_eq!(
+            n,
+            1,
+            "connection closed after {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.push(byte[0]);
+    }
+    String::from_utf8(buf).unwrap().to_ascii_lowercase()
+}
+
+#[tokio::test]
+async fn a_401_keeps_the_connection_open() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let (sidecar, _admin) = start_sidecar(&fake, upstream, "").await;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", sidecar.port))
+        .await
+        .unwrap();
+    let requests = [
+        "GET /a HTTP/1.1\r\nHost: app\r\n\r\n",
+        "POST /b HTTP/1.1\r\nHost: app\r\nAuthorization: Bearer junk\r\nContent-Length: 5\r\n\r\nhello",
+        "GET /c HTTP/1.1\r\nHost: app\r\n\r\n",
+    ];
+    for request in requests {
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let head = read_head(&mut stream).await;
+        assert!(head.starts_with("http/1.1 401"), "{head}");
+        assert!(head.contains("content-length: 0"), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+    }
+}
+
+#[tokio::test]
+async fn sidecar_exits_on_sigterm() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let (mut sidecar, admin) = start_sidecar(&fake, upstream, "").await;
+    let r = client()
+        .get(format!("http://127.0.0.1:{admin}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("auth_edge_keys 1"));
+
+    // AUTH_EDGE_DRAIN_SECONDS=1: pingora's grace period, then its runtimes stop.
+    let status = sidecar
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("sidecar did not exit:\n{}", sidecar.log_text()));
+    assert!(status.success(), "{status}\n{}", sidecar.log_text());
+    // The log is tracing's, with pingora's own lines bridged into it.
+    let log = sidecar.log_text();
+    assert!(log.contains("auth-edge sidecar listening"), "{log}");
+}
