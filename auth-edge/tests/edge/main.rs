@@ -7,6 +7,7 @@
 mod cli;
 mod forward_auth;
 mod helpers;
+mod k8s;
 mod peers;
 mod revocation;
 mod sidecar;
