@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use http::header::{CACHE_CONTROL, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, WWW_AUTHENTICATE};
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{http_proxy_service_with_name, ProxyHttp, Session};
