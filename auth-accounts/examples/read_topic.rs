@@ -16,7 +16,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let brokers = args.get(1).expect("BROKERS");
     let topic = args.get(2).expect("TOPIC");
-    let idle: u64 = args.get(3).map(|s| s.parse().expect("IDLE_SECONDS")).unwrap_or(5);
+    let idle: u64 = args
+        .get(3)
+        .map(|s| s.parse().expect("IDLE_SECONDS"))
+        .unwrap_or(5);
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", format!("read-topic-{}", uuid::Uuid::new_v4()))
@@ -35,7 +38,10 @@ fn main() {
                     .payload()
                     .and_then(|p| serde_json::from_slice(p).ok())
                     .unwrap_or_default();
-                let key = msg.key().map(|k| String::from_utf8_lossy(k).to_string()).unwrap_or_default();
+                let key = msg
+                    .key()
+                    .map(|k| String::from_utf8_lossy(k).to_string())
+                    .unwrap_or_default();
                 println!(
                     "{}\t{}\t{}",
                     payload["eventId"].as_str().unwrap_or("?"),

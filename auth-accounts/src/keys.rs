@@ -1,12 +1,19 @@
-//! Signing keys and the published JWKS.
+//! Signing keys, their rotation, and the published JWKS.
 //!
 //! The private key lives at `JWT_PRIVATE_KEY_PATH` (the old service's variable). In the embedded
 //! default a missing key is generated on first start and written with mode 0600 next to its public
 //! half; with `ENV=prod` a missing key stops start-up instead, because silently minting a new key in
-//! production would log every user out. Extra public keys (`JWT_ADDITIONAL_PUBLIC_KEY_PATHS`) stay in
-//! the JWKS and verify, which is how a key change keeps already issued tokens valid.
+//! production would log every user out.
+//!
+//! Rotation (`auth-accounts rotate-keys`, e.g. from a cron job) works on files beside the key:
+//! `jwt-next.pem` is the next key, published in the JWKS before it signs anything, so every edge
+//! already has it when it takes over; on rotation the current key's public half moves to
+//! `retired/<kid>.pem`, the next key becomes current and a new next key is made. Retired keys stay
+//! published and accepted until every token they signed has expired (access lifetime + leeway after
+//! retirement), then they are deleted. Running processes reload the files every few seconds.
+//! Extra public keys (`JWT_ADDITIONAL_PUBLIC_KEY_PATHS`) are always published and accepted.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use auth_token::{JwkSet, KeySet, SigningKey, Validation, VerifyingKey};
 
@@ -37,8 +44,7 @@ impl Keys {
     pub fn load(config: &Config) -> Result<Self, KeyError> {
         let path = &config.jwt_private_key_path;
         let signing = if path.exists() {
-            let pem = std::fs::read_to_string(path).map_err(|e| load_err(path, e))?;
-            SigningKey::from_pem(&pem, config.jwt_algorithm).map_err(|e| load_err(path, e))?
+            read_signing(path, config)?
         } else if config.production {
             return Err(load_err(
                 path,
@@ -60,30 +66,33 @@ impl Keys {
         }
         let mut verifying = KeySet::new();
         verifying.insert(signing.verifying_key());
+        let next = next_path(config);
+        if next.exists() {
+            verifying.insert(read_signing(&next, config)?.verifying_key());
+        }
+        let now = chrono::Utc::now().timestamp();
+        let keep_for = config.access_ttl + config.jwt_leeway;
+        for (retired, retired_at) in retired_keys(config) {
+            if retired_at + keep_for < now {
+                continue;
+            }
+            verifying.insert(read_public(&retired, config)?);
+        }
         for extra in &config.jwt_additional_public_keys {
-            let pem = std::fs::read_to_string(extra).map_err(|e| load_err(extra, e))?;
-            let key = VerifyingKey::from_public_pem(&pem, config.jwt_algorithm)
-                .or_else(|first| {
-                    // The extra key may use another algorithm than the current one.
-                    [
-                        auth_token::Algorithm::RS256,
-                        auth_token::Algorithm::ES256,
-                        auth_token::Algorithm::EdDSA,
-                    ]
-                    .into_iter()
-                    .find_map(|alg| VerifyingKey::from_public_pem(&pem, alg).ok())
-                    .ok_or(first)
-                })
-                .map_err(|e| load_err(extra, e))?;
-            verifying.insert(key);
+            verifying.insert(read_public(extra, config)?);
         }
         let mut validation =
             Validation::new(config.jwt_issuer.clone(), config.jwt_audience.clone());
-        validation.algorithms = vec![
-            auth_token::Algorithm::RS256,
-            auth_token::Algorithm::ES256,
-            auth_token::Algorithm::EdDSA,
-        ];
+        // Only the algorithms of keys we hold; a key's algorithm must also match the token's.
+        let mut algorithms: Vec<auth_token::Algorithm> = Vec::new();
+        for kid in verifying.kids() {
+            if let Some(key) = verifying.get(kid) {
+                if !algorithms.contains(&key.algorithm()) {
+                    algorithms.push(key.algorithm());
+                }
+            }
+        }
+        validation.algorithms = algorithms;
         validation.leeway_secs = config.jwt_leeway;
         let jwks = verifying.to_jwks();
         Ok(Self {
@@ -93,6 +102,126 @@ impl Keys {
             jwks,
         })
     }
+
+    /// The kids of everything published, sorted (compared to detect a change on disk).
+    pub fn fingerprint(&self) -> Vec<String> {
+        self.verifying.kids().map(str::to_string).collect()
+    }
+}
+
+fn read_signing(path: &Path, config: &Config) -> Result<SigningKey, KeyError> {
+    let pem = std::fs::read_to_string(path).map_err(|e| load_err(path, e))?;
+    SigningKey::from_pem(&pem, config.jwt_algorithm).map_err(|e| load_err(path, e))
+}
+
+fn read_public(path: &Path, config: &Config) -> Result<VerifyingKey, KeyError> {
+    let pem = std::fs::read_to_string(path).map_err(|e| load_err(path, e))?;
+    VerifyingKey::from_public_pem(&pem, config.jwt_algorithm)
+        .or_else(|first| {
+            // A retired or extra key may use another algorithm than the current one.
+            auth_token::Algorithm::ALL
+                .into_iter()
+                .find_map(|alg| VerifyingKey::from_public_pem(&pem, alg).ok())
+                .ok_or(first)
+        })
+        .map_err(|e| load_err(path, e))
+}
+
+fn key_dir(config: &Config) -> PathBuf {
+    config
+        .jwt_private_key_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn next_path(config: &Config) -> PathBuf {
+    key_dir(config).join("jwt-next.pem")
+}
+
+/// Retired public keys with their retirement time (the file's modification time).
+fn retired_keys(config: &Config) -> Vec<(PathBuf, i64)> {
+    let Ok(entries) = std::fs::read_dir(key_dir(config).join("retired")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "pem"))
+        .filter_map(|e| {
+            let modified = e.metadata().ok()?.modified().ok()?;
+            let at = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?
+                .as_secs();
+            Some((e.path(), i64::try_from(at).ok()?))
+        })
+        .collect()
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rotation {
+    pub retired_kid: String,
+    pub current_kid: String,
+    pub next_kid: String,
+}
+
+/// Rotates the keys on disk: current -> retired (public half), next -> current, new next.
+/// Safe to run while replicas serve: each file is replaced by a rename.
+pub fn rotate(config: &Config) -> Result<Rotation, KeyError> {
+    let current_path = &config.jwt_private_key_path;
+    let current = read_signing(current_path, config)?;
+    let next_file = next_path(config);
+    let promoted = if next_file.exists() {
+        read_signing(&next_file, config)?
+    } else {
+        // First rotation: there was no pre-published key, so the new one signs at once. Edges fetch
+        // it on first sight of its kid.
+        SigningKey::generate(config.jwt_algorithm).map_err(|e| load_err(&next_file, e))?
+    };
+    let retired_dir = key_dir(config).join("retired");
+    let retired_file = retired_dir.join(format!("{}.pem", current.kid()));
+    let public = current
+        .public_pem()
+        .map_err(|e| load_err(&retired_file, e))?;
+    replace_file(&retired_file, &public, 0o644)?;
+    let promoted_pem = promoted
+        .to_pkcs8_pem()
+        .map_err(|e| load_err(current_path, e))?;
+    replace_file(current_path, &promoted_pem, 0o600)?;
+    let public_path = &config.jwt_public_key_path;
+    let promoted_public = promoted
+        .public_pem()
+        .map_err(|e| load_err(public_path, e))?;
+    replace_file(public_path, &promoted_public, 0o644)?;
+    let new_next =
+        SigningKey::generate(config.jwt_algorithm).map_err(|e| load_err(&next_file, e))?;
+    replace_file(
+        &next_file,
+        &new_next
+            .to_pkcs8_pem()
+            .map_err(|e| load_err(&next_file, e))?,
+        0o600,
+    )?;
+    // Retired keys whose tokens have all expired are of no further use.
+    let now = chrono::Utc::now().timestamp();
+    for (path, at) in retired_keys(config) {
+        if at + config.access_ttl + config.jwt_leeway < now {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+    Ok(Rotation {
+        retired_kid: current.kid().to_string(),
+        current_kid: promoted.kid().to_string(),
+        next_kid: new_next.kid().to_string(),
+    })
+}
+
+/// Writes to a temporary file and renames it over `path`, so a reader sees the old or the new file.
+fn replace_file(path: &Path, contents: &str, mode: u32) -> Result<(), KeyError> {
+    let tmp = path.with_extension(format!("tmp-{}", uuid::Uuid::new_v4().simple()));
+    write_file(&tmp, contents, mode).map_err(|e| load_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| load_err(path, e))
 }
 
 fn write_private(path: &Path, pem: &str) -> Result<(), KeyError> {

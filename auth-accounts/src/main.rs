@@ -3,6 +3,7 @@
 //! ```text
 //! auth-accounts            serve the API (and, by default, run the background workers)
 //! auth-accounts worker     only the background workers: email and Kafka relays, cleanup
+//! auth-accounts rotate-keys   rotate the signing keys on disk (see `keys`), record the event
 //! auth-accounts --check    validate configuration, database, migrations and keys, then exit
 //! ```
 
@@ -31,6 +32,10 @@ async fn main() {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     let check_only = std::env::args().any(|a| a == "--check");
+    if std::env::args().nth(1).as_deref() == Some("rotate-keys") {
+        rotate_keys(config).await;
+        return;
+    }
     if std::env::args().nth(1).as_deref() == Some("worker") && !check_only {
         run_worker(config).await;
         return;
@@ -52,6 +57,45 @@ async fn main() {
         tracing::error!(error = %err, "server error");
         std::process::exit(1);
     }
+}
+
+async fn rotate_keys(config: Config) {
+    let rotation = match auth_accounts::keys::rotate(&config) {
+        Ok(r) => r,
+        Err(err) => {
+            eprintln!("auth-accounts rotate-keys: {err}");
+            std::process::exit(1);
+        }
+    };
+    // Record the rotation as an event (relayed to Kafka like every other).
+    let recorded = async {
+        let db = auth_accounts::store::connect(&config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut tx = db.begin().await.map_err(|e| e.to_string())?;
+        let data = serde_json::to_value(&rotation).map_err(|e| e.to_string())?;
+        let now = chrono::Utc::now().timestamp();
+        let topic = config.kafka_topic.clone();
+        auth_accounts::outbox::record_event(
+            &mut tx,
+            &topic,
+            auth_accounts::outbox::events::SIGNING_KEY_ROTATED,
+            None,
+            data,
+            now,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        tx.commit().await.map_err(|e| e.to_string())
+    };
+    if let Err(err) = recorded.await {
+        eprintln!("auth-accounts rotate-keys: keys rotated, but the event was not recorded: {err}");
+        std::process::exit(1);
+    }
+    println!(
+        "rotated: {} retired, {} signs now, {} published as next",
+        rotation.retired_kid, rotation.current_kid, rotation.next_kid
+    );
 }
 
 async fn run_worker(config: Config) {

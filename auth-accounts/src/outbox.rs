@@ -35,6 +35,7 @@ pub mod events {
     pub const TOKEN_REFRESHED: &str = "user.token_refreshed";
     pub const SESSION_REVOKED: &str = "user.session_revoked";
     pub const REFRESH_TOKEN_REUSED: &str = "user.refresh_token_reused";
+    pub const SIGNING_KEY_ROTATED: &str = "auth.signing_key_rotated";
 }
 
 /// Records an event in the outbox. `data` must never hold secrets (tokens, passwords).

@@ -67,6 +67,7 @@ impl Application {
             // The revocation feed is part of serving: edges stream from this process.
             spawn_revocation_poller(&state);
         }
+        spawn_key_reloader(&state);
         let router = router(state.clone());
         Ok(Self {
             listener,
@@ -191,7 +192,7 @@ pub async fn build_state(
     Ok(AppState {
         config: Arc::new(config),
         db,
-        keys: Arc::new(keys),
+        keys: Arc::new(std::sync::RwLock::new(Arc::new(keys))),
         hasher,
         geoip,
         clock,
@@ -204,6 +205,36 @@ pub async fn build_state(
         smtp,
         kafka,
     })
+}
+
+/// Reloads the key files and swaps them in when the published set changed (a rotation by
+/// `auth-accounts rotate-keys`, or an operator replacing files). `Ok(true)` when keys changed.
+pub async fn reload_keys(state: &AppState) -> Result<bool, StartError> {
+    let config = state.config.clone();
+    let keys = tokio::task::spawn_blocking(move || Keys::load(&config))
+        .await
+        .map_err(|e| StartError::Other(e.to_string()))??;
+    let current = state.keys();
+    if keys.fingerprint() == current.fingerprint() && keys.signing.kid() == current.signing.kid() {
+        return Ok(false);
+    }
+    tracing::info!(kid = keys.signing.kid(), published = ?keys.fingerprint(), "signing keys reloaded");
+    if let Ok(mut slot) = state.keys.write() {
+        *slot = Arc::new(keys);
+    }
+    Ok(true)
+}
+
+fn spawn_key_reloader(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            if let Err(err) = reload_keys(&state).await {
+                tracing::warn!(error = %err, "key reload failed; keeping the current keys");
+            }
+        }
+    });
 }
 
 fn spawn_revocation_poller(state: &AppState) {

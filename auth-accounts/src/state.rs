@@ -16,7 +16,8 @@ use crate::store::Db;
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
-    pub keys: Arc<Keys>,
+    /// Swapped in place when the key files change (rotation); read with [`AppState::keys`].
+    pub keys: Arc<std::sync::RwLock<Arc<Keys>>>,
     pub hasher: PasswordHasher,
     pub geoip: GeoIp,
     pub clock: Clock,
@@ -38,6 +39,13 @@ pub struct AppState {
 }
 
 impl AppState {
+    pub fn keys(&self) -> Arc<Keys> {
+        self.keys
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
     pub fn topic(&self) -> &str {
         &self.config.kafka_topic
     }

@@ -54,8 +54,9 @@ pub async fn authenticate(
 ) -> Result<AuthUser, ApiError> {
     const INVALID: ApiError = ApiError::Unauthorized("Invalid or expired token");
     let now = state.clock.now();
-    let claims = auth_token::verify(token, &state.keys.verifying, &state.keys.validation, now)
-        .map_err(|_| INVALID)?;
+    let keys = state.keys();
+    let claims =
+        auth_token::verify(token, &keys.verifying, &keys.validation, now).map_err(|_| INVALID)?;
     let mut conn = state.db.acquire().await?;
     let session = sessions::find(&mut conn, &claims.sid)
         .await?

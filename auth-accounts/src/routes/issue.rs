@@ -63,7 +63,7 @@ pub fn sign_access(
         exp: now + state.config.access_ttl,
         jti: uuid::Uuid::new_v4().to_string(),
     };
-    auth_token::sign(&claims, &state.keys.signing).map_err(ApiError::internal)
+    auth_token::sign(&claims, &state.keys().signing).map_err(ApiError::internal)
 }
 
 /// Creates a session (and its refresh family) inside the caller's transaction.

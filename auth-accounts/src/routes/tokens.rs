@@ -101,7 +101,7 @@ pub async fn gateway_verify(State(state): State<AppState>, headers: HeaderMap) -
 #[utoipa::path(get, path = "/api/v1/auth/.well-known/jwks.json", tag = "tokens",
     responses((status = 200, description = "JWK Set", content_type = "application/json")))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    let mut response = axum::Json(&state.keys.jwks).into_response();
+    let mut response = axum::Json(&state.keys().jwks).into_response();
     // Short enough that a key change propagates quickly; edges refetch on an unknown kid anyway.
     response.headers_mut().insert(
         header::CACHE_CONTROL,

@@ -83,7 +83,10 @@ fn manifests_are_valid_kubernetes_objects() {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "expected the k8s manifests, found {files:?}");
+    assert!(
+        files.len() >= 5,
+        "expected the k8s manifests, found {files:?}"
+    );
 
     let mut builtin = 0;
     let mut crds = 0;
@@ -98,9 +101,11 @@ fn manifests_are_valid_kubernetes_objects() {
     }
     for kind in ["Deployment", "Service", "Ingress"] {
         assert!(
-            files.iter().any(|f| kinds(&std::fs::read_to_string(f).unwrap())
+            files
                 .iter()
-                .any(|k| k == kind)),
+                .any(|f| kinds(&std::fs::read_to_string(f).unwrap())
+                    .iter()
+                    .any(|k| k == kind)),
             "no {kind} among the manifests"
         );
     }
@@ -109,7 +114,10 @@ fn manifests_are_valid_kubernetes_objects() {
         let Outcome { success, output } = validate(&files, version);
         let label = version.unwrap_or("default");
         assert!(success, "kubernetes-validate {label} failed:\n{output}");
-        let passed = output.lines().filter(|l| l.contains(" passed for resource ")).count();
+        let passed = output
+            .lines()
+            .filter(|l| l.contains(" passed for resource "))
+            .count();
         assert_eq!(
             passed, builtin,
             "every built-in object must be validated ({label}):\n{output}"

@@ -1,0 +1,235 @@
+//! Rate limits (`RATE_LIMIT_ENABLED=true`): per client address and route, the per-email failed-login
+//! throttle, `X-Forwarded-For` from trusted proxies only, and counters shared through Redis by every
+//! replica (with an in-process fallback when Redis is down).
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{
+    assert_error, email, json_body, spawn_app_with, spawn_on, Backend, Env, TestApp, PASSWORD,
+};
+use crate::peers::{align_to_window, RedisServer};
+
+const LIMITED: &[(&str, &str)] = &[("RATE_LIMIT_ENABLED", "true")];
+
+/// A login with tokens in the body, optionally with an `X-Forwarded-For` header.
+async fn login(app: &TestApp, email: &str, password: &str, forwarded_for: Option<&str>) -> Response {
+    let mut req = app
+        .client
+        .post(app.url("login"))
+        .json(&json!({ "email": email, "password": password, "tokenDelivery": "body" }));
+    if let Some(xff) = forwarded_for {
+        req = req.header("X-Forwarded-For", xff);
+    }
+    req.send().await.expect("request")
+}
+
+/// Asserts a 429 with `Retry-After` (1..=window seconds) and the error body; returns the body.
+async fn assert_limited(response: Response, action: &str, window: u64) -> Value {
+    let retry_after: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .unwrap_or_else(|| panic!("429 without Retry-After: {:?}", response.headers()))
+        .to_str()
+        .unwrap()
+        .parse()
+        .expect("Retry-After is delta-seconds");
+    assert!(
+        (1..=window).contains(&retry_after),
+        "Retry-After {retry_after} not within 1..={window}"
+    );
+    let status = response.status();
+    let body = json_body(response).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(
+        body,
+        json!({ "status": "error", "action": action, "detail": "Too many requests" })
+    );
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixth_login_in_a_minute_is_refused_and_refresh_allows_thirty() {
+    let app = spawn_app_with(Backend::Sqlite, LIMITED).await;
+    let user = email("limits");
+    let mut tokens = app.register(&user, PASSWORD).await;
+    align_to_window(&[&app.clock], 60);
+    for i in 1..=5 {
+        let response = login(&app, &user, PASSWORD, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {i}");
+    }
+    assert_limited(login(&app, &user, PASSWORD, None).await, "login", 60).await;
+    // The limit is per route: refresh has its own budget of 30 a minute.
+    for i in 1..=30 {
+        let response = app.refresh_body(&tokens.refresh).await;
+        let status = response.status();
+        let body = json_body(response).await;
+        assert_eq!(status, StatusCode::OK, "refresh {i}: {body}");
+        tokens.refresh = body["refreshToken"].as_str().unwrap().to_string();
+    }
+    assert_limited(app.refresh_body(&tokens.refresh).await, "refresh", 60).await;
+    // A new window starts a new budget.
+    app.clock.advance(60);
+    assert_eq!(
+        login(&app, &user, PASSWORD, None).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.refresh_body(&tokens.refresh).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_login_throttle_answers_alike_for_unknown_emails() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "1000"),
+            ("LOGIN_FAILURE_LIMIT", "3"),
+        ],
+    )
+    .await;
+    let known = email("known");
+    app.register(&known, PASSWORD).await;
+    let unknown = email("unknown");
+    align_to_window(&[&app.clock], 900);
+    let mut answers = Vec::new();
+    for address in [&known, &unknown] {
+        for _ in 1..=3 {
+            let response = login(&app, address, "wrong-password-123", None).await;
+            assert_error(response, StatusCode::UNAUTHORIZED, "login").await;
+        }
+        // Throttled now, even with the right password.
+        let response = login(&app, address, PASSWORD, None).await;
+        answers.push(assert_limited(response, "login", 900).await);
+    }
+    assert_eq!(answers[0], answers[1], "same answer for a real and an unknown email");
+    // Per email: another account is not affected.
+    let other = email("other");
+    app.register(&other, PASSWORD).await;
+    assert_eq!(
+        login(&app, &other, PASSWORD, None).await.status(),
+        StatusCode::OK
+    );
+    // The throttle ends with its window.
+    app.clock.advance(900);
+    assert_eq!(
+        login(&app, &known, PASSWORD, None).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_for_is_believed_only_from_trusted_proxies() {
+    let env = Env::new(Backend::Sqlite).await;
+    let trusting = spawn_on(
+        &env,
+        &[("RATE_LIMIT_ENABLED", "true"), ("TRUSTED_PROXIES", "127.0.0.1")],
+    )
+    .await;
+    let plain = spawn_on(&env, LIMITED).await;
+    let user = email("xff");
+    trusting.register(&user, PASSWORD).await;
+
+    // Behind a trusted proxy each forwarded client has its own budget.
+    align_to_window(&[&trusting.clock], 60);
+    for i in 1..=5 {
+        let response = login(&trusting, &user, PASSWORD, Some("203.0.113.10")).await;
+        assert_eq!(response.status(), StatusCode::OK, "client A login {i}");
+    }
+    assert_limited(
+        login(&trusting, &user, PASSWORD, Some("203.0.113.10")).await,
+        "login",
+        60,
+    )
+    .await;
+    for i in 1..=5 {
+        let response = login(&trusting, &user, PASSWORD, Some("203.0.113.11")).await;
+        assert_eq!(response.status(), StatusCode::OK, "client B login {i}");
+    }
+    assert_limited(
+        login(&trusting, &user, PASSWORD, Some("203.0.113.11")).await,
+        "login",
+        60,
+    )
+    .await;
+    // A spoofed left-hand entry does not buy a new budget: the proxy appends the real client.
+    assert_limited(
+        login(&trusting, &user, PASSWORD, Some("198.51.100.1, 203.0.113.10")).await,
+        "login",
+        60,
+    )
+    .await;
+
+    // Without TRUSTED_PROXIES the header is ignored: one budget for the TCP peer.
+    align_to_window(&[&plain.clock], 60);
+    for i in 1..=5 {
+        let xff = format!("203.0.113.{}", 20 + i);
+        let response = login(&plain, &user, PASSWORD, Some(&xff)).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {i} ({xff})");
+    }
+    assert_limited(
+        login(&plain, &user, PASSWORD, Some("203.0.113.99")).await,
+        "login",
+        60,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_shared_through_redis_and_survive_its_outage() {
+    let mut redis = RedisServer::start().await;
+    let url = redis.url();
+    let env = Env::new(Backend::Sqlite).await;
+    let vars = [("RATE_LIMIT_ENABLED", "true"), ("REDIS_URL", url.as_str())];
+    let a = spawn_on(&env, &vars).await;
+    let b = spawn_on(&env, &vars).await;
+    let user = email("shared");
+    a.register(&user, PASSWORD).await;
+    let health = json_body(a.get("health", None).await).await;
+    assert_eq!(health["components"]["redis"], "ok", "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+
+    // One budget for both replicas: 3 on A and 3 on B make the sixth.
+    align_to_window(&[&a.clock, &b.clock], 60);
+    for (i, app) in [&a, &a, &a, &b, &b].into_iter().enumerate() {
+        let response = login(app, &user, PASSWORD, None).await;
+        assert_eq!(response.status(), StatusCode::OK, "login {}", i + 1);
+    }
+    assert_limited(login(&b, &user, PASSWORD, None).await, "login", 60).await;
+    assert_limited(login(&a, &user, PASSWORD, None).await, "login", 60).await;
+
+    // Redis goes away. Requests keep working; each replica limits on its own.
+    redis.stop();
+    a.clock.advance(60);
+    b.clock.advance(60);
+    for (name, app) in [("A", &a), ("B", &b)] {
+        for i in 1..=5 {
+            let started = Instant::now();
+            let response = login(app, &user, PASSWORD, None).await;
+            let status = response.status();
+            let body = json_body(response).await;
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "replica {name}, login {i} with Redis down: {body}"
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "replica {name}, login {i} took {:?} with Redis down",
+                started.elapsed()
+            );
+        }
+        assert_limited(login(app, &user, PASSWORD, None).await, "login", 60).await;
+    }
+    let response = a.get("health", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let health = json_body(response).await;
+    assert_eq!(health["components"]["redis"], "down", "{health}");
+    assert_eq!(health["components"]["database"], "ok", "{health}");
+    assert_eq!(health["status"], "degraded", "{health}");
+}

@@ -1,0 +1,187 @@
+//! The revocation feed: a logout reaches Redis (sorted set `auth:revoked`, channel
+//! `auth:revocations`) and the NDJSON stream `GET /revocations/stream` within a second.
+
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt as _;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, email, spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::peers::{wait_for, RedisServer};
+
+both!(logout_reaches_redis_within_a_second, stream_sends_snapshot_then_revocations);
+
+/// The access-token horizon with the default settings: 900 s lifetime + 30 s leeway.
+const HORIZON: i64 = 930;
+
+async fn revoked_at(app: &TestApp, session_id: &str) -> i64 {
+    sqlx::query_scalar::<_, Option<i64>>("SELECT revoked_at FROM sessions WHERE session_id = $1")
+        .bind(session_id)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("read revoked_at")
+        .expect("the session is revoked")
+}
+
+async fn logout(app: &TestApp, access: &str) {
+    let response = app.post_json_bearer("logout", &json!({}), access).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn logout_reaches_redis_within_a_second(backend: Backend) {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let app = spawn_app_with(backend, &[("REDIS_URL", url.as_str())]).await;
+    let mut pubsub = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .expect("Redis pub/sub connection");
+    pubsub
+        .subscribe(auth_accounts::revocations::REDIS_CHANNEL)
+        .await
+        .expect("SUBSCRIBE auth:revocations");
+    let mut messages = pubsub.on_message();
+    let tokens = app.register(&email("fanout"), PASSWORD).await;
+
+    logout(&app, &tokens.access).await;
+    let logged_out = Instant::now();
+    let until = revoked_at(&app, &tokens.session_id).await + HORIZON;
+
+    // The channel carries the revocation...
+    let message = tokio::time::timeout(Duration::from_secs(1), messages.next())
+        .await
+        .expect("a message on auth:revocations within 1 s")
+        .expect("the subscription is open");
+    let payload: String = message.get_payload().expect("text payload");
+    let line: Value = serde_json::from_str(&payload).expect("the payload is JSON");
+    assert_eq!(
+        line,
+        json!({ "type": "revoked", "sid": tokens.session_id, "until": until })
+    );
+    // ...and the sorted set holds it with score = until, for edges that (re)connect.
+    let mut conn = redis.connection().await;
+    let score = wait_for(
+        "the sid in auth:revoked",
+        Duration::from_secs(1).saturating_sub(logged_out.elapsed()),
+        || {
+            let mut conn = conn.clone();
+            let sid = tokens.session_id.clone();
+            async move {
+                redis::cmd("ZSCORE")
+                    .arg(auth_accounts::revocations::REDIS_SET)
+                    .arg(&sid)
+                    .query_async::<Option<f64>>(&mut conn)
+                    .await
+                    .expect("ZSCORE")
+            }
+        },
+    )
+    .await;
+    assert!(
+        logged_out.elapsed() < Duration::from_secs(1),
+        "published after {:?}",
+        logged_out.elapsed()
+    );
+    #[allow(clippy::cast_possible_truncation)]
+    let score = score as i64;
+    assert_eq!(score, until);
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(auth_accounts::revocations::REDIS_SET)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(members, vec![tokens.session_id.clone()]);
+}
+
+/// Reads newline-delimited JSON from a streaming response.
+struct Lines {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl Lines {
+    async fn next(&mut self, timeout: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return serde_json::from_slice(&line).unwrap_or_else(|e| {
+                    panic!("not JSON ({e}): {}", String::from_utf8_lossy(&line))
+                });
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no line within {timeout:?}"))
+                .expect("read the stream")
+                .expect("the stream ended");
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+}
+
+async fn stream_sends_snapshot_then_revocations(backend: Backend) {
+    const FEED_TOKEN: &str = "feed-secret-0123456789";
+    let app = spawn_app_with(backend, &[("REVOCATIONS_TOKEN", FEED_TOKEN)]).await;
+    let user = email("feed");
+    let first = app.register(&user, PASSWORD).await;
+    let second = app.login(&user, PASSWORD).await;
+    logout(&app, &first.access).await;
+    let first_until = revoked_at(&app, &first.session_id).await + HORIZON;
+
+    // The feed requires its token.
+    let stream = |bearer: Option<&str>| {
+        let mut req = app.client.get(app.url("revocations/stream"));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        req.send()
+    };
+    assert_error(stream(None).await.unwrap(), StatusCode::UNAUTHORIZED, "stream").await;
+    assert_error(
+        stream(Some("feed-secret-wrong")).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "stream",
+    )
+    .await;
+    // An access token is not the feed token.
+    assert_error(
+        stream(Some(&second.access)).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "stream",
+    )
+    .await;
+
+    let response = stream(Some(FEED_TOKEN)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/x-ndjson"
+    );
+    let mut lines = Lines {
+        response,
+        buffer: Vec::new(),
+    };
+    let snapshot = lines.next(Duration::from_secs(2)).await;
+    assert_eq!(
+        snapshot,
+        json!({ "type": "snapshot", "revocations": [{ "sid": first.session_id, "until": first_until }] })
+    );
+
+    logout(&app, &second.access).await;
+    let logged_out = Instant::now();
+    let line = lines.next(Duration::from_secs(1)).await;
+    assert!(
+        logged_out.elapsed() < Duration::from_secs(1),
+        "revocation streamed after {:?}",
+        logged_out.elapsed()
+    );
+    let second_until = revoked_at(&app, &second.session_id).await + HORIZON;
+    assert_eq!(
+        line,
+        json!({ "type": "revoked", "sid": second.session_id, "until": second_until })
+    );
+}
