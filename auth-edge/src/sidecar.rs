@@ -1,8 +1,8 @@
 //! The sidecar: a pingora reverse proxy in front of one application (`AUTH_EDGE_UPSTREAM`),
 //! usually in the same pod, so the application needs no gateway that speaks forward-auth.
 //!
-//! [`SidecarProxy`] is one `ProxyHttp` impl: `request_filter` verifies the token (public paths
-//! excepted) and answers 401/503 itself; `upstream_request_filter` strips client-sent identity
+//! [`SidecarProxy`] is one `ProxyHttp` impl: `request_filter` verifies the token and answers
+//! 401/503 itself (on public paths a token is optional: verified if present, never required); `upstream_request_filter` strips client-sent identity
 //! headers on every request and sets ours after a successful check. Pingora brings the proxying
 //! itself: hop-by-hop headers, upgrades, pooling, timeouts, retries and drain.
 //!
@@ -26,7 +26,7 @@ use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::config::Config;
 use crate::public_paths::PublicPaths;
-use crate::request::IDENTITY_HEADERS;
+use crate::request::{token_from_headers, IDENTITY_HEADERS};
 use crate::server::{self, Protocol};
 use crate::verifier::{Identity, Rejection, Verifier};
 
@@ -37,6 +37,8 @@ const UPSTREAM_READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// A rejected request's body is drained to keep the connection only if it is this small;
 /// anything larger (or of unknown length) closes the connection instead of reading it.
 const MAX_DRAINED_BODY: u64 = 64 * 1024;
+/// Bound on draining that small body after a rejection.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Why the sidecar could not start.
 #[derive(Debug, thiserror::Error)]
@@ -119,7 +121,14 @@ async fn write_rejection(session: &mut Session, rejection: &Rejection) -> pingor
     }
     response.insert_header(CACHE_CONTROL, "no-store")?;
     response.insert_header(CONTENT_LENGTH, "0")?;
-    if !can_keep_connection(&session.req_header().headers) {
+    if can_keep_connection(&session.req_header().headers) {
+        // Pingora closes a connection whose request body is unread when the response starts;
+        // for a small body it is cheaper to drain it (after the response) and keep the
+        // connection.
+        let downstream = session.as_downstream_mut();
+        downstream.set_close_on_response_before_downstream_finish(false);
+        downstream.set_total_drain_timeout(Some(DRAIN_TIMEOUT));
+    } else {
         session.set_keepalive(None);
     }
     session
@@ -140,16 +149,20 @@ impl ProxyHttp for SidecarProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
-        if self.public_paths.is_public(session.req_header().uri.path()) {
+        let public = self.public_paths.is_public(session.req_header().uri.path());
+        let headers = &session.req_header().headers;
+        if public && token_from_headers(headers, &self.verifier.config().cookie_name).is_none() {
             return Ok(false);
         }
-        match self
-            .verifier
-            .check_headers(&session.req_header().headers)
-            .await
-        {
+        match self.verifier.check_headers(headers).await {
             Ok(identity) => {
                 ctx.identity = Some(identity);
+                Ok(false)
+            }
+            // Public paths take an optional identity (a page that greets a signed-in user): a
+            // bad or expired token there is simply no identity, never a 401.
+            Err(rejection) if public => {
+                tracing::debug!(reason = %rejection, "public path with an unusable token");
                 Ok(false)
             }
             Err(rejection) => {

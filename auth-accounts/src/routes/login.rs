@@ -159,8 +159,13 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::Validation(format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        // Like `ApiJson`: broken JSON is a bad request, well-formed JSON of the wrong shape is 422.
+        serde_json::error::Category::Data => {
+            ApiError::Validation(format!("Invalid JSON body: {e}"))
+        }
+        _ => ApiError::BadRequest(format!("Invalid JSON body: {e}")),
+    })
 }
 
 /// Rotate the refresh token and get a new access token.

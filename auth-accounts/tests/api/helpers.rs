@@ -105,7 +105,12 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        for _ in 0..5 {
+            if std::fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         if let Some((admin, name)) = self.postgres.take() {
             // Drop runs inside the test's runtime: use a thread with its own runtime.
             let _ = std::thread::spawn(move || {
@@ -223,6 +228,10 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        // `close` marks the pool closed at once (the returned future only drains it): background
+        // tasks still running until the test's runtime ends open no new connection, so nothing
+        // recreates the SQLite file after `Env` removed it.
+        std::mem::drop(self.state.db.close());
     }
 }
 

@@ -14,3 +14,14 @@ mod refresh;
 mod registration;
 mod sessions;
 mod tokens;
+
+// Production integrations against real peers (redis-server, tansu, aiosmtpd, prometheus_client,
+// the GeoIP test database): started by the tests on loopback ports, see `peers`.
+mod geoip;
+mod kafka_events;
+mod metrics;
+mod peers;
+mod rate_limits;
+mod revocation_feed;
+mod smtp_delivery;
+mod workers;

@@ -23,7 +23,9 @@ pub fn peer_path(var: &str) -> PathBuf {
         .ok()
         .filter(|v| !v.is_empty())
         .unwrap_or_else(|| {
-            panic!("{var} is not set: run scripts/test (it installs the test peers and exports {var})")
+            panic!(
+                "{var} is not set: run scripts/test (it installs the test peers and exports {var})"
+            )
         });
     let path = PathBuf::from(&value);
     assert!(
@@ -120,7 +122,11 @@ impl Process {
     pub fn assert_running(&mut self) {
         if let Some(child) = self.child.as_mut() {
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("{} exited ({status}); its output:\n{}", self.name, self.log());
+                panic!(
+                    "{} exited ({status}); its output:\n{}",
+                    self.name,
+                    self.log()
+                );
             }
         }
     }
@@ -257,11 +263,21 @@ impl Tansu {
         wait_for_port(&mut process, port, Duration::from_secs(20)).await;
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let out = tokio::process::Command::new(&bin)
-                .args(["topic", "create", TOPIC, "--partitions", "1", "--broker", &url])
-                .env("RUST_LOG", "warn")
-                .output()
+            let mut create = Command::new(&bin);
+            create
+                .args([
+                    "topic",
+                    "create",
+                    TOPIC,
+                    "--partitions",
+                    "1",
+                    "--broker",
+                    &url,
+                ])
+                .env("RUST_LOG", "warn");
+            let out = tokio::task::spawn_blocking(move || create.output())
                 .await
+                .expect("the tansu thread")
                 .expect("run tansu topic create");
             if out.status.success() {
                 break;
@@ -304,10 +320,12 @@ impl KafkaRecord {
 }
 
 /// Reads `auth.events` (partition 0) from the beginning until `done` says the records read so far
-/// are enough, or panics after `timeout`.
+/// are enough (then keeps reading for `linger`, so a duplicate right behind is caught), or panics
+/// after `timeout`.
 pub async fn consume_until(
     bootstrap: &str,
     timeout: Duration,
+    linger: Duration,
     done: impl Fn(&[KafkaRecord]) -> bool + Send + 'static,
 ) -> Vec<KafkaRecord> {
     let bootstrap = bootstrap.to_string();
@@ -326,12 +344,16 @@ pub async fn consume_until(
         consumer.assign(&partitions).expect("assign partition 0");
         let deadline = Instant::now() + timeout;
         let mut records = Vec::new();
+        let mut linger_until: Option<Instant> = None;
         loop {
-            if done(&records) {
-                return records;
+            match linger_until {
+                Some(until) if Instant::now() >= until => return records,
+                Some(_) => {}
+                None if done(&records) => linger_until = Some(Instant::now() + linger),
+                None => {}
             }
             assert!(
-                Instant::now() < deadline,
+                linger_until.is_some() || Instant::now() < deadline,
                 "timed out after {timeout:?} reading {TOPIC}; read so far: {records:#?}"
             );
             match consumer.poll(Duration::from_millis(200)) {
@@ -470,7 +492,12 @@ impl SmtpSink {
     }
 
     /// Waits (up to `timeout`) for the messages to `recipient`, until there are at least `n`.
-    pub async fn wait_for_mails(&self, recipient: &str, n: usize, timeout: Duration) -> Vec<SinkMail> {
+    pub async fn wait_for_mails(
+        &self,
+        recipient: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<SinkMail> {
         wait_for(
             &format!("{n} message(s) to {recipient} at the SMTP sink"),
             timeout,
@@ -511,7 +538,9 @@ pub async fn python(args: &[&str], stdin: Option<&str>) -> String {
         {
             let mut input = child.stdin.take().expect("python stdin");
             if let Some(text) = &stdin {
-                input.write_all(text.as_bytes()).expect("write python stdin");
+                input
+                    .write_all(text.as_bytes())
+                    .expect("write python stdin");
             }
         }
         let out = child.wait_with_output().expect("python output");

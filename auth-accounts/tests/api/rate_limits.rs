@@ -15,7 +15,12 @@ use crate::peers::{align_to_window, RedisServer};
 const LIMITED: &[(&str, &str)] = &[("RATE_LIMIT_ENABLED", "true")];
 
 /// A login with tokens in the body, optionally with an `X-Forwarded-For` header.
-async fn login(app: &TestApp, email: &str, password: &str, forwarded_for: Option<&str>) -> Response {
+async fn login(
+    app: &TestApp,
+    email: &str,
+    password: &str,
+    forwarded_for: Option<&str>,
+) -> Response {
     let mut req = app
         .client
         .post(app.url("login"))
@@ -107,7 +112,10 @@ async fn failed_login_throttle_answers_alike_for_unknown_emails() {
         let response = login(&app, address, PASSWORD, None).await;
         answers.push(assert_limited(response, "login", 900).await);
     }
-    assert_eq!(answers[0], answers[1], "same answer for a real and an unknown email");
+    assert_eq!(
+        answers[0], answers[1],
+        "same answer for a real and an unknown email"
+    );
     // Per email: another account is not affected.
     let other = email("other");
     app.register(&other, PASSWORD).await;
@@ -128,7 +136,10 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     let env = Env::new(Backend::Sqlite).await;
     let trusting = spawn_on(
         &env,
-        &[("RATE_LIMIT_ENABLED", "true"), ("TRUSTED_PROXIES", "127.0.0.1")],
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
     )
     .await;
     let plain = spawn_on(&env, LIMITED).await;
@@ -159,7 +170,13 @@ async fn forwarded_for_is_believed_only_from_trusted_proxies() {
     .await;
     // A spoofed left-hand entry does not buy a new budget: the proxy appends the real client.
     assert_limited(
-        login(&trusting, &user, PASSWORD, Some("198.51.100.1, 203.0.113.10")).await,
+        login(
+            &trusting,
+            &user,
+            PASSWORD,
+            Some("198.51.100.1, 203.0.113.10"),
+        )
+        .await,
         "login",
         60,
     )

@@ -10,7 +10,10 @@ use serde_json::{json, Value};
 use crate::helpers::{assert_error, email, spawn_app_with, Backend, TestApp, PASSWORD};
 use crate::peers::{wait_for, RedisServer};
 
-both!(logout_reaches_redis_within_a_second, stream_sends_snapshot_then_revocations);
+both!(
+    logout_reaches_redis_within_a_second,
+    stream_sends_snapshot_then_revocations
+);
 
 /// The access-token horizon with the default settings: 900 s lifetime + 30 s leeway.
 const HORIZON: i64 = 930;
@@ -140,7 +143,12 @@ async fn stream_sends_snapshot_then_revocations(backend: Backend) {
         }
         req.send()
     };
-    assert_error(stream(None).await.unwrap(), StatusCode::UNAUTHORIZED, "stream").await;
+    assert_error(
+        stream(None).await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "stream",
+    )
+    .await;
     assert_error(
         stream(Some("feed-secret-wrong")).await.unwrap(),
         StatusCode::UNAUTHORIZED,

@@ -256,6 +256,45 @@ mod tests {
     }
 
     #[test]
+    fn allow_overwrites_and_never_removes_what_it_sets() {
+        let values = [
+            HeaderValue::from_static("u1"),
+            HeaderValue::from_static("s1"),
+            HeaderValue::from_static("2"),
+        ];
+        let r = allow(IDENTITY_HEADERS.iter().zip(values.iter()));
+        assert_eq!(r.status.unwrap().code, code::OK);
+        let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
+            panic!("not ok")
+        };
+        let set: Vec<(&str, &str, i32)> = ok
+            .headers
+            .iter()
+            .map(|h| {
+                let v = h.header.as_ref().unwrap();
+                (v.key.as_str(), v.value.as_str(), h.append_action)
+            })
+            .collect();
+        let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd as i32;
+        assert_eq!(
+            set,
+            [
+                ("x-user-id", "u1", overwrite),
+                ("x-session-id", "s1", overwrite),
+                ("x-user-role", "2", overwrite)
+            ]
+        );
+        // Envoy removes after setting: listing them here would drop our own values (checked
+        // against Envoy 1.40 in the gRPC peer test).
+        assert!(ok.headers_to_remove.is_empty());
+        let partial = allow(IDENTITY_HEADERS.iter().zip(values.iter()).take(2));
+        let Some(HttpResponse::OkResponse(ok)) = partial.http_response else {
+            panic!("not ok")
+        };
+        assert_eq!(ok.headers_to_remove, ["x-user-role"]);
+    }
+
+    #[test]
     fn denials_carry_status_and_challenge() {
         let r = deny(&Rejection::Expired);
         let Some(HttpResponse::DeniedResponse(d)) = r.http_response else {

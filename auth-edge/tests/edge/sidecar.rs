@@ -59,6 +59,14 @@ async fn public_paths_pass_without_a_token_but_never_with_a_spoofed_identity() {
     .unwrap();
     assert_eq!(seen(&v, "x-user-id"), vec![c.sub.clone()]);
     assert_eq!(seen(&v, "x-session-id"), vec![c.sid.clone()]);
+    // A bad one there is no identity, not a 401, and the spoofed header is still stripped.
+    let v = call(
+        with_token(client.get(sidecar.url("/public/me")), "junk", Via::Cookie)
+            .header("X-User-Id", "admin"),
+    )
+    .await
+    .unwrap();
+    assert!(seen(&v, "x-user-id").is_empty());
 
     // Neighbours and paths that an upstream could normalise out of the public prefix need a
     // token.
