@@ -13,6 +13,7 @@ both!(
     jwks_publishes_the_signing_key,
     pyjwt_verifies_issued_tokens,
     keys_are_generated_private_and_kept,
+    keys_rotate_without_restart,
 );
 
 async fn validate_token(backend: Backend) {
@@ -227,4 +228,61 @@ async fn keys_are_generated_private_and_kept(backend: Backend) {
     assert_eq!(before, after);
     assert_eq!(std::fs::read_to_string(&private).unwrap(), pem);
     restarted.assert_access_works(&session.access).await;
+}
+
+/// `rotate-keys` without a restart: the next key was published before it signs, tokens of the
+/// retired key keep verifying, new tokens carry the new kid, and a second rotation promotes the
+/// key that was published as next.
+async fn keys_rotate_without_restart(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let address = email("rotate");
+    let old = app.register(&address, PASSWORD).await;
+    let old_kid = jwt_header(&old.access)["kid"].as_str().unwrap().to_string();
+
+    let first = auth_accounts::keys::rotate(&app.state.config).unwrap();
+    assert_eq!(first.retired_kid, old_kid);
+    assert!(auth_accounts::startup::reload_keys(&app.state)
+        .await
+        .unwrap());
+    let jwks = json_body(app.get(".well-known/jwks.json", None).await).await;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    for kid in [&first.retired_kid, &first.current_kid, &first.next_kid] {
+        assert!(kids.contains(&kid.as_str()), "{kid} missing from {kids:?}");
+    }
+    // The retired key's token still works; a new login is signed by the new key and works too.
+    app.assert_access_works(&old.access).await;
+    let login = app.login(&address, PASSWORD).await;
+    assert_eq!(jwt_header(&login.access)["kid"], first.current_kid.as_str());
+    app.assert_access_works(&login.access).await;
+
+    // The second rotation promotes the key the JWKS already published as next.
+    let second = auth_accounts::keys::rotate(&app.state.config).unwrap();
+    assert_eq!(second.current_kid, first.next_kid);
+    assert!(auth_accounts::startup::reload_keys(&app.state)
+        .await
+        .unwrap());
+    app.assert_access_works(&login.access).await;
+
+    // Once every token of a retired key has expired, the key leaves the JWKS (its retirement time
+    // is the file's mtime: pretend it was retired an hour ago) and its tokens are refused.
+    let retired = app.env.private_key_path().parent().unwrap().join("retired");
+    let old_file = retired.join(format!("{}.pem", first.retired_kid));
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old_file)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    assert!(auth_accounts::startup::reload_keys(&app.state)
+        .await
+        .unwrap());
+    let jwks = json_body(app.get(".well-known/jwks.json", None).await).await;
+    assert!(!jwks.to_string().contains(&first.retired_kid));
+    app.assert_access_dead(&old.access).await;
 }
