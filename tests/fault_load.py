@@ -1,7 +1,9 @@
 """Load for scripts/fault-test: concurrent registrations, logins and refreshes against accounts
 replicas, reading verification links from the SMTP sink's folder. Standard library only.
 
-    python fault_load.py --urls URL1,URL2 --mail-dir DIR --users N --workers W
+    python fault_load.py --urls URL1,URL2 --mail-dir DIR --duration S --workers W
+
+Workers start new user flows until S seconds have passed, then finish the flows they are in.
 
 Prints one JSON line with counts at the end; exits non-zero if a request got a 5xx.
 """
@@ -105,20 +107,19 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--urls", required=True)
     p.add_argument("--mail-dir", required=True)
-    p.add_argument("--users", type=int, default=40)
+    p.add_argument("--duration", type=float, default=30)
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--mail-timeout", type=float, default=240)
     a = p.parse_args()
     urls = a.urls.split(",")
-    todo = list(range(a.users))
     errors = []
+    started = time.time()
+    counter = iter(range(1 << 30))
 
     def worker():
-        while True:
+        while time.time() - started < a.duration:
             with LOCK:
-                if not todo:
-                    return
-                i = todo.pop()
+                i = next(counter)
             try:
                 user_flow(urls, a.mail_dir, i, a.mail_timeout)
             except Exception as e:  # noqa: BLE001 - reported below

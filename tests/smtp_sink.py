@@ -2,14 +2,15 @@
 
     python smtp_sink.py --port N --dir DIR
 
-Each accepted message is written to DIR/<n>.eml (a counter, so duplicates stay visible); the
-process runs until terminated. Used by the accounts integration tests and scripts/fault-test.
+Each accepted message is written to its own file DIR/<start-time>-<n>.eml (a restarted sink never
+overwrites an earlier one, and duplicates stay visible); the process runs until terminated. Used by the accounts integration tests and scripts/fault-test.
 """
 import argparse
 import asyncio
 import itertools
 import os
 import signal
+import time
 
 from aiosmtpd.controller import Controller
 
@@ -18,14 +19,15 @@ class Store:
     def __init__(self, directory):
         self.directory = directory
         self.counter = itertools.count(1)
+        self.prefix = time.time_ns()
 
     async def handle_DATA(self, server, session, envelope):
         n = next(self.counter)
-        tmp = os.path.join(self.directory, f".{n}.tmp")
+        tmp = os.path.join(self.directory, f".{self.prefix}-{n}.tmp")
         with open(tmp, "wb") as f:
             f.write(b"X-Envelope-To: " + ", ".join(envelope.rcpt_tos).encode() + b"\r\n")
             f.write(envelope.original_content or envelope.content)
-        os.rename(tmp, os.path.join(self.directory, f"{n}.eml"))
+        os.rename(tmp, os.path.join(self.directory, f"{self.prefix}-{n}.eml"))
         return "250 Message accepted"
 
 

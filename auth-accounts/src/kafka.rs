@@ -24,7 +24,10 @@ pub fn producer(bootstrap: &str) -> Result<FutureProducer, rdkafka::error::Kafka
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
         .set("acks", "all")
-        .set("message.timeout.ms", "10000")
+        // librdkafka retries a send itself, with the same producer sequence number, for this long:
+        // the broker discards the copies, so a slow or briefly unreachable broker does not turn
+        // into duplicates the way a relay-level re-send (a new sequence number) would.
+        .set("message.timeout.ms", "300000")
         .set("socket.timeout.ms", "5000")
         .set("client.id", "auth-accounts")
         .create()
@@ -60,14 +63,17 @@ pub struct KafkaRelay {
     pub metrics: Arc<Metrics>,
     /// This replica's name in the lease table.
     pub holder: String,
+    /// `KAFKA_BOOTSTRAP_SERVERS`, to replace a producer that stopped making progress.
+    pub bootstrap: String,
 }
 
 const LEASE_SECS: i64 = 30;
 
 impl KafkaRelay {
-    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+    pub fn spawn(mut self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(500);
+            let mut failures = 0u32;
             loop {
                 let now = self.clock.now();
                 let leader =
@@ -81,10 +87,18 @@ impl KafkaRelay {
                 match self.run_once().await {
                     Ok(Progress::Sent(n)) if n > 0 => {
                         backoff = Duration::from_millis(500);
+                        failures = 0;
                         continue;
                     }
-                    Ok(Progress::Sent(_)) => tokio::time::sleep(Duration::from_millis(250)).await,
+                    Ok(Progress::Sent(_)) => {
+                        failures = 0;
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
                     Ok(Progress::Stuck) => {
+                        failures += 1;
+                        if failures >= 2 || self.producer.client().fatal_error().is_some() {
+                            self.replace_producer();
+                        }
                         tokio::time::sleep(backoff).await;
                         backoff = (backoff * 2).min(Duration::from_secs(15));
                     }
@@ -95,6 +109,22 @@ impl KafkaRelay {
                 }
             }
         })
+    }
+
+    /// An idempotent producer can stay stuck for good: after a fatal error, or when the broker lost
+    /// its producer state (a rebuilt cluster answers every retry with UNKNOWN_PRODUCER_ID until the
+    /// message times out). A new producer gets a new producer id. Nothing is lost: a row is marked
+    /// delivered only after an acknowledgement, and the failed row is sent again.
+    fn replace_producer(&mut self) {
+        match producer(&self.bootstrap) {
+            Ok(fresh) => {
+                tracing::warn!("kafka relay: deliveries keep failing; starting a new producer");
+                let old = std::mem::replace(&mut self.producer, fresh);
+                // Dropping a producer flushes and joins its threads: not on an async worker.
+                tokio::task::spawn_blocking(move || drop(old));
+            }
+            Err(err) => tracing::warn!(error = %err, "kafka relay: cannot create a producer"),
+        }
     }
 
     /// Sends pending rows oldest first, stopping at the first failure so order is kept.
@@ -121,7 +151,7 @@ impl KafkaRelay {
                 .key(&key)
                 .payload(&row.payload)
                 .headers(headers);
-            match self.producer.send(record, Duration::from_secs(10)).await {
+            match self.producer.send(record, Duration::from_secs(30)).await {
                 Ok(_) => {
                     self.metrics
                         .kafka_deliveries
