@@ -26,8 +26,10 @@ pub fn producer(bootstrap: &str) -> Result<FutureProducer, rdkafka::error::Kafka
         .set("acks", "all")
         // librdkafka retries a send itself, with the same producer sequence number, for this long:
         // the broker discards the copies, so a slow or briefly unreachable broker does not turn
-        // into duplicates the way a relay-level re-send (a new sequence number) would.
-        .set("message.timeout.ms", "300000")
+        // into duplicates the way a relay-level re-send (a new sequence number) would. Not longer:
+        // a broker that lost its producer state (a restart) rejects those retries until this runs
+        // out, and only then does the relay replace the producer and send again.
+        .set("message.timeout.ms", "20000")
         .set("socket.timeout.ms", "5000")
         .set("client.id", "auth-accounts")
         .create()

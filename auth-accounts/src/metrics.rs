@@ -127,6 +127,18 @@ impl Metrics {
             "Age of the oldest undelivered outbox row",
             outbox_oldest_age.clone(),
         );
+        // Known results start at 0, so the series exist (and rate() and alerts work) before the
+        // first delivery or failure; an empty family is not rendered at all.
+        for result in ["sent", "retry", "dead"] {
+            let _ = email_deliveries.get_or_create(&ResultLabels {
+                result: result.into(),
+            });
+        }
+        for result in ["delivered", "retry"] {
+            let _ = kafka_deliveries.get_or_create(&ResultLabels {
+                result: result.into(),
+            });
+        }
         Self {
             registry,
             http_requests,

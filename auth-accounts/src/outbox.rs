@@ -47,7 +47,10 @@ pub async fn record_event(
     data: Value,
     now: i64,
 ) -> sqlx::Result<()> {
-    let event_id = uuid::Uuid::new_v4().to_string();
+    // Time-ordered (v7, monotonic within the process): the relay publishes in (created_at,
+    // event_id) order, and created_at has one-second resolution, so a random id would reorder one
+    // user's events within a second.
+    let event_id = uuid::Uuid::now_v7().to_string();
     let envelope = json!({
         "eventId": event_id,
         "eventType": event_type,

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::middleware::Next;
@@ -26,9 +27,18 @@ pub enum Decision {
     Limited { retry_after_secs: u64 },
 }
 
+/// How long a Redis round trip may take before the in-process counters are used instead. The
+/// connection manager makes commands wait while it reconnects (with backoff, up to minutes), so
+/// without this bound a Redis outage would stall every limited request until the request timeout.
+const REDIS_TIMEOUT: Duration = Duration::from_millis(300);
+/// After a failure Redis is left alone this long, so an outage costs one slow request per pause
+/// instead of one per request.
+const REDIS_PAUSE: Duration = Duration::from_secs(2);
+
 pub struct RateLimiter {
     local: Mutex<HashMap<String, (i64, u32)>>,
     redis: Option<redis::aio::ConnectionManager>,
+    redis_paused_until: Mutex<Option<Instant>>,
 }
 
 impl RateLimiter {
@@ -36,6 +46,51 @@ impl RateLimiter {
         Self {
             local: Mutex::new(HashMap::new()),
             redis,
+            redis_paused_until: Mutex::new(None),
+        }
+    }
+
+    /// The Redis connection, unless there is none or it failed a moment ago.
+    fn redis(&self) -> Option<redis::aio::ConnectionManager> {
+        let redis = self.redis.as_ref()?;
+        let paused = self
+            .redis_paused_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match *paused {
+            Some(until) if Instant::now() < until => None,
+            _ => Some(redis.clone()),
+        }
+    }
+
+    fn redis_failed(&self, error: &dyn std::fmt::Display) {
+        tracing::warn!(error = %error, "rate limiter: Redis unavailable, using in-process counters");
+        *self
+            .redis_paused_until
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now() + REDIS_PAUSE);
+    }
+
+    /// Runs a Redis command within [`REDIS_TIMEOUT`]; `None` (and a pause) on failure.
+    async fn redis_query<T: redis::FromRedisValue>(
+        &self,
+        run: impl FnOnce(
+            redis::aio::ConnectionManager,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = redis::RedisResult<T>> + Send>,
+        >,
+    ) -> Option<T> {
+        let conn = self.redis()?;
+        match tokio::time::timeout(REDIS_TIMEOUT, run(conn)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(err)) => {
+                self.redis_failed(&err);
+                None
+            }
+            Err(_) => {
+                self.redis_failed(&"timed out");
+                None
+            }
         }
     }
 
@@ -61,15 +116,19 @@ impl RateLimiter {
     pub async fn peek(&self, key: &str, window: i64, now: i64) -> u64 {
         let window = window.max(1);
         let start = now - now.rem_euclid(window);
-        if let Some(redis) = &self.redis {
-            let mut conn = redis.clone();
-            let got: Result<Option<u64>, _> = redis::cmd("GET")
-                .arg(format!("rl:{key}:{start}"))
-                .query_async(&mut conn)
-                .await;
-            if let Ok(v) = got {
-                return v.unwrap_or(0);
-            }
+        let k = format!("rl:{key}:{start}");
+        let got = self
+            .redis_query(move |mut conn| {
+                Box::pin(async move {
+                    redis::cmd("GET")
+                        .arg(k)
+                        .query_async::<Option<u64>>(&mut conn)
+                        .await
+                })
+            })
+            .await;
+        if let Some(v) = got {
+            return v.unwrap_or(0);
         }
         let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         match local.get(key) {
@@ -79,25 +138,22 @@ impl RateLimiter {
     }
 
     async fn redis_hit(&self, key: &str, start: i64, window: i64) -> Option<u64> {
-        let redis = self.redis.as_ref()?;
-        let mut conn = redis.clone();
         let k = format!("rl:{key}:{start}");
-        let result: Result<(u64, i64), _> = redis::pipe()
-            .atomic()
-            .cmd("INCR")
-            .arg(&k)
-            .cmd("EXPIRE")
-            .arg(&k)
-            .arg(window + 1)
-            .query_async(&mut conn)
-            .await;
-        match result {
-            Ok((count, _)) => Some(count),
-            Err(err) => {
-                tracing::warn!(error = %err, "rate limiter: Redis unavailable, using in-process counters");
-                None
-            }
-        }
+        self.redis_query(move |mut conn| {
+            Box::pin(async move {
+                redis::pipe()
+                    .atomic()
+                    .cmd("INCR")
+                    .arg(&k)
+                    .cmd("EXPIRE")
+                    .arg(&k)
+                    .arg(window + 1)
+                    .query_async::<(u64, i64)>(&mut conn)
+                    .await
+            })
+        })
+        .await
+        .map(|(count, _)| count)
     }
 
     fn local_hit(&self, key: &str, start: i64) -> u64 {

@@ -135,7 +135,17 @@ impl RedisFanout {
         } else {
             fresh.to_vec()
         };
-        match self.publish(&items, now).await {
+        // Bounded: while Redis is unreachable its connection manager makes commands wait for the
+        // reconnect (with backoff, up to minutes), and this loop also feeds the edges' streams.
+        let published = tokio::time::timeout(Duration::from_secs(1), self.publish(&items, now))
+            .await
+            .unwrap_or_else(|_| {
+                Err(redis::RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "timed out",
+                )))
+            });
+        match published {
             Ok(()) => self.resync = false,
             Err(err) => {
                 if !self.resync {
@@ -152,8 +162,12 @@ pub fn spawn_poller(
     clock: Clock,
     horizon: i64,
     tx: broadcast::Sender<Revocation>,
-    mut redis: Option<RedisFanout>,
+    redis: Option<RedisFanout>,
 ) -> tokio::task::JoinHandle<()> {
+    // Redis gets its own task: a slow or unreachable Redis must not hold up the streams.
+    if let Some(fanout) = redis {
+        spawn_fanout(db.clone(), clock.clone(), horizon, tx.subscribe(), fanout);
+    }
     tokio::spawn(async move {
         let mut cursor = clock.now();
         // Revocation times have one-second resolution: remember what was sent for the cursor's
@@ -161,7 +175,6 @@ pub fn spawn_poller(
         let mut sent_at_cursor: HashSet<String> = HashSet::new();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let mut fresh = Vec::new();
             match revoked_since(&db, cursor, horizon).await {
                 Ok(rows) => {
                     for (revocation, at) in rows {
@@ -171,18 +184,45 @@ pub fn spawn_poller(
                         }
                         if sent_at_cursor.insert(revocation.sid.clone()) {
                             // No receivers is fine: no edge is connected.
-                            let _ = tx.send(revocation.clone());
-                            fresh.push(revocation);
+                            let _ = tx.send(revocation);
                         }
                     }
                 }
                 Err(err) => tracing::warn!(error = %err, "revocation poller: database error"),
             }
-            if let Some(fanout) = redis.as_mut() {
-                fanout.tick(&db, &fresh, clock.now(), horizon).await;
-            }
         }
     })
+}
+
+/// Publishes what the poller broadcasts to Redis; retries a pending full resync every 200 ms.
+fn spawn_fanout(
+    db: Db,
+    clock: Clock,
+    horizon: i64,
+    mut rx: broadcast::Receiver<Revocation>,
+    mut fanout: RedisFanout,
+) {
+    use broadcast::error::{RecvError, TryRecvError};
+    tokio::spawn(async move {
+        loop {
+            let mut fresh = Vec::new();
+            match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
+                Ok(Ok(revocation)) => fresh.push(revocation),
+                // Missed some: publish the whole recent set again.
+                Ok(Err(RecvError::Lagged(_))) => fanout.resync = true,
+                Ok(Err(RecvError::Closed)) => return,
+                Err(_) => {}
+            }
+            loop {
+                match rx.try_recv() {
+                    Ok(revocation) => fresh.push(revocation),
+                    Err(TryRecvError::Lagged(_)) => fanout.resync = true,
+                    Err(_) => break,
+                }
+            }
+            fanout.tick(&db, &fresh, clock.now(), horizon).await;
+        }
+    });
 }
 
 pub fn router() -> Router<AppState> {

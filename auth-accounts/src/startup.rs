@@ -135,16 +135,17 @@ pub fn router(state: AppState) -> Router {
             csrf::check_origin,
         ))
         .fallback(|| async { axum::http::StatusCode::NOT_FOUND })
+        // Inside the error body and the metrics, so a timeout gets the JSON body and is counted.
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(axum::middleware::from_fn(errors::error_body))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             crate::metrics::track,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
         .layer(cors)
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -166,9 +167,15 @@ pub async fn build_state(
             let client = redis::Client::open(url.expose()).map_err(StartError::Redis)?;
             // Reachable at start, or start-up fails loudly; later outages are survived (the
             // manager reconnects, and callers fall back as documented in `ratelimit`).
+            // Reconnect attempts at most 1 s apart (the default backoff grows to 60 s, so service
+            // through Redis would resume a minute after it is back), each bounded.
+            let manager_config = redis::aio::ConnectionManagerConfig::new()
+                .set_max_delay(1000)
+                .set_connection_timeout(Duration::from_secs(1))
+                .set_response_timeout(Duration::from_secs(1));
             let manager = tokio::time::timeout(
                 Duration::from_secs(5),
-                redis::aio::ConnectionManager::new(client),
+                redis::aio::ConnectionManager::new_with_config(client, manager_config),
             )
             .await
             .map_err(|_| StartError::Other("Redis did not answer within 5 s".into()))?
@@ -285,6 +292,11 @@ pub fn spawn_workers(state: &AppState) -> Result<(), StartError> {
             clock: state.clock.clone(),
             metrics: state.metrics.clone(),
             holder: holder.clone(),
+            bootstrap: state
+                .config
+                .kafka_bootstrap_servers
+                .clone()
+                .unwrap_or_default(),
         }
         .spawn();
     }

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use crate::helpers::{email, json_body, spawn_app_with, spawn_on, Backend, Env, TestApp, PASSWORD};
-use crate::peers::{consume_until, wait_for, KafkaRecord, Tansu};
+use crate::peers::{consume_until, KafkaRecord, Tansu};
 
 both!(events_are_published_once_with_key_and_header);
 
@@ -33,11 +33,23 @@ async fn rows(app: &TestApp) -> Vec<Row> {
 
 /// Waits until no outbox event is pending; returns all rows.
 async fn wait_delivered(app: &TestApp, timeout: Duration) -> Vec<Row> {
-    wait_for("every outbox event delivered", timeout, || async {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
         let rows = rows(app).await;
-        rows.iter().all(|r| r.status == "delivered").then_some(rows)
-    })
-    .await
+        if rows.iter().all(|r| r.status == "delivered") {
+            return rows;
+        }
+        if std::time::Instant::now() > deadline {
+            let stuck: Vec<(String, String, i64, Option<String>)> = sqlx::query_as(
+                "SELECT event_type, status, attempts, last_error FROM outbox_events WHERE status <> 'delivered' ORDER BY created_at",
+            )
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+            panic!("events not delivered after {timeout:?}: {stuck:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn health(app: &TestApp) -> Value {
@@ -247,6 +259,19 @@ async fn two_replicas_publish_each_event_once() {
     let records = read_events(&bootstrap, &ids).await;
     assert_eq!(records.len(), rows.len(), "{records:#?}");
     assert_matches(&records, &rows);
+    let users: HashSet<&str> = rows.iter().filter_map(|r| r.user_id.as_deref()).collect();
+    assert_eq!(users.len(), 3);
+    for user_id in users {
+        assert_eq!(
+            user_types(&records, user_id),
+            [
+                "user.registered",
+                "user.login",
+                "user.token_refreshed",
+                "user.logout"
+            ]
+        );
+    }
     // One replica holds the relay lease.
     let holders: Vec<String> =
         sqlx::query_scalar("SELECT holder FROM leases WHERE name = 'kafka-relay'")

@@ -168,7 +168,6 @@ async fn metrics_parse_as_openmetrics_and_count_what_happened() {
             &login_route
         ) > 0.0
     );
-    m.family("http_exceptions", "counter");
     // Login counters: 6 attempts, 4 failures (3 wrong passwords, 1 unknown address).
     assert_eq!(
         m.value(
@@ -226,7 +225,28 @@ async fn metrics_parse_as_openmetrics_and_count_what_happened() {
         ),
         1.0
     );
-    m.family("auth_kafka_deliveries", "counter");
+    // Known results are there from the start, at 0.
+    assert_eq!(
+        m.value(
+            "auth_email_deliveries",
+            "counter",
+            "auth_email_deliveries_total",
+            &[("result", "retry")]
+        ),
+        0.0
+    );
+    for result in ["delivered", "retry"] {
+        let family = m.family("auth_kafka_deliveries", "counter");
+        assert!(
+            family
+                .samples
+                .iter()
+                .any(|s| s.name == "auth_kafka_deliveries_total"
+                    && s.labels.get("result").map(String::as_str) == Some(result)
+                    && s.value == 0.0),
+            "{family:?}"
+        );
+    }
     // The backlog's age follows the clock.
     app.clock.advance(120);
     let later = Metrics::scrape(&app).await;

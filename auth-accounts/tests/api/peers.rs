@@ -443,7 +443,8 @@ const PARSE_MAILS: &str = r#"
 import email, email.policy, glob, json, os, sys
 out = []
 paths = glob.glob(os.path.join(sys.argv[1], "*.eml"))
-for path in sorted(paths, key=lambda p: int(os.path.basename(p)[:-4])):
+# N.eml or <start-time>-N.eml: oldest first either way.
+for path in sorted(paths, key=lambda p: [int(x) for x in os.path.basename(p)[:-4].split("-")]):
     with open(path, "rb") as f:
         m = email.message_from_binary_file(f, policy=email.policy.default)
     plain = m.get_body(preferencelist=("plain",))

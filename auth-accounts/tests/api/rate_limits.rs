@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::{
     assert_error, email, json_body, spawn_app_with, spawn_on, Backend, Env, TestApp, PASSWORD,
 };
-use crate::peers::{align_to_window, RedisServer};
+use crate::peers::{align_to_window, wait_until, RedisServer};
 
 const LIMITED: &[(&str, &str)] = &[("RATE_LIMIT_ENABLED", "true")];
 
@@ -249,4 +249,26 @@ async fn limits_are_shared_through_redis_and_survive_its_outage() {
     assert_eq!(health["components"]["redis"], "down", "{health}");
     assert_eq!(health["components"]["database"], "ok", "{health}");
     assert_eq!(health["status"], "degraded", "{health}");
+
+    // Redis is back (empty, same address): both replicas share one budget again within seconds.
+    let _redis = RedisServer::start_on(redis.port).await;
+    for app in [&a, &b] {
+        wait_until("health: redis ok", Duration::from_secs(10), || async {
+            json_body(app.get("health", None).await).await["components"]["redis"] == "ok"
+        })
+        .await;
+    }
+    // The limiters leave Redis alone for a moment after a failure.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    align_to_window(&[&a.clock, &b.clock], 60);
+    for (i, app) in [&b, &b, &b, &a, &a].into_iter().enumerate() {
+        let response = login(app, &user, PASSWORD, None).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "login {} after recovery",
+            i + 1
+        );
+    }
+    assert_limited(login(&a, &user, PASSWORD, None).await, "login", 60).await;
 }
