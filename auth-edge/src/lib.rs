@@ -17,7 +17,7 @@
 //! - [`public_paths`]: the sidecar's token-free path prefixes, matched safely.
 //! - [`verifier`]: [`Verifier`], [`Identity`], [`Rejection`]: one request, one decision.
 //! - [`keys`]: the key set: JWKS URL or file, refresh by `max-age`, unknown-`kid` refetch.
-//! - [`cache`]: verified-token cache (moka), bounded by entries and memory, expiring at `exp`.
+//! - [`cache`]: verified-token cache (quick_cache), bounded by entries and memory; expiry on read.
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
 //! - [`request`]: token extraction (bearer, cookie) and identity header handling.
 //! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).

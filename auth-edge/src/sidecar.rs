@@ -201,7 +201,7 @@ impl ProxyHttp for SidecarProxy {
         }
         if let Some(identity) = &ctx.identity {
             for (name, value) in identity.headers() {
-                upstream_request.insert_header(name.clone(), value.clone())?;
+                upstream_request.insert_header(name.clone(), value)?;
             }
         }
         Ok(())

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_token::{Claims, Validation};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 
 use crate::cache::{self, TokenCache};
@@ -21,16 +22,19 @@ use crate::revocations::{self, RevocationSet};
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// A verified caller, ready to be forwarded as headers.
+///
+/// Compact on purpose (one of these per cached token, 100,000 by default): the three header
+/// values live in one shared buffer, `{sub}{sid}{role}`, and each header is a zero-copy slice of
+/// it, so a cache hit allocates nothing.
 #[derive(Debug)]
 pub struct Identity {
-    sub: String,
-    sid: String,
+    values: Bytes,
+    sub_end: u32,
+    sid_end: u32,
     role: i32,
     exp: i64,
     valid_until: i64,
     key_epoch: u64,
-    // Built once at verification, so a cache hit copies three cheap handles.
-    headers: [HeaderValue; 3],
 }
 
 impl Identity {
@@ -40,34 +44,76 @@ impl Identity {
         if claims.sub.is_empty() || claims.sid.is_empty() {
             return Err(auth_token::Error::Malformed("empty sub or sid"));
         }
-        let header = |s: &str| {
-            HeaderValue::from_str(s)
-                .map_err(|_| auth_token::Error::Malformed("sub or sid is not a header value"))
-        };
-        let headers = [
-            header(&claims.sub)?,
-            header(&claims.sid)?,
-            HeaderValue::from(claims.role),
-        ];
-        Ok(Identity {
-            valid_until: claims.exp.saturating_add(leeway),
-            sub: claims.sub,
-            sid: claims.sid,
+        let role = claims.role.to_string();
+        let mut values = String::with_capacity(claims.sub.len() + claims.sid.len() + role.len());
+        values.push_str(&claims.sub);
+        values.push_str(&claims.sid);
+        values.push_str(&role);
+        let too_long = || auth_token::Error::Malformed("sub or sid too long");
+        let sub_end = u32::try_from(claims.sub.len()).map_err(|_| too_long())?;
+        let sid_end = u32::try_from(claims.sub.len() + claims.sid.len()).map_err(|_| too_long())?;
+        let identity = Identity {
+            values: Bytes::from(values),
+            sub_end,
+            sid_end,
             role: claims.role,
             exp: claims.exp,
+            valid_until: claims.exp.saturating_add(leeway),
             key_epoch,
-            headers,
-        })
+        };
+        // Checked once here, so `headers` never meets an invalid value.
+        if identity
+            .header_values()
+            .iter()
+            .any(|v| HeaderValue::from_maybe_shared(v.clone()).is_err())
+        {
+            return Err(auth_token::Error::Malformed(
+                "sub or sid is not a header value",
+            ));
+        }
+        Ok(identity)
+    }
+
+    /// An identity for unit tests elsewhere in the crate: `sub` = `sid` = `id`, role 1.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: &str) -> Identity {
+        let claims = Claims {
+            sub: id.into(),
+            sid: id.into(),
+            role: 1,
+            iss: String::new(),
+            aud: String::new(),
+            iat: 0,
+            exp: clock::unix_now() + 600,
+            jti: String::new(),
+        };
+        // Test ids are plain ASCII.
+        Identity::new(claims, 0, 0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The three values as slices of the shared buffer (reference-count bumps, no copies).
+    fn header_values(&self) -> [Bytes; 3] {
+        let (sub, sid) = (self.sub_end as usize, self.sid_end as usize);
+        [
+            self.values.slice(..sub),
+            self.values.slice(sub..sid),
+            self.values.slice(sid..),
+        ]
+    }
+
+    fn str_at(&self, range: std::ops::Range<usize>) -> &str {
+        // Built from Strings split at their own lengths: always UTF-8.
+        std::str::from_utf8(&self.values[range]).unwrap_or_default()
     }
 
     /// User id (`sub`).
     pub fn user_id(&self) -> &str {
-        &self.sub
+        self.str_at(0..self.sub_end as usize)
     }
 
     /// Session id (`sid`).
     pub fn session_id(&self) -> &str {
-        &self.sid
+        self.str_at(self.sub_end as usize..self.sid_end as usize)
     }
 
     /// Role (`role`).
@@ -86,8 +132,12 @@ impl Identity {
     }
 
     /// `(x-user-id, ..), (x-session-id, ..), (x-user-role, ..)`.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static http::HeaderName, &HeaderValue)> {
-        IDENTITY_HEADERS.iter().zip(self.headers.iter())
+    pub fn headers(&self) -> impl Iterator<Item = (&'static http::HeaderName, HeaderValue)> {
+        IDENTITY_HEADERS
+            .iter()
+            .zip(self.header_values())
+            // Validated in `new`; an empty value is unreachable and would only drop a header.
+            .map(|(name, v)| (name, HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY)))
     }
 
     /// Strips any client-sent identity headers, then sets ours (for proxies that forward the
@@ -95,18 +145,19 @@ impl Identity {
     pub fn apply(&self, headers: &mut HeaderMap) -> bool {
         let spoofed = request::strip_identity_headers(headers);
         for (name, value) in self.headers() {
-            headers.insert(name.clone(), value.clone());
+            headers.insert(name.clone(), value);
         }
         spoofed
     }
 
+    /// Bytes held for this identity, for the cache's memory bound: the struct, the shared
+    /// buffer, and the allocator's and reference count's overhead on both.
     pub(crate) fn approximate_size(&self) -> usize {
-        std::mem::size_of::<Identity>()
-            + self.sub.len()
-            + self.sid.len()
-            + self.headers.iter().map(HeaderValue::len).sum::<usize>()
+        std::mem::size_of::<Identity>() + self.values.len() + 64
     }
 }
+
+const EMPTY: HeaderValue = HeaderValue::from_static("");
 
 /// Why a request was not authenticated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -318,6 +369,8 @@ impl Verifier {
             if identity.key_epoch == epoch && now <= identity.valid_until {
                 return (self.not_revoked(identity), true);
             }
+            // Expired or from a withdrawn key set: free the slot now rather than at eviction.
+            self.cache.remove_stale(&key, &identity);
         }
         let claims = match self.verify_signature(token, now).await {
             Ok(claims) => claims,
@@ -354,16 +407,11 @@ impl Verifier {
     }
 
     fn not_revoked(&self, identity: Arc<Identity>) -> Result<Arc<Identity>, Rejection> {
-        if self.revocations.is_revoked(&identity.sid) {
+        if self.revocations.is_revoked(identity.session_id()) {
             Err(Rejection::Revoked)
         } else {
             Ok(identity)
         }
-    }
-
-    /// Drops cached verifications (tests; after a manual key change).
-    pub fn run_cache_maintenance(&self) {
-        self.cache.run_pending_tasks();
     }
 }
 

@@ -119,9 +119,7 @@ pub async fn check(verifier: &Verifier, request: &CheckRequest) -> CheckResponse
 /// `onComplete`), so listing them would delete the identity we just set. `headers_to_remove`
 /// carries only identity headers the edge does not set (none today; kept so that adding a
 /// header to [`IDENTITY_HEADERS`] without a value cannot leak a client's).
-pub fn allow<'a>(
-    identity: impl Iterator<Item = (&'static HeaderName, &'a HeaderValue)>,
-) -> CheckResponse {
+pub fn allow(identity: impl Iterator<Item = (&'static HeaderName, HeaderValue)>) -> CheckResponse {
     let mut headers = Vec::with_capacity(IDENTITY_HEADERS.len());
     let mut set = Vec::with_capacity(IDENTITY_HEADERS.len());
     for (name, value) in identity {
@@ -258,11 +256,11 @@ mod tests {
     #[test]
     fn allow_overwrites_and_never_removes_what_it_sets() {
         let values = [
-            HeaderValue::from_static("u1"),
-            HeaderValue::from_static("s1"),
-            HeaderValue::from_static("2"),
+            http::HeaderValue::from_static("u1"),
+            http::HeaderValue::from_static("s1"),
+            http::HeaderValue::from_static("2"),
         ];
-        let r = allow(IDENTITY_HEADERS.iter().zip(values.iter()));
+        let r = allow(IDENTITY_HEADERS.iter().zip(values.iter().cloned()));
         assert_eq!(r.status.unwrap().code, code::OK);
         let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
             panic!("not ok")
@@ -287,7 +285,7 @@ mod tests {
         // Envoy removes after setting: listing them here would drop our own values (checked
         // against Envoy 1.40 in the gRPC peer test).
         assert!(ok.headers_to_remove.is_empty());
-        let partial = allow(IDENTITY_HEADERS.iter().zip(values.iter()).take(2));
+        let partial = allow(IDENTITY_HEADERS.iter().zip(values.iter().cloned()).take(2));
         let Some(HttpResponse::OkResponse(ok)) = partial.http_response else {
             panic!("not ok")
         };

@@ -27,7 +27,7 @@ pub async fn handle<B>(verifier: Arc<Verifier>, request: Request<B>) -> Response
         Ok(identity) => {
             let headers = response.headers_mut();
             for (name, value) in identity.headers() {
-                headers.insert(name.clone(), value.clone());
+                headers.insert(name.clone(), value);
             }
         }
         Err(rejection) => {

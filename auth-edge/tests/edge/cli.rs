@@ -73,6 +73,57 @@ fn check_rejects_bad_configuration_naming_the_variable() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+#[test]
+fn mode_comes_from_the_subcommand_or_the_environment() {
+    let run = |args: &[&str], vars: &[(&str, &str)]| {
+        let out = edge_command(vars).args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let upstream = [("AUTH_EDGE_UPSTREAM", "127.0.0.1:8080")];
+    let (code, out) = run(&["sidecar", "--check"], &upstream);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sidecar to 127.0.0.1:8080"), "{out}");
+    let (code, out) = run(
+        &["--check"],
+        &[
+            ("AUTH_EDGE_MODE", "sidecar"),
+            ("AUTH_EDGE_UPSTREAM", "127.0.0.1:8080"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("sidecar"), "{out}");
+    // The subcommand wins over the environment.
+    let (code, out) = run(
+        &["forward-auth", "--check"],
+        &[
+            ("AUTH_EDGE_MODE", "sidecar"),
+            ("AUTH_EDGE_GRPC_LISTEN", "127.0.0.1:9001"),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("ext_authz gRPC on 127.0.0.1:9001"), "{out}");
+    // Sidecar without an upstream, and options the mode would ignore, fail naming the variable.
+    let (code, out) = run(&["sidecar", "--check"], &[]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("AUTH_EDGE_UPSTREAM"), "{out}");
+    let (code, out) = run(&["--check"], &upstream);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("AUTH_EDGE_UPSTREAM"), "{out}");
+    for bad in [
+        &["proxy"][..],
+        &["sidecar", "sidecar"],
+        &["--check", "--check"],
+    ] {
+        let (code, out) = run(bad, &upstream);
+        assert_eq!(code, 2, "{bad:?}: {out}");
+        assert!(out.contains("usage"), "{out}");
+    }
+}
+
 #[tokio::test]
 async fn binary_serves_and_drains_on_sigterm() {
     let fake = FakeAccounts::start(&[key_a()]).await;
