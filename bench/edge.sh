@@ -324,7 +324,7 @@ HWM=$(awk '/VmHWM/ {print $2}' "/proc/$M/status")
 stop "$M"
 
 # --- the table -------------------------------------------------------------------------------
-printf '\n%-52s %9s %8s %8s %12s\n' "run (wrk -t1, ${DURATION}s)" "req/s" "p50 us" "p99 us" "CPU us/req"
+printf '\n%-52s %9s %8s %8s %12s\n' "run (wrk -t1, ${CONNS} connections, ${DURATION}s)" "req/s" "p50 us" "p99 us" "CPU us/req"
 printf '%-52s %9s %8s %8s %12s\n' "$(printf '%.0s-' {1..52})" "---------" "--------" "--------" "------------"
 while IFS='|' read -r label rps p50 p99 cpu errors; do
   flag=""
