@@ -194,7 +194,8 @@ pub fn spawn_poller(
     })
 }
 
-/// Publishes what the poller broadcasts to Redis; retries a pending full resync every 200 ms.
+/// Publishes what the poller broadcasts to Redis; retries a pending full resync every 200 ms and
+/// does one every 30 s anyway.
 fn spawn_fanout(
     db: Db,
     clock: Clock,
@@ -204,7 +205,15 @@ fn spawn_fanout(
 ) {
     use broadcast::error::{RecvError, TryRecvError};
     tokio::spawn(async move {
+        // A Redis that restarted empty (no persistence) answers writes fine, so no failure would
+        // trigger a resync: re-publish the whole recent set every 30 s regardless. Cheap (only
+        // sessions revoked within one access-token lifetime) and idempotent (ZADD).
+        let mut last_full = tokio::time::Instant::now();
         loop {
+            if last_full.elapsed() >= Duration::from_secs(30) {
+                fanout.resync = true;
+                last_full = tokio::time::Instant::now();
+            }
             let mut fresh = Vec::new();
             match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
                 Ok(Ok(revocation)) => fresh.push(revocation),
