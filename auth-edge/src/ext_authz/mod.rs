@@ -32,17 +32,21 @@ pub mod code {
     pub const UNAVAILABLE: i32 = 14;
 }
 
+/// The HTTP request Envoy asks about, if the check carries one.
+fn http_request(request: &CheckRequest) -> Option<&proto::HttpRequest> {
+    request
+        .attributes
+        .as_ref()
+        .and_then(|a| a.request.as_ref())
+        .and_then(|r| r.http.as_ref())
+}
+
 /// The request headers the decision needs, from either header encoding Envoy may use. Only
 /// `authorization` and `cookie` are copied: the verifier reads nothing else, and copying every
 /// header of every request would cost more than the check itself on a cache hit.
 pub fn credential_headers(request: &CheckRequest) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
-    let Some(http) = request
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-    else {
+    let Some(http) = http_request(request) else {
         return headers;
     };
     let mut add = |name: &str, value: &[u8]| {
@@ -77,12 +81,7 @@ pub fn credential_headers(request: &CheckRequest) -> http::HeaderMap {
 /// Whether the request to authorize carries client-sent identity headers (worth a debug line:
 /// Envoy replaces them, but someone tried).
 fn has_identity_headers(request: &CheckRequest) -> bool {
-    let Some(http) = request
-        .attributes
-        .as_ref()
-        .and_then(|a| a.request.as_ref())
-        .and_then(|r| r.http.as_ref())
-    else {
+    let Some(http) = http_request(request) else {
         return false;
     };
     let named = |name: &str| {
