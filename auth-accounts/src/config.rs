@@ -12,6 +12,9 @@ use std::path::PathBuf;
 
 use auth_token::Algorithm;
 
+mod frontend;
+pub use frontend::{link, CorsMode, FrontendConfig, VerifyEmailMode};
+
 /// A value that must never reach a log line (database URLs with passwords, SMTP passwords).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(String);
@@ -150,6 +153,8 @@ pub struct Config {
     pub one_time_token_ttl: i64,
     pub geoip_db_path: Option<PathBuf>,
     pub frontend_url: url::Url,
+    /// Link paths, `VERIFY_EMAIL_MODE`, `CORS_MODE` (see [`FrontendConfig`]).
+    pub frontend: FrontendConfig,
     /// Origins allowed for CORS and for cookie-authenticated state-changing requests.
     pub allowed_origins: Vec<String>,
     pub cookie_secure: bool,
@@ -347,6 +352,15 @@ impl Config {
                 _ => SmtpTls::Opportunistic,
             },
         };
+        let frontend = FrontendConfig::from_vars(&v)?;
+        if production && frontend.cors == CorsMode::Gateway && trusted_proxies.is_empty() {
+            // Behind a gateway every request comes from the gateway's address: without trusting it
+            // all users would share one rate-limit bucket (and one address in their sessions).
+            return Err(bad(
+                "TRUSTED_PROXIES",
+                "required with CORS_MODE=gateway in ENV=prod (the gateway's address or network)",
+            ));
+        }
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
@@ -402,6 +416,7 @@ impl Config {
             one_time_token_ttl: v.positive("ONE_TIME_TOKEN_TTL_SECONDS", 900)?,
             geoip_db_path: v.get("GEOIP_DB_PATH").map(PathBuf::from),
             frontend_url,
+            frontend,
             allowed_origins,
             cookie_secure,
             cookie_same_site,
@@ -508,6 +523,20 @@ mod tests {
         );
         assert!(c.is_origin_allowed("https://admin.example.com"));
         assert!(!c.is_origin_allowed("https://evil.example.com"));
+    }
+
+    #[test]
+    fn prod_behind_a_gateway_needs_trusted_proxies() {
+        let gateway = [("ENV", "prod"), ("CORS_MODE", "gateway")];
+        let e = Config::from_vars(&vars(&gateway)).unwrap_err();
+        assert_eq!(e.var, "TRUSTED_PROXIES");
+        let mut with_proxy = gateway.to_vec();
+        with_proxy.push(("TRUSTED_PROXIES", "172.16.0.0/12"));
+        let c = Config::from_vars(&vars(&with_proxy)).unwrap();
+        assert_eq!(c.frontend.cors, CorsMode::Gateway);
+        // In dev the same configuration starts (and warns at the first forwarded request).
+        let dev = Config::from_vars(&vars(&[("CORS_MODE", "gateway")])).unwrap();
+        assert!(dev.trusted_proxies.is_empty());
     }
 
     #[test]

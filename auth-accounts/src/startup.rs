@@ -17,7 +17,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, CorsMode};
 use crate::crypto::PasswordHasher;
 use crate::domain::GeoIp;
 use crate::http::{csrf, errors};
@@ -123,7 +123,7 @@ pub fn router(state: AppState) -> Router {
             header::ACCEPT_LANGUAGE,
         ])
         .max_age(Duration::from_secs(600));
-    routes::router()
+    let router = routes::router()
         .route("/metrics", axum::routing::get(crate::metrics::render))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -145,10 +145,13 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             crate::metrics::track,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .layer(cors)
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
+    // CORS_MODE=gateway: the gateway adds its own headers; a second set would make browsers refuse.
+    let router = match state.config.frontend.cors {
+        CorsMode::Service => router.layer(cors),
+        CorsMode::Gateway => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 /// Everything the API and the workers share: database (migrated), keys, Redis, SMTP, Kafka.

@@ -62,7 +62,12 @@ pub async fn reset_password(
     )
     .await?;
     if let Some(user) = &user {
-        let url = link(&state, "/auth/reset-password", &token, &email);
+        let url = link(
+            &state,
+            &state.config.frontend.reset_password_path,
+            &token,
+            &email,
+        );
         let lang = user_lang(user.locale.as_deref(), client.accept_language.as_deref());
         queue_email(
             &mut tx,
@@ -86,7 +91,7 @@ pub async fn reset_password(
     tx.commit().await?;
     state.mail_notify.notify_one();
     Ok(ApiJson(StatusBody::success(
-        "reset_password",
+        "resetPassword",
         "If the account exists, a password reset email has been sent.",
     )))
 }
@@ -146,7 +151,7 @@ pub async fn complete_reset(
     tx.commit().await?;
     state.mail_notify.notify_one();
     Ok(ApiJson(StatusBody::success(
-        "complete_reset",
+        "completeReset",
         "Password has been reset.",
     )))
 }
@@ -225,6 +230,6 @@ pub async fn change_password(
         &state,
         &issued,
         delivery,
-        StatusBody::success("change_password", "Password changed."),
+        StatusBody::success("changePassword", "Password changed."),
     )
 }

@@ -126,7 +126,7 @@ pub async fn revoke(
     .await?;
     tx.commit().await?;
     Ok(ApiJson(StatusBody::success(
-        "revoke_session",
+        "revokeSession",
         "Session revoked.",
     )))
 }
@@ -154,7 +154,7 @@ pub async fn logout_others(
     }
     tx.commit().await?;
     Ok(ApiJson(StatusBody::success(
-        "logout_others",
+        "revokeOtherSessions",
         format!("{} other session(s) revoked.", revoked.len()),
     )))
 }
