@@ -136,12 +136,12 @@ async function main() {
   } catch (_) {}
 }
 
-// Used from other origins by the test: a credentialed read, and a "simple" (not preflighted)
-// cross-site POST as a CSRF attack would send it.
+// Used from other origins by the test: a credentialed read the way the app reads (refreshing on a
+// 401), and a "simple" (not preflighted) cross-site POST as a CSRF attack would send it.
 window.probeRead = (path) =>
-  fetch(API + path, { credentials: 'include' }).then(
-    async (r) => `status ${r.status} ${JSON.stringify(await r.json())}`,
-    (e) => `blocked ${e.name}`,
+  api('GET', path).then(
+    (data) => `ok ${JSON.stringify(data)}`,
+    (e) => (e.status ? `status ${e.status}` : `blocked ${e.name}`),
   )
 window.probeSimplePost = (path) =>
   fetch(API + path, { method: 'POST', mode: 'no-cors', credentials: 'include', body: '' }).then(
