@@ -151,7 +151,12 @@ impl ProxyHttp for SidecarProxy {
     ) -> pingora::Result<bool> {
         let public = self.public_paths.is_public(session.req_header().uri.path());
         let headers = &session.req_header().headers;
-        if public && token_from_headers(headers, &self.verifier.config().cookie_name).is_none() {
+        if public
+            && matches!(
+                token_from_headers(headers, &self.verifier.config().cookie_name),
+                Ok(None)
+            )
+        {
             return Ok(false);
         }
         match self.verifier.check_headers(headers).await {

@@ -39,26 +39,25 @@ pub struct Identity {
 
 impl Identity {
     fn new(claims: Claims, leeway: i64, key_epoch: u64) -> Result<Identity, auth_token::Error> {
-        // Empty ids would become empty headers, which some proxies drop or merge with a
-        // client-sent value; such a token is not usable as an identity.
-        if claims.sub.is_empty() || claims.sid.is_empty() {
-            return Err(auth_token::Error::Malformed("empty sub or sid"));
-        }
+        // `UserId` and `SessionId` are never empty (an empty header is dropped or merged with a
+        // client-sent value by some proxies) and are visible ASCII; the check below stays as
+        // the last word on header values.
+        let (sub, sid) = (claims.sub.as_str(), claims.sid.as_str());
         let role = claims.role.to_string();
-        let mut values = String::with_capacity(claims.sub.len() + claims.sid.len() + role.len());
-        values.push_str(&claims.sub);
-        values.push_str(&claims.sid);
+        let mut values = String::with_capacity(sub.len() + sid.len() + role.len());
+        values.push_str(sub);
+        values.push_str(sid);
         values.push_str(&role);
         let too_long = || auth_token::Error::Malformed("sub or sid too long");
-        let sub_end = u32::try_from(claims.sub.len()).map_err(|_| too_long())?;
-        let sid_end = u32::try_from(claims.sub.len() + claims.sid.len()).map_err(|_| too_long())?;
+        let sub_end = u32::try_from(sub.len()).map_err(|_| too_long())?;
+        let sid_end = u32::try_from(sub.len() + sid.len()).map_err(|_| too_long())?;
         let identity = Identity {
             values: Bytes::from(values),
             sub_end,
             sid_end,
-            role: claims.role,
+            role: claims.role.as_i32(),
             exp: claims.exp,
-            valid_until: claims.exp.saturating_add(leeway),
+            valid_until: auth_token::accepted_until(claims.exp, leeway),
             key_epoch,
         };
         // Checked once here, so `headers` never meets an invalid value.
@@ -78,9 +77,9 @@ impl Identity {
     #[cfg(test)]
     pub(crate) fn for_tests(id: &str) -> Identity {
         let claims = Claims {
-            sub: id.into(),
-            sid: id.into(),
-            role: 1,
+            sub: id.parse().unwrap_or_else(|e| panic!("test id {id:?}: {e}")),
+            sid: id.parse().unwrap_or_else(|e| panic!("test id {id:?}: {e}")),
+            role: auth_token::Role::Admin,
             iss: String::new(),
             aud: String::new(),
             iat: 0,
@@ -338,11 +337,21 @@ impl Verifier {
     /// Authenticates a request from its headers (bearer token or cookie).
     pub async fn check_headers(&self, headers: &HeaderMap) -> Result<Arc<Identity>, Rejection> {
         match request::token_from_headers(headers, &self.config.cookie_name) {
-            Some(token) => self.verify_token(token).await,
-            None => {
+            Ok(Some(token)) => self.verify_token(token).await,
+            Ok(None) => {
                 self.metrics
                     .observe(Outcome::Missing, false, Duration::ZERO);
                 Err(Rejection::Missing)
+            }
+            // Credentials that cannot be read one way only (two Authorization headers, an
+            // ambiguous cookie): refused like a bad token.
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed credentials");
+                self.metrics
+                    .observe(Outcome::Invalid, false, Duration::ZERO);
+                Err(Rejection::Invalid(auth_token::Error::Malformed(
+                    "request credentials",
+                )))
             }
         }
     }
@@ -433,9 +442,9 @@ mod tests {
     fn claims(sid: &str, exp_in: i64) -> Claims {
         let now = clock::unix_now();
         Claims {
-            sub: "user-1".into(),
-            sid: sid.into(),
-            role: 1,
+            sub: "user-1".parse().unwrap(),
+            sid: sid.parse().unwrap(),
+            role: auth_token::Role::Admin,
             iss: "auth-service".into(),
             aud: "smart-budget".into(),
             iat: now - 5,
@@ -496,11 +505,23 @@ mod tests {
             v.verify_token("garbage").await.unwrap_err(),
             Rejection::Invalid(_)
         ));
-        let empty_sid = sign(&claims("", 600), &key).unwrap();
-        assert!(matches!(
-            v.verify_token(&empty_sid).await.unwrap_err(),
-            Rejection::Invalid(_)
-        ));
+        // Ids that cannot be header values, and roles outside 0..=2, are refused.
+        for (member, value) in [
+            ("sid", serde_json::json!("")),
+            ("sub", serde_json::json!("a b")),
+            ("role", serde_json::json!(3)),
+        ] {
+            let mut payload = serde_json::to_value(claims("s", 600)).unwrap();
+            payload[member] = value;
+            let token = auth_token::sign_payload(&payload, &key).unwrap();
+            assert!(
+                matches!(
+                    v.verify_token(&token).await.unwrap_err(),
+                    Rejection::Invalid(_)
+                ),
+                "{member}"
+            );
+        }
         assert_eq!(
             v.check_headers(&HeaderMap::new()).await.unwrap_err(),
             Rejection::Missing
