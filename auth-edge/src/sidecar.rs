@@ -355,6 +355,24 @@ mod tests {
     }
 
     #[test]
+    fn upstream_requests_get_only_our_identity() {
+        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+        request.insert_header("X-User-Id", "admin").unwrap();
+        request.insert_header("x-user-role", "9").unwrap();
+        request.insert_header("x-other", "kept").unwrap();
+        let id = crate::identity::Identity::for_tests("u1");
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), Some(&id)).unwrap());
+        let h = &request.headers;
+        assert_eq!(h.get_all("x-user-id").iter().count(), 1);
+        assert_eq!(h["x-user-id"], "u1");
+        assert_eq!(h["x-user-role"], "1");
+        assert_eq!(h["x-other"], "kept");
+        // Anonymous (a public path): stripped, nothing set.
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), None).unwrap());
+        assert!(!identity::carries_identity_headers(&request.headers));
+    }
+
+    #[test]
     fn resolves_upstream_once() {
         assert_eq!(
             resolve_upstream("127.0.0.1:8080").unwrap(),

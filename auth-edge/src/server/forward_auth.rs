@@ -45,3 +45,34 @@ pub fn render(decision: &Decision) -> Response<Full<Bytes>> {
         .insert(header::CACHE_CONTROL, NO_STORE);
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use http::StatusCode;
+
+    use super::*;
+    use crate::decision::Rejection;
+    use crate::identity::Identity;
+
+    #[test]
+    fn renders_each_decision() {
+        let allowed = render(&Decision::Allow(Arc::new(Identity::for_tests("u1"))));
+        assert_eq!(allowed.status(), StatusCode::OK);
+        assert_eq!(allowed.headers()["x-user-id"], "u1");
+        assert_eq!(allowed.headers()["cache-control"], "no-store");
+
+        let anonymous = render(&Decision::Anonymous);
+        assert_eq!(anonymous.status(), StatusCode::OK);
+        assert!(!identity::carries_identity_headers(anonymous.headers()));
+
+        let denied = render(&Decision::Deny(Rejection::Missing));
+        assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            denied.headers()["www-authenticate"],
+            "Bearer realm=\"auth\""
+        );
+        assert_eq!(denied.headers().get_all("cache-control").iter().count(), 1);
+    }
+}
