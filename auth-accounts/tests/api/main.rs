@@ -8,6 +8,7 @@ mod helpers;
 
 mod errors;
 mod health_docs;
+mod legacy_import;
 mod login;
 mod password;
 mod refresh;
