@@ -56,14 +56,32 @@ fn names_in(source: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The text of a configuration module: `NAME.rs`, or every `.rs` file under `NAME/`.
+fn module_source(path: &Path) -> String {
+    let file = path.with_extension("rs");
+    if file.is_file() {
+        return std::fs::read_to_string(file).unwrap();
+    }
+    let mut text = String::new();
+    for entry in std::fs::read_dir(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())) {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "rs") {
+            text.push_str(&std::fs::read_to_string(&p).unwrap());
+        }
+    }
+    text
+}
+
 fn accounts_names() -> BTreeSet<String> {
-    let mut names = names_in(include_str!("../src/config.rs"));
-    names.extend(names_in(include_str!("../src/legacy/env.rs")));
+    let mut names = names_in(&module_source(&root().join("auth-accounts/src/config")));
+    names.extend(names_in(&module_source(
+        &root().join("auth-accounts/src/legacy/env"),
+    )));
     names
 }
 
 fn edge_names() -> BTreeSet<String> {
-    let mut names = names_in(include_str!("../../auth-edge/src/config.rs"));
+    let mut names = names_in(&module_source(&root().join("auth-edge/src/config")));
     // REDIS_URL, LOG_* and the JWT names are shared with accounts.
     names.extend(accounts_names());
     names
