@@ -97,26 +97,25 @@ impl Identity {
         leeway: i64,
         key_epoch: u64,
     ) -> Result<Identity, auth_token::Error> {
-        // Empty ids would become empty headers, which some proxies drop or merge with a
-        // client-sent value; such a token is not usable as an identity.
-        if claims.sub.is_empty() || claims.sid.is_empty() {
-            return Err(auth_token::Error::Malformed("empty sub or sid"));
-        }
+        // `UserId` and `SessionId` are never empty (an empty header is dropped or merged with a
+        // client-sent value by some proxies) and are visible ASCII; the header-value check
+        // below stays as the last word.
+        let (sub, sid) = (claims.sub.as_str(), claims.sid.as_str());
         let role = claims.role.to_string();
-        let mut values = String::with_capacity(claims.sub.len() + claims.sid.len() + role.len());
-        values.push_str(&claims.sub);
-        values.push_str(&claims.sid);
+        let mut values = String::with_capacity(sub.len() + sid.len() + role.len());
+        values.push_str(sub);
+        values.push_str(sid);
         values.push_str(&role);
         let too_long = || auth_token::Error::Malformed("sub or sid too long");
-        let sub_end = u32::try_from(claims.sub.len()).map_err(|_| too_long())?;
-        let sid_end = u32::try_from(claims.sub.len() + claims.sid.len()).map_err(|_| too_long())?;
+        let sub_end = u32::try_from(sub.len()).map_err(|_| too_long())?;
+        let sid_end = u32::try_from(sub.len() + sid.len()).map_err(|_| too_long())?;
         let identity = Identity {
             values: Bytes::from(values),
             sub_end,
             sid_end,
-            role: claims.role,
+            role: claims.role.as_i32(),
             exp: claims.exp,
-            valid_until: claims.exp.saturating_add(leeway),
+            valid_until: auth_token::accepted_until(claims.exp, leeway),
             key_epoch,
         };
         // Checked once here, so `headers` never meets an invalid value.
@@ -136,9 +135,9 @@ impl Identity {
     #[cfg(test)]
     pub(crate) fn for_tests(id: &str) -> Identity {
         let claims = auth_token::Claims {
-            sub: id.into(),
-            sid: id.into(),
-            role: 1,
+            sub: id.parse().unwrap_or_else(|e| panic!("test id {id:?}: {e}")),
+            sid: id.parse().unwrap_or_else(|e| panic!("test id {id:?}: {e}")),
+            role: auth_token::Role::Admin,
             iss: String::new(),
             aud: String::new(),
             iat: 0,
@@ -220,9 +219,9 @@ mod tests {
 
     fn claims(sub: &str, sid: &str) -> auth_token::Claims {
         auth_token::Claims {
-            sub: sub.into(),
-            sid: sid.into(),
-            role: 2,
+            sub: sub.parse().unwrap(),
+            sid: sid.parse().unwrap(),
+            role: auth_token::Role::Moderator,
             iss: String::new(),
             aud: String::new(),
             iat: 0,
@@ -242,9 +241,9 @@ mod tests {
             (id.exp(), id.valid_until(), id.key_epoch()),
             (1000, 1030, 7)
         );
-        assert!(Identity::from_claims(&claims("", "s"), 0, 0).is_err());
-        assert!(Identity::from_claims(&claims("u", ""), 0, 0).is_err());
-        assert!(Identity::from_claims(&claims("u\n", "s"), 0, 0).is_err());
+        // Empty or non-header ids cannot even be claims any more (see auth_token::UserId).
+        assert!("".parse::<auth_token::UserId>().is_err());
+        assert!("u\n".parse::<auth_token::SessionId>().is_err());
     }
 
     #[test]

@@ -70,9 +70,9 @@ pub fn unique(prefix: &str) -> String {
 pub fn claims() -> Claims {
     let now = now();
     Claims {
-        sub: unique("user"),
-        sid: unique("sid"),
-        role: 2,
+        sub: unique("user").parse().expect("user id"),
+        sid: unique("sid").parse().expect("session id"),
+        role: auth_token::Role::Moderator,
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
         iat: now - 5,
