@@ -174,6 +174,8 @@ pub struct Config {
     /// to a separate `auth-accounts worker` process.
     pub run_workers: bool,
     pub cleanup_interval_secs: u64,
+    /// Old-service variables that are set but have no effect (name, why), logged at start-up.
+    pub ignored_legacy_vars: Vec<(&'static str, &'static str)>,
 }
 
 /// Request limits. The per-route limits are the old service's; `login_failures` throttles failed
@@ -222,7 +224,7 @@ impl Vars<'_> {
 }
 
 /// Turns the old service's SQLAlchemy URL (`postgresql+asyncpg://`) into one sqlx understands.
-fn normalise_database_url(url: &str) -> String {
+pub(crate) fn normalise_database_url(url: &str) -> String {
     for prefix in [
         "postgresql+asyncpg://",
         "postgresql+psycopg://",
@@ -245,12 +247,16 @@ impl Config {
         auth_token::TokenLifetime::new(self.access_ttl, self.jwt_leeway)
     }
 
-    /// Reads the process environment.
+    /// Reads the process environment over `.env` in the working directory, if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(&std::env::vars().collect())
+        let vars = crate::legacy::env::with_dotenv(std::path::Path::new("."), std::env::vars())?;
+        Self::from_vars(&vars)
     }
 
+    /// Old-service names (`DB__DB_URL`, ...) are resolved first: see [`crate::legacy::env`].
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let ignored_legacy_vars = crate::legacy::env::ignored(vars);
+        let vars = &crate::legacy::env::resolve_aliases(vars)?;
         let v = Vars(vars);
         let production = match v.string("ENV", "dev").to_ascii_lowercase().as_str() {
             "dev" | "development" | "test" | "local" => false,
@@ -372,7 +378,7 @@ impl Config {
         let certs = |name: &str| PathBuf::from("certs").join(name);
         Ok(Self {
             production,
-            log_level: v.string("LOG_LEVEL", "info").to_ascii_lowercase(),
+            log_level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
             log_json: v.string("LOG_FORMAT", if production { "json" } else { "text" }) == "json",
             host: v.string("HOST", "127.0.0.1"),
             port: v.num("PORT", 8000u16)?,
@@ -443,6 +449,7 @@ impl Config {
                 login_failures: v.num("LOGIN_FAILURE_LIMIT", 10u32)?.max(1),
                 login_failure_window: v.positive("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
             },
+            ignored_legacy_vars,
         })
     }
 

@@ -14,6 +14,7 @@
 //! - [`domain`]: parsed input types (`Email`, `Password`, `Name`, `Country`) and device/location helpers.
 //! - [`crypto`]: password hashing off the async threads, random one-time and refresh tokens.
 //! - [`keys`]: signing keys on disk, generated on first start, and the published JWKS.
+//! - [`legacy`]: moving from the old service: its `.env` names, and `import-legacy` of its database.
 //! - [`metrics`]: Prometheus metrics at `/metrics`.
 //! - [`store`]: the database (SQLite or PostgreSQL through one code path) and its queries.
 //! - [`outbox`]: events and emails written in the same transaction as the change, and their relay.
@@ -22,6 +23,7 @@
 //! - [`leases`]: which replica runs a singleton job (Kafka relay, cleanup).
 //! - [`cleanup`]: periodic removal of expired sessions, tokens and delivered outbox rows.
 //! - [`email`]: email templates (Russian and English).
+//! - [`probe`]: `auth-accounts probe`, the container health check (the image has no curl).
 //! - [`ratelimit`]: per-route and per-account limits, shared through Redis when configured.
 //! - [`revocations`]: the feed that pushes revoked sessions to the edges.
 //! - [`routes`]: feature modules, each owning its routes: registration, login, password, sessions,
@@ -39,8 +41,10 @@ pub mod http;
 pub mod kafka;
 pub mod keys;
 pub mod leases;
+pub mod legacy;
 pub mod metrics;
 pub mod outbox;
+pub mod probe;
 pub mod ratelimit;
 pub mod revocations;
 pub mod routes;

@@ -5,6 +5,8 @@
 //! auth-accounts worker     only the background workers: email and Kafka relays, cleanup
 //! auth-accounts rotate-keys   rotate the signing keys on disk (see `keys`), record the event
 //! auth-accounts --check    validate configuration, database, migrations and keys, then exit
+//! auth-accounts import-legacy --from URL [--dry-run]   copy the old service's users and sessions
+//! auth-accounts probe [live|ready]   container health check against the running server
 //! ```
 
 use auth_accounts::config::Config;
@@ -30,6 +32,18 @@ async fn main() {
             .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    // Before the start-up warnings: a health check runs every few seconds.
+    if std::env::args().nth(1).as_deref() == Some("probe") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(auth_accounts::probe::main(&config, &args));
+    }
+    for (name, why) in &config.ignored_legacy_vars {
+        tracing::warn!(variable = name, "old-service variable has no effect: {why}");
+    }
+    if std::env::args().nth(1).as_deref() == Some("import-legacy") {
+        let args: Vec<String> = std::env::args().skip(2).collect();
+        std::process::exit(auth_accounts::legacy::import::main(&config, &args).await);
     }
     let check_only = std::env::args().any(|a| a == "--check");
     if std::env::args().nth(1).as_deref() == Some("rotate-keys") {

@@ -22,6 +22,8 @@ use crate::state::AppState;
         sessions::me, sessions::list, sessions::revoke, sessions::logout_others,
         tokens::validate_token, tokens::gateway_verify, tokens::jwks,
         health::health,
+        health::live,
+        health::ready,
     ),
     modifiers(&Security),
 )]

@@ -5,7 +5,11 @@ use serde_json::json;
 
 use crate::helpers::{json_body, spawn_app, Backend};
 
-both!(health_reports_components, openapi_and_docs);
+both!(
+    health_reports_components,
+    openapi_and_docs,
+    probes_live_and_ready
+);
 
 async fn health_reports_components(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -26,6 +30,28 @@ async fn health_reports_components(backend: Backend) {
     let body = json_body(with_geo.get("health", None).await).await;
     assert_eq!(body["status"], "ok");
     assert_eq!(body["components"]["geoip"], "disabled");
+}
+
+/// The old service's probe paths: liveness checks nothing, readiness follows the database.
+async fn probes_live_and_ready(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("health/live", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_body(response).await, json!({ "status": "ok" }));
+    let response = app.get("health/ready", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json_body(response).await;
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["components"]["database"], "ok");
+    // The database goes away: not ready (out of the load balancer), but still alive (no restart).
+    app.state.db.close().await;
+    let response = app.get("health/ready", None).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json_body(response).await;
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["components"]["database"], "down");
+    let response = app.get("health/live", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 async fn openapi_and_docs(backend: Backend) {
@@ -57,6 +83,8 @@ async fn openapi_and_docs(backend: Backend) {
         (".well-known/jwks.json", "get"),
         ("gateway-verify", "get"),
         ("health", "get"),
+        ("health/live", "get"),
+        ("health/ready", "get"),
     ] {
         let full = format!("/api/v1/auth/{path}");
         assert!(

@@ -9,6 +9,7 @@ mod helpers;
 mod credentials;
 mod errors;
 mod health_docs;
+mod legacy_import;
 mod login;
 mod password;
 mod refresh;
