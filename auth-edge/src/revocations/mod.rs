@@ -10,52 +10,14 @@
 //! - `stream`: the NDJSON stream accounts serves (embedded mode);
 //! - `redis`: `SUBSCRIBE auth:revocations` plus the `auth:revoked` sorted set (production).
 
+mod message;
 pub mod redis;
 pub mod stream;
 
+pub use message::{Message, Revocation};
+
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
-
-use serde::Deserialize;
-
-/// One revoked session.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct Revocation {
-    /// Session id (the token's `sid`).
-    pub sid: String,
-    /// Unix seconds after which no token of the session can be valid.
-    pub until: i64,
-}
-
-/// A message on either source.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Message {
-    /// Everything still relevant; sent first on every (re)connection.
-    Snapshot {
-        /// The revoked sessions.
-        revocations: Vec<Revocation>,
-    },
-    /// One new revocation.
-    Revoked {
-        /// Session id.
-        sid: String,
-        /// See [`Revocation::until`].
-        until: i64,
-    },
-    /// Keep-alive, so a silent dead link is noticed.
-    Ping,
-    /// A type this edge does not know (a newer accounts); ignored.
-    #[serde(other)]
-    Unknown,
-}
-
-impl Message {
-    /// Parses one line / pub-sub payload.
-    pub fn parse(bytes: &[u8]) -> Result<Message, serde_json::Error> {
-        serde_json::from_slice(bytes)
-    }
-}
 
 /// The set of revoked, not yet expired session ids.
 #[derive(Debug, Default)]
