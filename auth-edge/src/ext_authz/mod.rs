@@ -16,7 +16,7 @@ pub mod proto;
 
 pub use headers::credential_headers;
 
-use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue};
 
 use crate::request::IDENTITY_HEADERS;
@@ -123,8 +123,10 @@ pub fn deny(rejection: &Rejection) -> CheckResponse {
 
 #[cfg(test)]
 mod tests {
+    use http::header::{AUTHORIZATION, COOKIE};
     use prost::Message;
 
+    use super::headers::has_identity_headers;
     use super::proto::*;
     use super::*;
 
