@@ -235,6 +235,11 @@ fn origin_of(url: &url::Url) -> String {
 }
 
 impl Config {
+    /// The token lifetime policy (access TTL, leeway and the horizon derived from them).
+    pub fn token_lifetime(&self) -> auth_token::TokenLifetime {
+        auth_token::TokenLifetime::new(self.access_ttl, self.jwt_leeway)
+    }
+
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_vars(&std::env::vars().collect())

@@ -3,27 +3,23 @@
 //! Edges verify access tokens on their own (JWKS) and cannot ask the database on every request, so
 //! accounts pushes revoked session ids to them. A poller reads sessions revoked since its last look
 //! (by any replica: the database is the source of truth) and fans them out to every connected edge
-//! over `GET /api/v1/auth/revocations/stream`, newline-delimited JSON:
-//!
-//! ```text
-//! {"type":"snapshot","revocations":[{"sid":"..","until":1795676000}]}   first line: everything still relevant
-//! {"type":"revoked","sid":"..","until":1795676100}                      then one line per revocation
-//! {"type":"ping"}                                                       every 15 s, so a dead link is noticed
-//! ```
-//!
-//! `until` is when the last access token of that session expires (revocation time + access token
-//! lifetime + leeway); after it the edge can forget the entry.
+//! over the NDJSON stream and through Redis. The messages, the stream path and the Redis names are
+//! the token crate's (`auth_token::FeedMessage` and friends), shared with the edge; `until` is
+//! `TokenLifetime::revoked_until` of the revocation time.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use auth_token::{
+    FeedMessage, Revocation, TokenLifetime, REDIS_REVOCATIONS_CHANNEL, REDIS_REVOKED_SET,
+    REVOCATION_STREAM_CONTENT_TYPE, REVOCATION_STREAM_PATH,
+};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::clock::Clock;
@@ -31,36 +27,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store::Db;
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Revocation {
-    pub sid: String,
-    pub until: i64,
-}
-
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-enum Line<'a> {
-    Snapshot { revocations: &'a [Revocation] },
-    Revoked(&'a Revocation),
-    Ping,
-}
-
-fn line(l: &Line<'_>) -> String {
-    let mut s = serde_json::to_string(l).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-/// How long a revocation matters: the longest an access token of the session can still be valid.
-pub fn horizon(state_ttl: i64, leeway: i64) -> i64 {
-    state_ttl + leeway
-}
-
 /// Revocations since `since` (inclusive), oldest first.
 pub async fn revoked_since(
     db: &Db,
     since: i64,
-    horizon: i64,
+    lifetime: TokenLifetime,
 ) -> sqlx::Result<Vec<(Revocation, i64)>> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT session_id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at",
@@ -74,7 +45,7 @@ pub async fn revoked_since(
             (
                 Revocation {
                     sid,
-                    until: at + horizon,
+                    until: lifetime.revoked_until(at),
                 },
                 at,
             )
@@ -83,18 +54,15 @@ pub async fn revoked_since(
 }
 
 /// Polls the database every 200 ms and broadcasts new revocations to connected streams.
-/// Publishes to Redis for edges that subscribe there: the sorted set `auth:revoked` (member = sid,
-/// score = until) is the snapshot an edge loads on (re)connect, the channel `auth:revocations`
-/// carries each new one. If Redis was unreachable, the whole recent set is written again once it
+/// Publishes to Redis for edges that subscribe there: the sorted set [`REDIS_REVOKED_SET`]
+/// (member = sid, score = until) is the snapshot an edge loads on (re)connect, the channel
+/// [`REDIS_REVOCATIONS_CHANNEL`] carries each new one. If Redis was unreachable, the whole recent set is written again once it
 /// answers, so an outage delays revocations but loses none.
 pub struct RedisFanout {
     conn: redis::aio::ConnectionManager,
     /// Set after a failed write: the next successful tick re-publishes the full snapshot.
     resync: bool,
 }
-
-pub const REDIS_SET: &str = "auth:revoked";
-pub const REDIS_CHANNEL: &str = "auth:revocations";
 
 impl RedisFanout {
     pub fn new(conn: redis::aio::ConnectionManager) -> Self {
@@ -107,26 +75,26 @@ impl RedisFanout {
         pipe.atomic();
         for r in items {
             pipe.cmd("ZADD")
-                .arg(REDIS_SET)
+                .arg(REDIS_REVOKED_SET)
                 .arg(r.until)
                 .arg(&r.sid)
                 .ignore();
             pipe.cmd("PUBLISH")
-                .arg(REDIS_CHANNEL)
-                .arg(line(&Line::Revoked(r)).trim_end())
+                .arg(REDIS_REVOCATIONS_CHANNEL)
+                .arg(FeedMessage::Revoked(r.clone()).to_json())
                 .ignore();
         }
         pipe.cmd("ZREMRANGEBYSCORE")
-            .arg(REDIS_SET)
+            .arg(REDIS_REVOKED_SET)
             .arg("-inf")
             .arg(now)
             .ignore();
         pipe.query_async::<()>(&mut self.conn).await
     }
 
-    async fn tick(&mut self, db: &Db, fresh: &[Revocation], now: i64, horizon: i64) {
+    async fn tick(&mut self, db: &Db, fresh: &[Revocation], now: i64, lifetime: TokenLifetime) {
         let items = if self.resync {
-            match revoked_since(db, now - horizon, horizon).await {
+            match revoked_since(db, now - lifetime.horizon(), lifetime).await {
                 Ok(rows) => rows.into_iter().map(|(r, _)| r).collect(),
                 Err(_) => return,
             }
@@ -160,13 +128,13 @@ impl RedisFanout {
 pub fn spawn_poller(
     db: Db,
     clock: Clock,
-    horizon: i64,
+    lifetime: TokenLifetime,
     tx: broadcast::Sender<Revocation>,
     redis: Option<RedisFanout>,
 ) -> tokio::task::JoinHandle<()> {
     // Redis gets its own task: a slow or unreachable Redis must not hold up the streams.
     if let Some(fanout) = redis {
-        spawn_fanout(db.clone(), clock.clone(), horizon, tx.subscribe(), fanout);
+        spawn_fanout(db.clone(), clock.clone(), lifetime, tx.subscribe(), fanout);
     }
     tokio::spawn(async move {
         let mut cursor = clock.now();
@@ -175,7 +143,7 @@ pub fn spawn_poller(
         let mut sent_at_cursor: HashSet<String> = HashSet::new();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            match revoked_since(&db, cursor, horizon).await {
+            match revoked_since(&db, cursor, lifetime).await {
                 Ok(rows) => {
                     for (revocation, at) in rows {
                         if at > cursor {
@@ -199,7 +167,7 @@ pub fn spawn_poller(
 fn spawn_fanout(
     db: Db,
     clock: Clock,
-    horizon: i64,
+    lifetime: TokenLifetime,
     mut rx: broadcast::Receiver<Revocation>,
     mut fanout: RedisFanout,
 ) {
@@ -229,13 +197,13 @@ fn spawn_fanout(
                     Err(_) => break,
                 }
             }
-            fanout.tick(&db, &fresh, clock.now(), horizon).await;
+            fanout.tick(&db, &fresh, clock.now(), lifetime).await;
         }
     });
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/auth/revocations/stream", get(stream))
+    Router::new().route(REVOCATION_STREAM_PATH, get(stream))
 }
 
 async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
@@ -252,15 +220,16 @@ async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
     // Subscribe before reading the snapshot so nothing falls between the two.
     let rx = state.revocations.subscribe();
     let shutting_down = state.shutting_down.clone();
-    let horizon = horizon(state.config.access_ttl, state.config.jwt_leeway);
+    let lifetime = state.config.token_lifetime();
     let now = state.clock.now();
-    let snapshot = match revoked_since(&state.db, now - horizon, horizon).await {
+    let snapshot = match revoked_since(&state.db, now - lifetime.horizon(), lifetime).await {
         Ok(rows) => rows.into_iter().map(|(r, _)| r).collect::<Vec<_>>(),
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let first = line(&Line::Snapshot {
-        revocations: &snapshot,
-    });
+    let first = FeedMessage::Snapshot {
+        revocations: snapshot,
+    }
+    .to_line();
     if *shutting_down.borrow() {
         return ApiError::Unavailable("Shutting down").into_response();
     }
@@ -273,11 +242,11 @@ async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
             let next = tokio::select! {
                 _ = shutting_down.changed() => return None,
                 r = rx.recv() => match r {
-                    Ok(rev) => line(&Line::Revoked(&rev)),
+                    Ok(rev) => FeedMessage::Revoked(rev).to_line(),
                     // A slow edge missed messages: end the stream; it reconnects and gets a snapshot.
                     Err(_) => return None,
                 },
-                _ = tokio::time::sleep(Duration::from_secs(15)) => line(&Line::Ping),
+                _ = tokio::time::sleep(Duration::from_secs(15)) => FeedMessage::Ping.to_line(),
             };
             Some((Ok(next), (None, rx)))
         }
@@ -286,7 +255,7 @@ async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
+        HeaderValue::from_static(REVOCATION_STREAM_CONTENT_TYPE),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

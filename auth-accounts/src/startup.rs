@@ -245,11 +245,10 @@ fn spawn_key_reloader(state: &AppState) {
 }
 
 fn spawn_revocation_poller(state: &AppState) {
-    let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
     crate::revocations::spawn_poller(
         state.db.clone(),
         state.clock.clone(),
-        horizon,
+        state.config.token_lifetime(),
         state.revocations.clone(),
         state
             .redis
@@ -300,11 +299,10 @@ pub fn spawn_workers(state: &AppState) -> Result<(), StartError> {
         }
         .spawn();
     }
-    let horizon = crate::revocations::horizon(state.config.access_ttl, state.config.jwt_leeway);
     crate::cleanup::spawn(
         state.db.clone(),
         state.clock.clone(),
-        horizon,
+        state.config.token_lifetime().horizon(),
         holder,
         Duration::from_secs(state.config.cleanup_interval_secs),
     );

@@ -104,23 +104,10 @@ pub fn pem(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// `auth-edge/src/request.rs`: token extraction and the identity header names.
-#[path = "../../auth-edge/src/request.rs"]
-pub mod request;
-
 /// `auth-edge/src/public_paths.rs`: the sidecar's public path prefixes.
 #[path = "../../auth-edge/src/public_paths.rs"]
 pub mod public_paths;
 
-/// `auth-edge/src/ext_authz/proto.rs`: the Envoy ext_authz messages. At the crate root (not
-/// under `ext_authz`) so that `headers.rs` finds it as `super::proto`, as in the edge.
+/// `auth-edge/src/ext_authz/proto.rs`: the Envoy ext_authz messages.
 #[path = "../../auth-edge/src/ext_authz/proto.rs"]
 pub mod proto;
-
-/// `auth-edge/src/ext_authz/headers.rs`: the headers a `CheckRequest` carries.
-#[path = "../../auth-edge/src/ext_authz/headers.rs"]
-pub mod headers;
-
-/// `auth-edge/src/revocations/message.rs`: the revocation feed's messages.
-#[path = "../../auth-edge/src/revocations/message.rs"]
-pub mod revocation_message;

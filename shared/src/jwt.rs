@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::claims::ReceivedClaims;
-use crate::{b64, Claims, Error, KeySet, SigningKey, Validation, ACCESS_TOKEN_TYPE};
+use crate::{b64, Claims, Error, KeySet, Kid, SigningKey, Validation, ACCESS_TOKEN_TYPE};
 
 /// Longest token accepted. Ours are well under 1 KiB; the cap bounds the
 /// work an attacker can make the edge do before any signature check.
@@ -21,8 +21,10 @@ struct InHeader {
     alg: String,
     #[serde(default)]
     typ: Option<String>,
+    // Checked like every kid (visible ASCII, bounded), so an attacker's kid can neither reach
+    // logs with control characters nor be arbitrarily long.
     #[serde(default)]
-    kid: Option<String>,
+    kid: Option<Kid>,
     // RFC 7515 4.1.11: a token naming critical extensions we do not
     // implement must be rejected, so notice the member at all, even as
     // `"crit": null` (which an `Option` would read as absent).
@@ -47,14 +49,26 @@ fn json_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
 
 /// Signs `claims` as a compact JWS with header `{"alg","typ":"at+jwt","kid"}`.
 pub fn sign(claims: &Claims, key: &SigningKey) -> Result<String, Error> {
+    let payload = serde_json::to_vec(claims).map_err(|_| Error::Malformed("claims"))?;
+    sign_with_header(&payload, key)
+}
+
+/// Signs an arbitrary JSON payload under the standard header. Only for tests that need tokens
+/// [`Claims`] cannot express (an empty `sid`, an out-of-range `role`), to check they are refused.
+#[doc(hidden)]
+pub fn sign_payload(payload: &serde_json::Value, key: &SigningKey) -> Result<String, Error> {
+    let payload = serde_json::to_vec(payload).map_err(|_| Error::Malformed("claims"))?;
+    sign_with_header(&payload, key)
+}
+
+fn sign_with_header(payload: &[u8], key: &SigningKey) -> Result<String, Error> {
     let header = OutHeader {
         alg: key.algorithm().as_str(),
         typ: ACCESS_TOKEN_TYPE,
         kid: key.kid(),
     };
     let header = serde_json::to_vec(&header).map_err(|_| Error::Malformed("header"))?;
-    let payload = serde_json::to_vec(claims).map_err(|_| Error::Malformed("claims"))?;
-    sign_raw(&header, &payload, key)
+    sign_raw(&header, payload, key)
 }
 
 /// Signs arbitrary header/payload JSON; `sign` and tests build on it.
@@ -103,7 +117,7 @@ fn split(token: &str) -> Result<Parts<'_>, Error> {
 /// The header `kid`, without verifying anything. For deciding whether an
 /// unknown kid warrants refetching the JWKS; never trust anything else from
 /// an unverified token.
-pub fn peek_kid(token: &str) -> Result<Option<String>, Error> {
+pub fn peek_kid(token: &str) -> Result<Option<Kid>, Error> {
     Ok(split(token)?.header.kid)
 }
 
@@ -141,7 +155,7 @@ pub fn verify(
                 || t.eq_ignore_ascii_case("application/at+jwt") => {}
         _ => return Err(Error::WrongType),
     }
-    let kid = header.kid.as_deref().ok_or(Error::MissingKid)?;
+    let kid = header.kid.as_ref().ok_or(Error::MissingKid)?.as_str();
     let key = keys
         .get(kid)
         .ok_or_else(|| Error::UnknownKey(kid.to_owned()))?;
@@ -197,9 +211,9 @@ mod tests {
 
     fn claims() -> Claims {
         Claims {
-            sub: "user-1".into(),
-            sid: "session-1".into(),
-            role: 2,
+            sub: "user-1".parse().unwrap(),
+            sid: "session-1".parse().unwrap(),
+            role: crate::Role::Moderator,
             iss: "https://accounts.example".into(),
             aud: "edge".into(),
             iat: NOW - 10,
@@ -333,8 +347,15 @@ mod tests {
         assert_eq!(peek_kid(&no_kid), Ok(None));
         assert_eq!(
             peek_kid(&token),
-            Ok(Some(key(Algorithm::EdDSA).kid().into()))
+            Ok(Some(key(Algorithm::EdDSA).kid().parse().unwrap()))
         );
+        // A kid that is no usable id makes the header malformed.
+        let bad_kid = forge(
+            &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a\nb"}),
+            &claims_json(),
+            key(Algorithm::EdDSA),
+        );
+        assert_eq!(check(&bad_kid), Err(Error::Malformed("header JSON")));
     }
 
     #[test]

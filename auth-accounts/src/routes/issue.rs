@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use auth_token::Claims;
+use auth_token::{Claims, Role, SessionId, UserId};
 
 use crate::crypto::{hex, random_token, sha256_hex};
 use crate::domain::device_name;
@@ -53,14 +53,15 @@ pub fn sign_access(
     session_id: &str,
 ) -> Result<String, ApiError> {
     let now = state.clock.now();
+    // A role outside 0..=2 in the database is a bug to surface, not a "user" to sign for.
     let claims = Claims {
-        sub: user_id.to_string(),
-        sid: session_id.to_string(),
-        role: i32::try_from(role).unwrap_or(0),
+        sub: UserId::parse(user_id).map_err(ApiError::internal)?,
+        sid: SessionId::parse(session_id).map_err(ApiError::internal)?,
+        role: Role::try_from(role).map_err(ApiError::internal)?,
         iss: state.config.jwt_issuer.clone(),
         aud: state.config.jwt_audience.clone(),
         iat: now,
-        exp: now + state.config.access_ttl,
+        exp: state.config.token_lifetime().expires_at(now),
         jti: uuid::Uuid::new_v4().to_string(),
     };
     auth_token::sign(&claims, &state.keys().signing).map_err(ApiError::internal)

@@ -342,8 +342,9 @@ pub async fn logout(
     let now = state.clock.now();
     // The session to end: from a valid access token, else from the refresh token.
     let mut target: Option<(String, String)> = None;
-    if let Some((token, source)) = auth::access_token(&headers) {
-        if let Ok(user) = auth::authenticate(&state, &token, source).await {
+    // Malformed credentials end nothing by themselves; the refresh token may still say which.
+    if let Ok(Some((token, source))) = auth::access_token(&headers) {
+        if let Ok(user) = auth::authenticate(&state, token, source).await {
             target = Some((user.session_id, user.user_id));
         }
     }

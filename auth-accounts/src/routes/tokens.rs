@@ -63,8 +63,8 @@ pub async fn validate_token(
         (status = 401, description = "Not authenticated (empty body)")))]
 pub async fn gateway_verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let verified = match auth::access_token(&headers) {
-        Some((token, source)) => auth::authenticate(&state, &token, source).await.ok(),
-        None => None,
+        Ok(Some((token, source))) => auth::authenticate(&state, token, source).await.ok(),
+        Ok(None) | Err(_) => None,
     };
     let mut response = match verified {
         Some(user) => {

@@ -6,6 +6,7 @@
 #[macro_use]
 mod helpers;
 
+mod credentials;
 mod errors;
 mod health_docs;
 mod login;

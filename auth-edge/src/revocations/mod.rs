@@ -8,16 +8,19 @@
 //!
 //! Sources (both may run at once; they merge into the same set):
 //! - `stream`: the NDJSON stream accounts serves (embedded mode);
-//! - `redis`: `SUBSCRIBE auth:revocations` plus the `auth:revoked` sorted set (production).
+//! - `redis`: the pub/sub channel plus the sorted set (production).
+//!
+//! Both carry [`FeedMessage`]s; the message types, the stream path and the Redis names are the
+//! token crate's (`auth_token::revocation_feed`), shared with accounts.
 
-mod message;
 pub mod redis;
 pub mod stream;
 
-pub use message::{Message, Revocation};
-
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
+
+/// The feed's messages, defined once in the token crate for both ends.
+pub use auth_token::{FeedMessage, Revocation};
 
 /// The set of revoked, not yet expired session ids.
 #[derive(Debug, Default)]
@@ -37,8 +40,10 @@ impl RevocationSet {
         }
     }
 
+    /// A token of the session is accepted up to `until` plus the leeway, so it must be
+    /// remembered that long.
     fn still_relevant(&self, until: i64, now: i64) -> bool {
-        until.saturating_add(self.leeway) >= now
+        auth_token::accepted_until(until, self.leeway) >= now
     }
 
     /// Whether tokens of this session must be refused.
@@ -84,17 +89,17 @@ impl RevocationSet {
     }
 
     /// Applies a parsed message; returns whether it was a revocation event.
-    pub fn apply(&self, message: &Message, now: i64) -> bool {
+    pub fn apply(&self, message: &FeedMessage, now: i64) -> bool {
         match message {
-            Message::Snapshot { revocations } => {
+            FeedMessage::Snapshot { revocations } => {
                 self.merge(revocations.iter().map(|r| (r.sid.as_str(), r.until)), now);
                 false
             }
-            Message::Revoked { sid, until } => {
-                self.revoke(sid, *until, now);
+            FeedMessage::Revoked(r) => {
+                self.revoke(&r.sid, r.until, now);
                 true
             }
-            Message::Ping | Message::Unknown => false,
+            FeedMessage::Ping | FeedMessage::Unknown => false,
         }
     }
 
@@ -103,7 +108,7 @@ impl RevocationSet {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         let before = map.len();
         let leeway = self.leeway;
-        map.retain(|_, until| until.saturating_add(leeway) >= now);
+        map.retain(|_, until| auth_token::accepted_until(*until, leeway) >= now);
         before - map.len()
     }
 
@@ -124,37 +129,6 @@ impl RevocationSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_messages() {
-        assert_eq!(
-            Message::parse(br#"{"type":"snapshot","revocations":[{"sid":"a","until":5}]}"#)
-                .unwrap(),
-            Message::Snapshot {
-                revocations: vec![Revocation {
-                    sid: "a".into(),
-                    until: 5
-                }]
-            }
-        );
-        assert_eq!(
-            Message::parse(br#"{"type":"revoked","sid":"b","until":7,"extra":1}"#).unwrap(),
-            Message::Revoked {
-                sid: "b".into(),
-                until: 7
-            }
-        );
-        assert_eq!(
-            Message::parse(br#"{"type":"ping"}"#).unwrap(),
-            Message::Ping
-        );
-        assert_eq!(
-            Message::parse(br#"{"type":"hello","x":1}"#).unwrap(),
-            Message::Unknown
-        );
-        assert!(Message::parse(br#"{"type":"revoked","sid":"b"}"#).is_err());
-        assert!(Message::parse(b"not json").is_err());
-    }
 
     #[test]
     fn revoke_merge_prune() {
@@ -185,15 +159,15 @@ mod tests {
     fn apply_reports_events() {
         let set = RevocationSet::new(0);
         assert!(set.apply(
-            &Message::Revoked {
+            &FeedMessage::Revoked(Revocation {
                 sid: "a".into(),
                 until: 10
-            },
+            }),
             5
         ));
-        assert!(!set.apply(&Message::Ping, 5));
+        assert!(!set.apply(&FeedMessage::Ping, 5));
         assert!(!set.apply(
-            &Message::Snapshot {
+            &FeedMessage::Snapshot {
                 revocations: vec![Revocation {
                     sid: "b".into(),
                     until: 10

@@ -70,9 +70,9 @@ pub fn unique(prefix: &str) -> String {
 pub fn claims() -> Claims {
     let now = now();
     Claims {
-        sub: unique("user"),
-        sid: unique("sid"),
-        role: 2,
+        sub: unique("user").parse().expect("user id"),
+        sid: unique("sid").parse().expect("session id"),
+        role: auth_token::Role::Moderator,
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
         iat: now - 5,
@@ -400,7 +400,7 @@ impl Drop for TestEdge {
 /// An edge reading keys and revocations from `fake`.
 pub fn edge_config(fake: &FakeAccounts) -> Config {
     let mut config = Config::for_tests(KeySource::Url(fake.jwks_url()));
-    config.revocations_url = Some(fake.stream_url());
+    config.revocations.url = Some(fake.stream_url());
     config
 }
 

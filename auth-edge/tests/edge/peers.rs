@@ -185,7 +185,7 @@ pub async fn scenario(peer: &Peer, fake: &FakeAccounts) {
     call(with_token(client.get(&url), &victim_token, Via::Cookie))
         .await
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    fake.revoke(&victim.sid, victim.exp + 30);
+    fake.revoke(victim.sid.as_str(), victim.exp + 30);
     let start = Instant::now();
     loop {
         match call(with_token(client.get(&url), &victim_token, Via::Cookie)).await {
@@ -226,7 +226,7 @@ async fn envoy_ext_authz_http() {
 
 #[tokio::test]
 async fn envoy_ext_authz_grpc() {
-    let s = setup_with(|c| c.grpc_listen = Some(([127, 0, 0, 1], 0).into())).await;
+    let s = setup_with(|c| c.serve.grpc_listen = Some(([127, 0, 0, 1], 0).into())).await;
     let grpc = s.edge.grpc_addr.expect("grpc listener");
     let envoy = start_envoy_grpc(grpc, s.upstream).await;
     scenario(&envoy, &s.fake).await;
