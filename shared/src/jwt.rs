@@ -26,9 +26,25 @@ struct InHeader {
     #[serde(default)]
     kid: Option<Kid>,
     // RFC 7515 4.1.11: a token naming critical extensions we do not
-    // implement must be rejected, so notice the member at all.
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
+    // implement must be rejected, so notice the member at all, even as
+    // `"crit": null` (which an `Option` would read as absent).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` for any value, `null` included: the member is there.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Parses a JOSE header or claims set, which must be a JSON object (RFC 7515 4, RFC 7519 7.2).
+/// serde would also read a struct from a JSON array of its fields in order, a form other JOSE
+/// libraries refuse: two readers must never disagree about a token.
+fn json_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(json).ok()
 }
 
 /// Signs `claims` as a compact JWS with header `{"alg","typ":"at+jwt","kid"}`.
@@ -89,8 +105,7 @@ fn split(token: &str) -> Result<Parts<'_>, Error> {
         return Err(Error::Malformed("token must have 3 parts"));
     }
     let header_json = b64::decode(header).ok_or(Error::Malformed("header base64url"))?;
-    let header: InHeader =
-        serde_json::from_slice(&header_json).map_err(|_| Error::Malformed("header JSON"))?;
+    let header: InHeader = json_object(&header_json).ok_or(Error::Malformed("header JSON"))?;
     Ok(Parts {
         signing_input,
         payload,
@@ -129,7 +144,7 @@ pub fn verify(
     if !validation.algorithms.contains(&alg) {
         return Err(Error::AlgorithmNotAllowed(header.alg.clone()));
     }
-    if header.crit.is_some() {
+    if header.crit {
         return Err(Error::Malformed("unsupported crit header"));
     }
     // RFC 9068 section 4: validators must check typ, which keeps other JWTs
@@ -159,8 +174,7 @@ pub fn verify(
     }
 
     let payload = b64::decode(parts.payload).ok_or(Error::Malformed("payload base64url"))?;
-    let received: ReceivedClaims =
-        serde_json::from_slice(&payload).map_err(|_| Error::Malformed("claims"))?;
+    let received: ReceivedClaims = json_object(&payload).ok_or(Error::Malformed("claims"))?;
     received.validate(validation, now_unix)
 }
 
@@ -406,6 +420,40 @@ mod tests {
         assert_eq!(
             check(&forge(&head, &claims_json(), ec)),
             Err(Error::Malformed("unsupported crit header"))
+        );
+        // `"crit": null` was read as no crit at all (the token fuzz target asserts this).
+        head["crit"] = Value::Null;
+        assert_eq!(
+            check(&forge(&head, &claims_json(), ec)),
+            Err(Error::Malformed("unsupported crit header"))
+        );
+    }
+
+    /// serde reads a struct from a JSON array of its fields, so `["EdDSA","at+jwt","kid"]` passed
+    /// as a header and an array of claims as a payload (the token fuzz target asserts this).
+    #[test]
+    fn header_and_payload_must_be_json_objects() {
+        let k = key(Algorithm::EdDSA);
+        let object_header = serde_json::to_vec(&header("EdDSA", k.kid())).unwrap();
+        let array_header = serde_json::to_vec(&json!(["EdDSA", "at+jwt", k.kid()])).unwrap();
+        let claims = serde_json::to_vec(&claims_json()).unwrap();
+        let c = claims_json();
+        let array_claims = serde_json::to_vec(&json!([
+            c["sub"], c["sid"], c["role"], c["iss"], c["aud"], c["iat"], c["exp"], null, c["jti"]
+        ]))
+        .unwrap();
+        assert!(check(&sign_raw(&object_header, &claims, k).unwrap()).is_ok());
+        assert_eq!(
+            check(&sign_raw(&array_header, &claims, k).unwrap()),
+            Err(Error::Malformed("header JSON"))
+        );
+        assert_eq!(
+            check(&sign_raw(&object_header, &array_claims, k).unwrap()),
+            Err(Error::Malformed("claims"))
+        );
+        assert_eq!(
+            peek_kid(&sign_raw(&array_header, &claims, k).unwrap()),
+            Err(Error::Malformed("header JSON"))
         );
     }
 

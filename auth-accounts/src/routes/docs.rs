@@ -25,7 +25,7 @@ use crate::state::AppState;
         health::live,
         health::ready,
     ),
-    modifiers(&Security),
+    modifiers(&Security, &SharedAnswers),
 )]
 pub struct ApiDoc;
 
@@ -47,6 +47,84 @@ impl Modify for Security {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("access_token"))),
         );
+    }
+}
+
+/// Makes the document say what the shared layers answer, so that it is true for every operation
+/// (schemathesis checks every answer against it: `scripts/schemathesis`):
+/// - a JSON body that does not parse is 400, one without `Content-Type: application/json` is
+///   415, one with wrong or missing fields is 422 (`http::json`);
+/// - a POST or DELETE carrying our cookies from a disallowed origin is 403 (`http::csrf`);
+/// - `refresh` and `logout` take an optional body (the cookie is enough);
+/// - `verify-link` needs `token` and `email` (400 without);
+/// - every `email` member is an email address (an empty or malformed one is 422).
+struct SharedAnswers;
+
+impl Modify for SharedAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
+        use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder, Schema};
+
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let optional_body = path.ends_with("/refresh") || path.ends_with("/logout");
+            let unsafe_methods = [item.post.as_mut(), item.delete.as_mut()];
+            for op in unsafe_methods.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("403".into())
+                    .or_insert_with(|| {
+                        error("Cookie-authenticated request from an origin that is not allowed")
+                    });
+            }
+            let all = [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()];
+            for op in all.into_iter().flatten() {
+                if let Some(body) = op.request_body.as_mut() {
+                    if optional_body {
+                        body.required = Some(Required::False);
+                    }
+                    let responses = &mut op.responses.responses;
+                    for (code, why) in [
+                        ("400", "The body is not JSON"),
+                        ("415", "Content-Type is not application/json"),
+                        ("422", "A field is missing or invalid"),
+                    ] {
+                        responses.entry(code.into()).or_insert_with(|| error(why));
+                    }
+                }
+                if path.ends_with("/verify-link") {
+                    for param in op.parameters.iter_mut().flatten() {
+                        if param.parameter_in == ParameterIn::Query
+                            && (param.name == "token" || param.name == "email")
+                        {
+                            param.required = Required::True;
+                        }
+                    }
+                }
+            }
+        }
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(Schema::Object(object)) = schema else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(email))) = object.properties.get_mut("email") {
+                email.format = Some(SchemaFormat::KnownFormat(KnownFormat::Email));
+            }
+        }
     }
 }
 
@@ -84,4 +162,37 @@ async fn redoc() -> Html<&'static str> {
 <script src="https://cdn.redoc.ly/redoc/latest/bundles/redoc.standalone.js"></script>
 </body></html>"##,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+    use utoipa::OpenApi;
+
+    use super::ApiDoc;
+
+    /// What schemathesis found undocumented on the first run (scripts/schemathesis).
+    #[test]
+    fn the_document_lists_what_the_shared_layers_answer() {
+        let doc: Value = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+        let login = op("/api/v1/auth/login", "post");
+        for code in ["400", "403", "415", "422"] {
+            assert!(login["responses"][code].is_object(), "login {code}");
+        }
+        // A GET carries no body and is not CSRF-checked.
+        let me = op("/api/v1/auth/me", "get");
+        assert!(me["responses"]["415"].is_null() && me["responses"]["403"].is_null());
+        for path in ["/api/v1/auth/logout", "/api/v1/auth/refresh"] {
+            assert_eq!(op(path, "post")["requestBody"]["required"], false, "{path}");
+        }
+        let link = op("/api/v1/auth/verify-link", "get");
+        for p in link["parameters"].as_array().unwrap() {
+            if p["name"] == "token" || p["name"] == "email" {
+                assert_eq!(p["required"], true, "{p}");
+            }
+        }
+        let email = &doc["components"]["schemas"]["EmailRequest"]["properties"]["email"];
+        assert_eq!(email["format"], "email");
+    }
 }
