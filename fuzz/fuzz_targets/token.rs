@@ -44,7 +44,7 @@ fn check(token: &str) {
     let kid = kid
         .expect("checked above")
         .expect("a verified token names its key");
-    assert!(KEYS.get(&kid).is_some());
+    assert!(KEYS.get(kid.as_str()).is_some());
     assert_eq!(claims.iss, validation.issuer);
     assert_eq!(claims.aud, validation.audience);
     assert!(claims.exp.saturating_add(validation.leeway_secs) >= NOW);
