@@ -47,7 +47,7 @@ pub static ED25519: LazyLock<TestKey> = LazyLock::new(|| {
 });
 
 /// Every key the token target verifies against: the Ed25519 key above, the RSA key of RFC 7638
-/// section 3.1 and the P-256 key of RFC 7515 appendix A.3 (public halves only: tokens for those
+/// section 3.1 and the P-256 key of the token crate's test data (public halves only: tokens for those
 /// reach the signature check and fail it).
 pub static KEYS: LazyLock<KeySet> = LazyLock::new(|| {
     let mut keys = KeySet::new();
@@ -58,16 +58,15 @@ pub static KEYS: LazyLock<KeySet> = LazyLock::new(|| {
         e: Some("AQAB".into()),
         ..Jwk::default()
     };
-    let ec = Jwk {
-        kty: "EC".into(),
-        crv: Some("P-256".into()),
-        x: Some("f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU".into()),
-        y: Some("x_FEzRjGvUhdHFzvPZNMVHSvOHfoRbB7lobmRM9RAFA".into()),
-        ..Jwk::default()
-    };
-    for jwk in [rsa, ec] {
-        keys.insert(VerifyingKey::from_jwk(&jwk).expect("RFC example key loads"));
-    }
+    keys.insert(VerifyingKey::from_jwk(&rsa).expect("RFC 7638 example key loads"));
+    // A P-256 key from the token crate's test data (a fixed, valid point).
+    keys.insert(
+        VerifyingKey::from_public_pem(
+            include_str!("../../shared/testdata/p256_spki.pem"),
+            Algorithm::ES256,
+        )
+        .expect("P-256 test key loads"),
+    );
     keys
 });
 
