@@ -102,7 +102,7 @@ pub struct CompleteResetRequest {
     pub email: String,
     pub token: String,
     #[serde(alias = "new_password")]
-    #[schema(example = "NewPass123!")]
+    #[schema(min_length = 8, max_length = 128, example = "NewPass123!")]
     pub new_password: String,
 }
 
@@ -162,6 +162,7 @@ pub struct ChangePasswordRequest {
     /// The current password.
     pub password: String,
     #[serde(alias = "new_password")]
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
     #[serde(default, alias = "token_delivery")]
     pub token_delivery: Option<TokenDelivery>,

@@ -138,11 +138,13 @@ pub async fn verify_email(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     pub token: Option<String>,
     pub email: Option<String>,
     /// `verification` (default) or `reset`.
     #[serde(alias = "tokenType")]
+    #[param(pattern = "^(verification|reset)$")]
     pub token_type: Option<String>,
 }
 
@@ -201,11 +203,21 @@ pub async fn verify_link(
 pub struct CompleteRegistrationRequest {
     pub email: String,
     pub token: String,
-    #[schema(example = "SecurePass123!")]
+    #[schema(min_length = 8, max_length = 128, example = "SecurePass123!")]
     pub password: String,
-    #[schema(example = "John Doe")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "John Doe"
+    )]
     pub name: String,
-    #[schema(example = "Russia")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Russia"
+    )]
     pub country: String,
     #[serde(default, alias = "token_delivery")]
     pub token_delivery: TokenDelivery,
