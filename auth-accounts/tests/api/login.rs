@@ -210,7 +210,8 @@ async fn logout_revokes_at_once(backend: Backend) {
     app.assert_refresh_dead(&a.refresh).await;
     app.assert_access_works(&b.access).await;
 
-    // With only the refresh token (snake_case key), no body at all, or garbage: always 200.
+    // With only the refresh token (snake_case key) or no body at all: 200. A body that is not
+    // JSON is a client error with the error body (it ends nothing).
     let response = app
         .post_json("logout", &json!({ "refresh_token": b.refresh }))
         .await;
@@ -228,7 +229,8 @@ async fn logout_revokes_at_once(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(response).await["action"], "logout");
     let logouts = app
         .events()
         .await
