@@ -16,11 +16,23 @@ pub static IDENTITY_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static(auth_token::HEADER_USER_ROLE),
 ];
 
-/// Whether `name` (any case) is one of the [`IDENTITY_HEADERS`].
+/// Whether `name` is one of the [`IDENTITY_HEADERS`] in any case and with `_` for any `-`.
+/// CGI, WSGI, PHP and many frameworks map `X_User_Id` and `X-User-Id` to the same variable
+/// (`HTTP_X_USER_ID`), so an underscore variant a client sends is as good as the real header to
+/// such an application: it is stripped like the real one.
 pub fn is_identity_header(name: &str) -> bool {
-    IDENTITY_HEADERS
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+    IDENTITY_HEADERS.iter().any(|h| {
+        let canonical = h.as_str().as_bytes();
+        name.len() == canonical.len()
+            && name.bytes().zip(canonical).all(|(a, &b)| {
+                let a = if a == b'_' {
+                    b'-'
+                } else {
+                    a.to_ascii_lowercase()
+                };
+                a == b
+            })
+    })
 }
 
 /// Whether a request carries client-sent identity headers: a spoofing attempt or a
@@ -37,6 +49,12 @@ pub trait IdentityHeaders {
     /// Removes every value of `name`; returns whether there was one.
     fn remove(&mut self, name: &'static HeaderName) -> bool;
 
+    /// The names of the headers the block carries (as sent: any case, underscores kept).
+    fn names(&self) -> Vec<String>;
+
+    /// Removes every value of the header the block carries under `name` (from [`Self::names`]).
+    fn remove_named(&mut self, name: &str) -> bool;
+
     /// Sets `name` to `value` (after [`IdentityHeaders::remove`] for the same name).
     fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
 }
@@ -45,6 +63,14 @@ impl IdentityHeaders for HeaderMap {
     type Error = std::convert::Infallible;
 
     fn remove(&mut self, name: &'static HeaderName) -> bool {
+        HeaderMap::remove(self, name).is_some()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().map(|k| k.as_str().to_owned()).collect()
+    }
+
+    fn remove_named(&mut self, name: &str) -> bool {
         HeaderMap::remove(self, name).is_some()
     }
 
@@ -62,6 +88,12 @@ pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
     identity: Option<&Identity>,
 ) -> Result<bool, H::Error> {
     let mut spoofed = false;
+    // Variants first (`X_User_Id`, `x-session_id`, ...): only the block knows which it carries.
+    for name in headers.names() {
+        if is_identity_header(&name) && !IDENTITY_HEADERS.iter().any(|h| h.as_str() == name) {
+            spoofed |= headers.remove_named(&name);
+        }
+    }
     for name in &IDENTITY_HEADERS {
         spoofed |= headers.remove(name);
     }
@@ -247,6 +279,30 @@ mod tests {
     }
 
     #[test]
+    fn strip_then_set_removes_underscore_variants() {
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x_user_id", HeaderValue::from_static("admin"));
+        h.insert("X_User_Role", HeaderValue::from_static("1"));
+        h.insert("x-session_id", HeaderValue::from_static("s-evil"));
+        h.insert("x_other", HeaderValue::from_static("kept"));
+        assert_eq!(strip_then_set(&mut h, Some(&id)), Ok(true));
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["x-session-id", "x-user-id", "x-user-role", "x_other"]
+        );
+        assert_eq!(h["x-user-id"], "user-1");
+
+        // Anonymous (a public path): the variants go too.
+        let mut h = HeaderMap::new();
+        h.insert("x_user_id", HeaderValue::from_static("admin"));
+        assert_eq!(strip_then_set(&mut h, None), Ok(true));
+        assert!(h.is_empty());
+    }
+
+    #[test]
     fn strip_then_set_replaces_client_headers() {
         let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
         let mut h = HeaderMap::new();
@@ -277,5 +333,10 @@ mod tests {
         assert!(is_identity_header("X-User-Role"));
         assert!(is_identity_header("x-session-id"));
         assert!(!is_identity_header("x-user"));
+        assert!(is_identity_header("X_User_Id"));
+        assert!(is_identity_header("x-session_id"));
+        assert!(is_identity_header("X_USER_ROLE"));
+        assert!(!is_identity_header("x__user-id"));
+        assert!(!is_identity_header("x-user-ids"));
     }
 }
