@@ -222,14 +222,8 @@ pub fn with_dotenv(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::vars;
     use crate::config::Config;
-
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
 
     #[test]
     fn the_old_env_example_configures_the_service() {
