@@ -196,7 +196,7 @@ pub struct KeyStore {
     refresh: JwksRefresh,
     // Swapped whole on refresh; readers clone the Arc and drop the lock at once.
     current: RwLock<Arc<KeySet>>,
-    // Bumped whenever a kid disappears, so cached verifications made with a withdrawn key
+    // Bumped whenever a kid disappears or changes its key material, so cached verifications made with a withdrawn key
     // (e.g. a compromised one) stop counting at once.
     epoch: AtomicU64,
     // One fetch in flight: every fetch, periodic or unknown-kid, holds this lock.
@@ -239,7 +239,7 @@ impl KeyStore {
         !self.current().is_empty()
     }
 
-    /// Changes whenever a previously loaded kid is withdrawn.
+    /// Changes whenever a previously loaded kid is withdrawn or gets other key material.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
@@ -255,7 +255,9 @@ impl KeyStore {
                 "verification keys changed"
             );
         }
-        if old.iter().any(|kid| !new.contains(kid)) {
+        // A kid withdrawn, or a kid kept with other key material (a replaced key published
+        // under the old name): tokens verified with the old key must be verified again.
+        if current.kids().any(|kid| keys.get(kid) != current.get(kid)) {
             self.epoch.fetch_add(1, Ordering::AcqRel);
         }
         *current = Arc::new(keys);
@@ -431,5 +433,31 @@ mod tests {
         assert_eq!(store.epoch(), e0, "adding a key keeps cached verifications");
         store.install([b].into_iter().collect());
         assert_ne!(store.epoch(), e0, "withdrawing one invalidates them");
+    }
+
+    #[test]
+    fn new_material_under_a_known_kid_bumps_the_epoch() {
+        let store = store_for(KeySource::File("k".into()));
+        let jwk = |key: &SigningKey| {
+            let mut jwk = key.verifying_key().to_jwk();
+            jwk.kid = Some("stable-kid".into());
+            auth_token::VerifyingKey::from_jwk(&jwk).unwrap()
+        };
+        let first = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let second = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        store.install([jwk(&first)].into_iter().collect());
+        let e0 = store.epoch();
+        store.install([jwk(&first)].into_iter().collect());
+        assert_eq!(
+            store.epoch(),
+            e0,
+            "the same key again keeps cached verifications"
+        );
+        store.install([jwk(&second)].into_iter().collect());
+        assert_ne!(
+            store.epoch(),
+            e0,
+            "other material under the same kid invalidates them"
+        );
     }
 }

@@ -24,6 +24,7 @@
 //! - [`cache`]: verified-token cache (quick_cache), bounded by entries and memory; expiry on read.
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
 //! - [`request`]: token extraction (bearer, cookie).
+//! - [`csrf`]: the Origin / Fetch Metadata check for cookie-borne tokens.
 //! - [`background`]: the work that keeps a verifier fresh (key refresh, revocation sources,
 //!   pruning), started next to it, never inside it.
 //! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).
@@ -41,6 +42,7 @@ pub mod backoff;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod csrf;
 pub mod decision;
 pub mod ext_authz;
 pub mod http_client;

@@ -24,10 +24,12 @@ pub enum Outcome {
     Revoked,
     /// No keys loaded yet: the edge cannot decide.
     Unavailable,
+    /// A cookie-borne token on a cross-site request (CSRF check).
+    CrossSite,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 7] = [
+    const ALL: [Outcome; 8] = [
         Outcome::Ok,
         Outcome::Missing,
         Outcome::Invalid,
@@ -35,6 +37,7 @@ impl Outcome {
         Outcome::UnknownKey,
         Outcome::Revoked,
         Outcome::Unavailable,
+        Outcome::CrossSite,
     ];
 
     /// The label value.
@@ -47,6 +50,7 @@ impl Outcome {
             Outcome::UnknownKey => "unknown_key",
             Outcome::Revoked => "revoked",
             Outcome::Unavailable => "unavailable",
+            Outcome::CrossSite => "cross_site",
         }
     }
 }
@@ -95,7 +99,7 @@ struct SourceState {
 /// Every metric the edge exports. Shared by reference; all methods take `&self`.
 #[derive(Default)]
 pub struct Metrics {
-    verifications: [AtomicU64; 7],
+    verifications: [AtomicU64; Outcome::ALL.len()],
     cache_hits: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,

@@ -9,11 +9,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_token::{Claims, Validation};
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
 use crate::cache::{self, TokenCache};
 use crate::clock;
 use crate::config::VerifierSettings;
+use crate::csrf::CsrfPolicy;
 use crate::decision::{Access, Decision, Rejection};
 use crate::identity::Identity;
 use crate::keys::KeyStore;
@@ -28,6 +29,7 @@ use crate::revocations::RevocationSet;
 /// [`Verifier::verify_token`]) per request. Cheap to share: wrap it in an `Arc`.
 pub struct Verifier {
     cookie_name: String,
+    csrf: CsrfPolicy,
     validation: Validation,
     keys: KeyStore,
     cache: TokenCache,
@@ -51,6 +53,7 @@ impl Verifier {
             cache: TokenCache::new(settings.cache_entries),
             revocations: Arc::new(RevocationSet::new(settings.leeway_secs)),
             cookie_name: settings.cookie_name,
+            csrf: settings.csrf,
             validation,
             metrics,
         }
@@ -100,19 +103,28 @@ impl Verifier {
         })
     }
 
-    /// The decision for a request, from its headers: the one policy every front end renders.
+    /// The decision for a request, from its headers and its original method: the one policy
+    /// every front end renders.
     ///
     /// With [`Access::Optional`] (a public path) no token means [`Decision::Anonymous`] without
     /// a verification, and a bad or expired token is simply no identity, never a denial (a page
-    /// that greets a signed-in user must not 401 a stale cookie).
-    pub async fn decide(&self, headers: &HeaderMap, access: Access) -> Decision {
-        if access == Access::Optional
-            && matches!(
-                request::token_from_headers(headers, &self.cookie_name),
-                Ok(None)
-            )
-        {
+    /// that greets a signed-in user must not 401 a stale cookie). A token from the cookie of a
+    /// cross-site request ([`crate::csrf`]) is refused with 403, or ignored on a public path.
+    pub async fn decide(&self, headers: &HeaderMap, method: &Method, access: Access) -> Decision {
+        let credential = request::credential_from_headers(headers, &self.cookie_name);
+        if access == Access::Optional && matches!(credential, Ok(None)) {
             return Decision::Anonymous;
+        }
+        if let Ok(Some(c)) = credential {
+            if c.source == auth_token::TokenSource::Cookie && !self.csrf.allows(headers, method) {
+                tracing::debug!(%method, "cookie-borne token on a cross-site request");
+                if access == Access::Optional {
+                    return Decision::Anonymous;
+                }
+                self.metrics
+                    .observe(Outcome::CrossSite, false, Duration::ZERO);
+                return Decision::Deny(Rejection::CrossSite);
+            }
         }
         match self.check_headers(headers).await {
             Ok(identity) => Decision::Allow(identity),
@@ -369,22 +381,22 @@ mod tests {
         let none = HeaderMap::new();
 
         for access in [Access::Required, Access::Optional] {
-            let Decision::Allow(id) = v.decide(&good, access).await else {
+            let Decision::Allow(id) = v.decide(&good, &Method::GET, access).await else {
                 panic!("a valid token is allowed")
             };
             assert_eq!(id.session_id(), "s1");
         }
         assert!(matches!(
-            v.decide(&none, Access::Required).await,
+            v.decide(&none, &Method::GET, Access::Required).await,
             Decision::Deny(Rejection::Missing)
         ));
         assert!(matches!(
-            v.decide(&expired, Access::Required).await,
+            v.decide(&expired, &Method::GET, Access::Required).await,
             Decision::Deny(Rejection::Expired)
         ));
         let missing_before = v.metrics().verifications(Outcome::Missing);
         assert!(matches!(
-            v.decide(&none, Access::Optional).await,
+            v.decide(&none, &Method::GET, Access::Optional).await,
             Decision::Anonymous
         ));
         assert_eq!(
@@ -393,7 +405,7 @@ mod tests {
             "no token on a public path is not a verification"
         );
         assert!(matches!(
-            v.decide(&expired, Access::Optional).await,
+            v.decide(&expired, &Method::GET, Access::Optional).await,
             Decision::Anonymous
         ));
     }

@@ -10,6 +10,7 @@ use auth_token::Algorithm;
 use http::Uri;
 
 use super::vars::{err, http_url, ConfigError, Vars};
+use crate::csrf::{self, CsrfPolicy};
 
 /// The accounts service's JWKS in the embedded mode (`cargo run -p auth-accounts`).
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8000/api/v1/auth/.well-known/jwks.json";
@@ -55,6 +56,9 @@ pub struct VerifierSettings {
     pub cookie_name: String,
     /// Verified-token cache capacity, in entries of up to 512 bytes (`AUTH_EDGE_CACHE_ENTRIES`).
     pub cache_entries: u64,
+    /// The cross-site check for cookie-borne tokens (`AUTH_EDGE_CSRF`,
+    /// `AUTH_EDGE_CSRF_ALLOWED_ORIGINS`).
+    pub csrf: CsrfPolicy,
 }
 
 impl VerifierSettings {
@@ -102,6 +106,7 @@ impl VerifierSettings {
             leeway_secs: i64::try_from(leeway).unwrap_or(30),
             cookie_name: cookie_name(v.or("AUTH_EDGE_COOKIE_NAME", auth_token::ACCESS_COOKIE))?,
             cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
+            csrf: csrf_policy(v)?,
         })
     }
 
@@ -134,6 +139,27 @@ fn algorithms(raw: &str) -> Result<Vec<Algorithm>, ConfigError> {
         return Err(err(VAR, "no algorithm given"));
     }
     Ok(out)
+}
+
+fn csrf_policy(v: &Vars<'_>) -> Result<CsrfPolicy, ConfigError> {
+    let enabled = match v.or("AUTH_EDGE_CSRF", "on").to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => true,
+        "off" | "false" | "0" => false,
+        other => return Err(err("AUTH_EDGE_CSRF", format!("{other:?}: use on or off"))),
+    };
+    let allowed_origins = v
+        .or("AUTH_EDGE_CSRF_ALLOWED_ORIGINS", "")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|o| {
+            csrf::parse_origin(o).map_err(|e| err("AUTH_EDGE_CSRF_ALLOWED_ORIGINS", e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(CsrfPolicy {
+        enabled,
+        allowed_origins,
+    })
 }
 
 fn cookie_name(raw: &str) -> Result<String, ConfigError> {

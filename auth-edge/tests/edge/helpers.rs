@@ -673,6 +673,19 @@ impl Drop for Peer {
 
 pub const IDENTITY_HEADERS: &str = "X-User-Id X-Session-Id X-User-Role";
 
+/// Caddy lines deleting every underscore spelling of the identity headers (Caddy forwards
+/// them, and CGI/WSGI/PHP applications read `X_User_Id` as `X-User-Id`). Header names are
+/// case-insensitive in Caddy, so one line per spelling of the separators is enough.
+pub const CADDY_DROP_UNDERSCORED: &str = "request_header -X_User_Id
+    request_header -X-User_Id
+    request_header -X_User-Id
+    request_header -X_Session_Id
+    request_header -X-Session_Id
+    request_header -X_Session-Id
+    request_header -X_User_Role
+    request_header -X-User_Role
+    request_header -X_User-Role";
+
 /// nginx with `auth_request` to the edge's gateway-verify path (the old gateway config).
 pub async fn start_nginx(edge: SocketAddr, upstream: SocketAddr) -> Peer {
     let nginx = binary("AUTH_TEST_NGINX", "nginx", &[]);
@@ -703,6 +716,7 @@ http {{
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Forwarded-Host $http_host;
         }}
         location / {{
             auth_request /_auth;
@@ -745,6 +759,7 @@ pub async fn start_caddy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
 }}
 
 http://127.0.0.1:{port} {{
+    {CADDY_DROP_UNDERSCORED}
     forward_auth {edge} {{
         uri /api/v1/auth/gateway-verify
         copy_headers {IDENTITY_HEADERS}
@@ -826,6 +841,7 @@ static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
+          common_http_protocol_options: {{ headers_with_underscores_action: DROP_HEADER }}
           route_config:
             virtual_hosts:
             - name: all
@@ -840,7 +856,7 @@ static_resources:
               transport_api_version: V3
               failure_mode_allow: false
               allowed_headers:
-                patterns: [{{ exact: cookie }}, {{ exact: authorization }}]{ext_authz}
+                patterns: [{{ exact: cookie }}, {{ exact: authorization }}, {{ exact: origin }}, {{ exact: referer }}, {{ exact: sec-fetch-site }}]{ext_authz}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router

@@ -6,6 +6,7 @@
 
 mod cli;
 mod credentials;
+mod csrf;
 mod forward_auth;
 mod helpers;
 mod k8s;
