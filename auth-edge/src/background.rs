@@ -50,6 +50,31 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
             .await;
         }
     };
+    let watch = async {
+        // Says loudly when the revocation set goes stale and when it recovers (the fail mode
+        // decides what requests get meanwhile; see `revocations::FailMode`).
+        let policy = verifier.staleness_policy();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut was_stale = false;
+        loop {
+            tick.tick().await;
+            let stale = verifier.revocations_stale();
+            if stale && !was_stale {
+                tracing::error!(
+                    mode = ?policy.mode,
+                    max_staleness = ?policy.max_staleness,
+                    "no revocation source heard from within the bound: {}",
+                    match policy.mode {
+                        revocations::FailMode::Closed => "not ready, answering 503 to tokens",
+                        revocations::FailMode::Open => "still accepting tokens, revoked sessions included",
+                    }
+                );
+            } else if !stale && was_stale {
+                tracing::info!("revocation source heard from again; revocation set fresh");
+            }
+            was_stale = stale;
+        }
+    };
     let prune = async {
         let mut tick = tokio::time::interval(PRUNE_EVERY);
         loop {
@@ -60,5 +85,5 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
             }
         }
     };
-    tokio::join!(verifier.keys().run(), stream, redis, prune);
+    tokio::join!(verifier.keys().run(), stream, redis, watch, prune);
 }

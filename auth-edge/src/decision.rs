@@ -65,6 +65,10 @@ pub enum Rejection {
     /// No key is loaded yet, so nothing can be verified.
     #[error("verification keys not loaded")]
     Unavailable,
+    /// No revocation source has been heard from within the staleness bound and the fail mode
+    /// is closed: the token may belong to a revoked session.
+    #[error("revocation sources stale")]
+    RevocationsStale,
     /// The token came in the cookie of a cross-site request ([`crate::csrf`]).
     #[error("cookie sent by a cross-site request")]
     CrossSite,
@@ -83,7 +87,7 @@ impl Rejection {
             Rejection::Expired => Outcome::Expired,
             Rejection::UnknownKey(_) => Outcome::UnknownKey,
             Rejection::Revoked => Outcome::Revoked,
-            Rejection::Unavailable => Outcome::Unavailable,
+            Rejection::Unavailable | Rejection::RevocationsStale => Outcome::Unavailable,
             Rejection::CrossSite => Outcome::CrossSite,
         }
     }
@@ -93,7 +97,7 @@ impl Rejection {
     /// credentials are fine, the page that sent them is not, and refreshing would not help.
     pub fn status(&self) -> StatusCode {
         match self {
-            Rejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Unavailable | Rejection::RevocationsStale => StatusCode::SERVICE_UNAVAILABLE,
             Rejection::CrossSite => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -104,7 +108,7 @@ impl Rejection {
     /// nothing. None for the 503 and the 403 (not an authentication problem).
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
         match self {
-            Rejection::Unavailable | Rejection::CrossSite => None,
+            Rejection::Unavailable | Rejection::RevocationsStale | Rejection::CrossSite => None,
             Rejection::Missing => Some(HeaderValue::from_static("Bearer realm=\"auth\"")),
             _ => Some(HeaderValue::from_static(
                 "Bearer realm=\"auth\", error=\"invalid_token\"",

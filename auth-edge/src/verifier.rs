@@ -20,7 +20,7 @@ use crate::identity::Identity;
 use crate::keys::KeyStore;
 use crate::metrics::{Metrics, Outcome, Snapshot};
 use crate::request;
-use crate::revocations::RevocationSet;
+use crate::revocations::{FailMode, RevocationSet, StalenessPolicy};
 
 /// Verifies access tokens against cached keys and pushed revocations.
 ///
@@ -30,6 +30,8 @@ use crate::revocations::RevocationSet;
 pub struct Verifier {
     cookie_name: String,
     csrf: CsrfPolicy,
+    staleness: StalenessPolicy,
+    started_ms: i64,
     validation: Validation,
     keys: KeyStore,
     cache: TokenCache,
@@ -54,6 +56,8 @@ impl Verifier {
             revocations: Arc::new(RevocationSet::new(settings.leeway_secs)),
             cookie_name: settings.cookie_name,
             csrf: settings.csrf,
+            staleness: settings.staleness,
+            started_ms: clock::unix_now_ms(),
             validation,
             metrics,
         }
@@ -89,9 +93,28 @@ impl Verifier {
         self.metrics.clone()
     }
 
-    /// Ready to verify: keys are loaded.
+    /// Ready to verify: keys are loaded and, in the closed fail mode, a revocation source has
+    /// been heard from within the staleness bound.
     pub fn is_ready(&self) -> bool {
+        let now = clock::unix_now_ms();
         self.keys.is_ready()
+            && self
+                .metrics
+                .revocations_heard_ms(now)
+                .is_none_or(|heard| self.staleness.ready(heard, now))
+    }
+
+    /// Whether the revocation set is stale now (false when no source is configured).
+    pub fn revocations_stale(&self) -> bool {
+        let now = clock::unix_now_ms();
+        self.metrics
+            .revocations_heard_ms(now)
+            .is_some_and(|heard| self.staleness.stale(heard, self.started_ms, now))
+    }
+
+    /// The staleness policy (for the background watcher's log lines).
+    pub fn staleness_policy(&self) -> StalenessPolicy {
+        self.staleness
     }
 
     /// The Prometheus text of every metric.
@@ -100,6 +123,10 @@ impl Verifier {
             cache_entries: self.cache.entry_count(),
             revoked_sessions: self.revocations.len(),
             now_ms: clock::unix_now_ms(),
+            revocations_stale: self
+                .metrics
+                .revocations_heard_ms(0)
+                .map(|_| self.revocations_stale()),
         })
     }
 
@@ -116,14 +143,25 @@ impl Verifier {
             return Decision::Anonymous;
         }
         if let Ok(Some(c)) = credential {
-            if c.source == auth_token::TokenSource::Cookie && !self.csrf.allows(headers, method) {
+            let refusal = if c.source == auth_token::TokenSource::Cookie
+                && !self.csrf.allows(headers, method)
+            {
                 tracing::debug!(%method, "cookie-borne token on a cross-site request");
+                Some(Rejection::CrossSite)
+            } else if self.staleness.mode == FailMode::Closed && self.revocations_stale() {
+                // Closed fail mode: with no word from the revocation sources for too long, a
+                // valid token may belong to a revoked session: "cannot decide", never "allow".
+                Some(Rejection::RevocationsStale)
+            } else {
+                None
+            };
+            if let Some(rejection) = refusal {
                 if access == Access::Optional {
                     return Decision::Anonymous;
                 }
                 self.metrics
-                    .observe(Outcome::CrossSite, false, Duration::ZERO);
-                return Decision::Deny(Rejection::CrossSite);
+                    .observe(rejection.outcome(), false, Duration::ZERO);
+                return Decision::Deny(rejection);
             }
         }
         match self.check_headers(headers).await {

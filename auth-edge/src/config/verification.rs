@@ -11,6 +11,7 @@ use http::Uri;
 
 use super::vars::{err, http_url, ConfigError, Vars};
 use crate::csrf::{self, CsrfPolicy};
+use crate::revocations::{FailMode, StalenessPolicy};
 
 /// The accounts service's JWKS in the embedded mode (`cargo run -p auth-accounts`).
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8000/api/v1/auth/.well-known/jwks.json";
@@ -59,6 +60,9 @@ pub struct VerifierSettings {
     /// The cross-site check for cookie-borne tokens (`AUTH_EDGE_CSRF`,
     /// `AUTH_EDGE_CSRF_ALLOWED_ORIGINS`).
     pub csrf: CsrfPolicy,
+    /// What happens when the revocation sources go quiet (`AUTH_EDGE_REVOCATION_FAIL_MODE`,
+    /// `AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS`).
+    pub staleness: StalenessPolicy,
 }
 
 impl VerifierSettings {
@@ -107,6 +111,28 @@ impl VerifierSettings {
             cookie_name: cookie_name(v.or("AUTH_EDGE_COOKIE_NAME", auth_token::ACCESS_COOKIE))?,
             cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
             csrf: csrf_policy(v)?,
+            staleness: StalenessPolicy {
+                mode: match v
+                    .or("AUTH_EDGE_REVOCATION_FAIL_MODE", "closed")
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "closed" => FailMode::Closed,
+                    "open" => FailMode::Open,
+                    other => {
+                        return Err(err(
+                            "AUTH_EDGE_REVOCATION_FAIL_MODE",
+                            format!("{other:?}: use closed or open"),
+                        ))
+                    }
+                },
+                max_staleness: v.secs(
+                    "AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS",
+                    60,
+                    5,
+                    86_400,
+                )?,
+            },
         })
     }
 

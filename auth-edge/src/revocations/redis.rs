@@ -52,8 +52,24 @@ pub async fn run(url: SecretString, set: Arc<RevocationSet>, metrics: Arc<Metric
         let result = follow(&client, &set, &metrics, &mut backoff).await;
         metrics.source_up(Source::Redis, false);
         let delay = backoff.next_delay();
-        if let Err(e) = result {
-            tracing::warn!(error = %e, retry_in = ?delay, "redis revocations unavailable; reconnecting");
+        match result {
+            Err(RedisSourceError::Redis(e))
+                if e.kind() == redis::ErrorKind::AuthenticationFailed
+                    || e.code() == Some("NOAUTH")
+                    || e.code() == Some("WRONGPASS")
+                    || e.code() == Some("NOPERM") =>
+            {
+                metrics.source_refused(Source::Redis);
+                tracing::error!(
+                    error = %e,
+                    retry_in = ?delay,
+                    "redis refused the edge's credentials (REDIS_URL); revoked sessions are not seen"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "redis revocations unavailable; reconnecting");
+            }
+            Ok(()) => {}
         }
         tokio::time::sleep(delay).await;
     }

@@ -61,8 +61,24 @@ pub async fn run(
         .await;
         metrics.source_up(Source::Stream, false);
         let delay = backoff.next_delay();
-        if let Err(e) = result {
-            tracing::warn!(error = %e, retry_in = ?delay, "revocation stream unavailable; reconnecting");
+        match result {
+            Err(StreamError::Fetch(FetchError::Status(status)))
+                if status == http::StatusCode::UNAUTHORIZED
+                    || status == http::StatusCode::FORBIDDEN =>
+            {
+                // Not an outage: a configuration error that retrying will not fix.
+                metrics.source_refused(Source::Stream);
+                tracing::error!(
+                    %status,
+                    retry_in = ?delay,
+                    "the revocation stream refused the edge's token: AUTH_EDGE_REVOCATIONS_TOKEN \
+                     must equal accounts' REVOCATIONS_TOKEN; revoked sessions are not seen"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "revocation stream unavailable; reconnecting");
+            }
+            Ok(()) => {}
         }
         tokio::time::sleep(delay).await;
     }

@@ -212,6 +212,10 @@ impl FakeAccounts {
         *self.state.required_token.lock().expect("lock") = Some(token.to_owned());
     }
 
+    pub fn clear_required_token(&self) {
+        *self.state.required_token.lock().expect("lock") = None;
+    }
+
     /// Records a revocation for future snapshots and sends it to connected streams.
     pub fn revoke(&self, sid: &str, until: i64) {
         self.state
