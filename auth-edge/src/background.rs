@@ -27,11 +27,13 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
         url,
         token,
         redis_url,
+        tls,
     } = sources;
     let stream = async {
         if let Some(uri) = url {
             revocations::stream::run(
                 uri,
+                tls.clone(),
                 token,
                 verifier.revocations_handle(),
                 verifier.metrics_handle(),
@@ -44,6 +46,7 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
         if let Some(url) = redis_url {
             revocations::redis::run(
                 url,
+                tls.clone(),
                 verifier.revocations_handle(),
                 verifier.metrics_handle(),
             )

@@ -21,6 +21,7 @@ use crate::clock;
 use crate::config::{JwksRefresh, KeySource};
 use crate::http_client::{self, FetchError};
 use crate::metrics::Metrics;
+use crate::tls::TlsClient;
 
 /// Bound on one JWKS fetch, connect to last byte. Requests with an unknown kid wait for it.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,7 +153,11 @@ pub fn max_age(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Loads keys once from the configured source.
-pub async fn load(source: &KeySource, algorithms: &[Algorithm]) -> Result<Loaded, KeyError> {
+pub async fn load(
+    source: &KeySource,
+    algorithms: &[Algorithm],
+    tls: &TlsClient,
+) -> Result<Loaded, KeyError> {
     match source {
         KeySource::File(path) => {
             let bytes = tokio::fs::read(path).await?;
@@ -164,7 +169,7 @@ pub async fn load(source: &KeySource, algorithms: &[Algorithm]) -> Result<Loaded
         KeySource::Url(uri) => {
             let fetch = async {
                 let response =
-                    http_client::get(uri, "application/json", None, FETCH_TIMEOUT).await?;
+                    http_client::get(uri, tls, "application/json", None, FETCH_TIMEOUT).await?;
                 let max_age = max_age(response.headers());
                 let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
                     .collect()
@@ -194,6 +199,7 @@ pub struct KeyStore {
     source: KeySource,
     algorithms: Vec<Algorithm>,
     refresh: JwksRefresh,
+    tls: TlsClient,
     // Swapped whole on refresh; readers clone the Arc and drop the lock at once.
     current: RwLock<Arc<KeySet>>,
     // Bumped whenever a kid disappears or changes its key material, so cached verifications made with a withdrawn key
@@ -211,12 +217,14 @@ impl KeyStore {
         source: KeySource,
         algorithms: Vec<Algorithm>,
         refresh: JwksRefresh,
+        tls: TlsClient,
         metrics: Arc<Metrics>,
     ) -> KeyStore {
         KeyStore {
             source,
             algorithms,
             refresh,
+            tls,
             current: RwLock::new(Arc::new(KeySet::new())),
             epoch: AtomicU64::new(0),
             fetch: tokio::sync::Mutex::new(FetchState {
@@ -271,7 +279,7 @@ impl KeyStore {
     }
 
     async fn fetch_and_install(&self) -> Result<Duration, KeyError> {
-        match load(&self.source, &self.algorithms).await {
+        match load(&self.source, &self.algorithms, &self.tls).await {
             Ok(loaded) => {
                 self.metrics
                     .key_fetch(true, loaded.keys.len(), clock::unix_now_ms());
@@ -354,7 +362,13 @@ mod tests {
             max: Duration::from_secs(600),
             unknown_kid_interval: Duration::from_secs(5),
         };
-        KeyStore::new(source, vec![Algorithm::EdDSA], refresh, Arc::default())
+        KeyStore::new(
+            source,
+            vec![Algorithm::EdDSA],
+            refresh,
+            TlsClient::default(),
+            Arc::default(),
+        )
     }
 
     #[test]

@@ -32,7 +32,8 @@
 //! - [`sidecar`]: the pingora `ProxyHttp` impl and its server set-up.
 //! - [`startup`]: [`Application`]: bind, start background work, serve, shut down gracefully.
 //! - [`metrics`]: Prometheus counters and gauges, hand-written text format.
-//! - [`http_client`]: the minimal plain-HTTP GET used for JWKS and the revocation stream.
+//! - [`http_client`]: the minimal HTTP(S) GET used for JWKS and the revocation stream.
+//! - [`tls`]: the TLS client (rustls on aws-lc-rs; system roots plus `AUTH_EDGE_CA_FILE`).
 //! - [`telemetry`]: structured logs.
 //! - [`backoff`], [`clock`]: reconnect delays, unix time.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -56,6 +57,7 @@ pub mod server;
 pub mod sidecar;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;
 pub mod verifier;
 
 pub use config::{Config, ConfigError, KeySource, Mode, VerifierSettings};
@@ -70,7 +72,7 @@ pub async fn check(config: &Config) -> Result<String, String> {
     let (serve, settings) = (&config.serve, &config.verifier);
     let keys = match &settings.keys {
         KeySource::File(path) => {
-            let loaded = keys::load(&settings.keys, &settings.algorithms)
+            let loaded = keys::load(&settings.keys, &settings.algorithms, &settings.tls)
                 .await
                 .map_err(|e| format!("AUTH_EDGE_JWKS_FILE: {}: {e}", path.display()))?;
             format!("{} key(s) from {}", loaded.keys.len(), path.display())

@@ -50,6 +50,7 @@ impl Verifier {
                 settings.keys,
                 settings.algorithms,
                 settings.jwks,
+                settings.tls,
                 metrics.clone(),
             ),
             cache: TokenCache::new(settings.cache_entries),

@@ -12,6 +12,7 @@ use http::Uri;
 use super::vars::{err, http_url, ConfigError, Vars};
 use crate::csrf::{self, CsrfPolicy};
 use crate::revocations::{FailMode, StalenessPolicy};
+use crate::tls::TlsClient;
 
 /// The accounts service's JWKS in the embedded mode (`cargo run -p auth-accounts`).
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8000/api/v1/auth/.well-known/jwks.json";
@@ -19,8 +20,7 @@ pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8000/api/v1/auth/.well-know
 /// Where verification keys come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
-    /// A JWKS document over plain HTTP (the edge carries no TLS client: it talks to accounts
-    /// inside the cluster or on loopback).
+    /// A JWKS document over HTTP or HTTPS.
     Url(Uri),
     /// A local file: a JWKS document, a single JWK, or a public-key PEM.
     File(PathBuf),
@@ -63,6 +63,8 @@ pub struct VerifierSettings {
     /// What happens when the revocation sources go quiet (`AUTH_EDGE_REVOCATION_FAIL_MODE`,
     /// `AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS`).
     pub staleness: StalenessPolicy,
+    /// The TLS client for an `https://` JWKS URL (`AUTH_EDGE_CA_FILE`).
+    pub tls: TlsClient,
 }
 
 impl VerifierSettings {
@@ -133,6 +135,8 @@ impl VerifierSettings {
                     86_400,
                 )?,
             },
+            // Set by `Config::from_vars`, shared with the revocation sources.
+            tls: TlsClient::default(),
         })
     }
 

@@ -13,3 +13,4 @@ mod k8s;
 mod peers;
 mod revocation;
 mod sidecar;
+mod tls;

@@ -108,6 +108,7 @@ async fn silent_stream_is_replaced_after_the_idle_timeout() {
     let metrics = std::sync::Arc::default();
     let task = tokio::spawn(auth_edge::revocations::stream::run(
         fake.stream_url(),
+        auth_edge::tls::TlsClient::default(),
         None,
         set.clone(),
         metrics,
