@@ -1,28 +1,26 @@
-//! API documentation: the OpenAPI document (generated from the handlers' annotations), Swagger UI and
-//! ReDoc. The two UIs are small HTML pages that load their scripts from a public CDN in the reader's
+//! API documentation: the OpenAPI document, Swagger UI and ReDoc.
+//!
+//! The document is not a list kept by hand: every API route is registered with `utoipa-axum`'s
+//! `routes!`, which adds the handler's `#[utoipa::path]` to the document as it adds the route, so
+//! a served route cannot be missing from it. This module only adds the title and the security
+//! schemes ([`ApiDoc`]) and serves the finished document. The two UIs are small HTML pages that load their scripts from a public CDN in the reader's
 //! browser, which keeps megabytes of vendored JavaScript out of the binary.
+
+use std::sync::{Arc, OnceLock};
 
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
 
-use crate::routes::{health, login, password, registration, sessions, tokens};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "auth-accounts", description = "Accounts API: registration, login, sessions, passwords, JWKS."),
-    paths(
-        registration::verify_email, registration::verify_link, registration::complete_registration,
-        login::login, login::refresh, login::logout,
-        password::reset_password, password::complete_reset, password::change_password,
-        sessions::me, sessions::list, sessions::revoke, sessions::logout_others,
-        tokens::validate_token, tokens::gateway_verify, tokens::jwks,
-        health::health,
-    ),
     modifiers(&Security),
 )]
 pub struct ApiDoc;
@@ -48,17 +46,21 @@ impl Modify for Security {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/openapi.json", get(openapi_json))
-        .route("/api/v1/auth/docs", get(swagger))
-        .route("/api/v1/auth/redoc", get(redoc))
+/// The docs routes (not themselves part of the document). `document` is filled in once the whole
+/// API router, and with it the document, is built.
+pub fn router(document: Arc<OnceLock<String>>) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .route("/openapi.json", get(move || openapi_json(document.clone())))
+        .route("/docs", get(swagger))
+        .route("/redoc", get(redoc))
 }
 
-async fn openapi_json() -> Response {
-    match ApiDoc::openapi().to_json() {
-        Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
-        Err(err) => crate::error::ApiError::internal(err).into_response(),
+async fn openapi_json(document: Arc<OnceLock<String>>) -> Response {
+    match document.get() {
+        Some(json) => ([(header::CONTENT_TYPE, "application/json")], json.clone()).into_response(),
+        None => {
+            crate::error::ApiError::internal("the OpenAPI document was not built").into_response()
+        }
     }
 }
 

@@ -3,21 +3,20 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/v1/auth/health", get(health))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(health))
 }
 
 /// Component states: `ok`, `down`, or `disabled` (not configured). The database is required; GeoIP
 /// is optional. Redis, Kafka and SMTP are reported as `disabled` until their integrations are
 /// configured (the embedded mode keeps events in the outbox and writes emails to a folder).
-#[utoipa::path(get, path = "/api/v1/auth/health", tag = "health",
+#[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "All required components are up"), (status = 503, description = "A required component is down")))]
 pub async fn health(State(state): State<AppState>) -> Response {
     let database = store::ping(&state.db).await;

@@ -116,8 +116,8 @@ async fn cleanup_removes_only_what_is_dead(backend: Backend) {
     const DAY: i64 = 24 * 3600;
     let app = spawn_app_with(backend, &[("REFRESH_TTL_SECONDS", "3600")]).await;
     let horizon = auth_accounts::revocations::horizon(
-        app.state.config.access_ttl,
-        app.state.config.jwt_leeway,
+        app.state.config.tokens.access_ttl,
+        app.state.config.tokens.leeway,
     );
     let user = email("cleanup");
     // t0: the registration's session expires at t0+3600; session A is logged out at once.
