@@ -16,7 +16,7 @@ use aws_lc_rs::digest;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use crate::verifier::Identity;
+use crate::identity::Identity;
 
 /// The cache key: the token's SHA-256. Hashing keeps entries small (tokens are ~800 bytes)
 /// and keeps token text out of memory dumps of the cache.

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Limited};
 
 use crate::backoff::Backoff;
 use crate::clock;
-use crate::config::{Config, KeySource};
+use crate::config::{JwksRefresh, KeySource};
 use crate::http_client::{self, FetchError};
 use crate::metrics::Metrics;
 
@@ -193,9 +193,7 @@ struct FetchState {
 pub struct KeyStore {
     source: KeySource,
     algorithms: Vec<Algorithm>,
-    min_refresh: Duration,
-    max_refresh: Duration,
-    unknown_kid_interval: Duration,
+    refresh: JwksRefresh,
     // Swapped whole on refresh; readers clone the Arc and drop the lock at once.
     current: RwLock<Arc<KeySet>>,
     // Bumped whenever a kid disappears, so cached verifications made with a withdrawn key
@@ -207,15 +205,18 @@ pub struct KeyStore {
 }
 
 impl KeyStore {
-    /// An empty store for this configuration; nothing is fetched until [`KeyStore::refresh`] or
-    /// [`KeyStore::run`].
-    pub fn new(config: &Config, metrics: Arc<Metrics>) -> KeyStore {
+    /// An empty store for keys of `algorithms` from `source`; nothing is fetched until
+    /// [`KeyStore::refresh`] or [`KeyStore::run`].
+    pub fn new(
+        source: KeySource,
+        algorithms: Vec<Algorithm>,
+        refresh: JwksRefresh,
+        metrics: Arc<Metrics>,
+    ) -> KeyStore {
         KeyStore {
-            source: config.keys.clone(),
-            algorithms: config.algorithms.clone(),
-            min_refresh: config.jwks_min_refresh,
-            max_refresh: config.jwks_max_refresh,
-            unknown_kid_interval: config.jwks_unknown_kid_interval,
+            source,
+            algorithms,
+            refresh,
             current: RwLock::new(Arc::new(KeySet::new())),
             epoch: AtomicU64::new(0),
             fetch: tokio::sync::Mutex::new(FetchState {
@@ -285,11 +286,11 @@ impl KeyStore {
     fn next_refresh(&self, max_age: Option<Duration>) -> Duration {
         let wanted = match (&self.source, max_age) {
             // A local file is cheap to re-read: pick up a replaced file quickly.
-            (KeySource::File(_), _) => self.min_refresh,
+            (KeySource::File(_), _) => self.refresh.min,
             (KeySource::Url(_), Some(age)) => age,
             (KeySource::Url(_), None) => DEFAULT_REFRESH,
         };
-        wanted.clamp(self.min_refresh, self.max_refresh)
+        wanted.clamp(self.refresh.min, self.refresh.max)
     }
 
     /// Called when a token names a `kid` not in the current set. Refetches at most once per
@@ -302,7 +303,7 @@ impl KeyStore {
             return true;
         }
         if let Some(last) = state.last_unknown_kid_fetch {
-            if last.elapsed() < self.unknown_kid_interval {
+            if last.elapsed() < self.refresh.unknown_kid_interval {
                 return false;
             }
         }
@@ -317,7 +318,7 @@ impl KeyStore {
     /// Refreshes forever: at the source's `max-age` (clamped to the configured bounds) while it
     /// answers, with a quick backoff (capped at the lower bound) while it does not.
     pub async fn run(&self) {
-        let mut backoff = Backoff::new(Duration::from_millis(500), self.min_refresh);
+        let mut backoff = Backoff::new(Duration::from_millis(500), self.refresh.min);
         loop {
             let wait = match self.refresh().await {
                 Ok(next) => {
@@ -344,6 +345,15 @@ mod tests {
     use auth_token::SigningKey;
 
     use super::*;
+
+    fn store_for(source: KeySource) -> KeyStore {
+        let refresh = JwksRefresh {
+            min: Duration::from_secs(30),
+            max: Duration::from_secs(600),
+            unknown_kid_interval: Duration::from_secs(5),
+        };
+        KeyStore::new(source, vec![Algorithm::EdDSA], refresh, Arc::default())
+    }
 
     #[test]
     fn parses_jwks_jwk_and_pem() {
@@ -394,28 +404,19 @@ mod tests {
 
     #[test]
     fn refresh_interval_is_clamped() {
-        let mut config = Config::for_tests(KeySource::Url("http://a/j".parse().unwrap()));
-        config.jwks_min_refresh = Duration::from_secs(30);
-        config.jwks_max_refresh = Duration::from_secs(600);
-        let store = KeyStore::new(&config, Arc::default());
+        let store = store_for(KeySource::Url("http://a/j".parse().unwrap()));
         let s = Duration::from_secs;
         assert_eq!(store.next_refresh(Some(s(300))), s(300));
         assert_eq!(store.next_refresh(Some(s(0))), s(30));
         assert_eq!(store.next_refresh(Some(s(86_400))), s(600));
         assert_eq!(store.next_refresh(None), s(300));
-        let file = KeyStore::new(
-            &Config::for_tests(KeySource::File("k".into())),
-            Arc::default(),
-        );
+        let file = store_for(KeySource::File("k".into()));
         assert_eq!(file.next_refresh(None), s(30));
     }
 
     #[test]
     fn withdrawing_a_key_bumps_the_epoch() {
-        let store = KeyStore::new(
-            &Config::for_tests(KeySource::File("k".into())),
-            Arc::default(),
-        );
+        let store = store_for(KeySource::File("k".into()));
         let a = SigningKey::generate(Algorithm::EdDSA)
             .unwrap()
             .verifying_key();

@@ -6,20 +6,26 @@
 //! It depends only on `auth-token`, never on `auth-accounts`, and keeps working from its caches
 //! when accounts, Redis or the network are down.
 //!
-//! The reusable core is [`Verifier`]; front ends are thin layers over it, each calling
-//! [`Verifier::check_headers`] and setting the identity headers:
+//! The reusable core is [`Verifier`]: [`Verifier::decide`] makes one [`Decision`] per request
+//! (allow with an [`Identity`], anonymous on a public path, or deny with a [`Rejection`]), and
+//! the front ends are thin layers that only render it in their protocol:
 //! - forward-auth HTTP server ([`Application`]): nginx `auth_request`, Traefik, Caddy, Envoy HTTP;
 //! - Envoy ext_authz gRPC ([`ext_authz`]), on its own listener in the same process;
 //! - sidecar reverse proxy ([`sidecar`], pingora) in front of one application.
 //!
 //! Modules:
-//! - [`config`]: typed configuration from environment variables, validated at start-up.
+//! - [`config`]: typed configuration from environment variables, in sections, validated at
+//!   start-up.
 //! - [`public_paths`]: the sidecar's token-free path prefixes, matched safely.
-//! - [`verifier`]: [`Verifier`], [`Identity`], [`Rejection`]: one request, one decision.
+//! - [`verifier`]: [`Verifier`]: one request, one [`Decision`].
+//! - [`decision`]: [`Decision`], [`Access`] and [`Rejection`] (status, challenge, `no-store`).
+//! - [`identity`]: [`Identity`] and the one strip-then-set rule for the identity headers.
 //! - [`keys`]: the key set: JWKS URL or file, refresh by `max-age`, unknown-`kid` refetch.
 //! - [`cache`]: verified-token cache (quick_cache), bounded by entries and memory; expiry on read.
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
-//! - [`request`]: token extraction (bearer, cookie) and identity header handling.
+//! - [`request`]: token extraction (bearer, cookie).
+//! - [`background`]: the work that keeps a verifier fresh (key refresh, revocation sources,
+//!   pruning), started next to it, never inside it.
 //! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).
 //! - [`ext_authz`]: `envoy.service.auth.v3.Authorization/Check` over HTTP/2 (hand-written prost).
 //! - [`sidecar`]: the pingora `ProxyHttp` impl and its server set-up.
@@ -30,12 +36,15 @@
 //! - [`backoff`], [`clock`]: reconnect delays, unix time.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod background;
 pub mod backoff;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod decision;
 pub mod ext_authz;
 pub mod http_client;
+pub mod identity;
 pub mod keys;
 pub mod metrics;
 pub mod public_paths;
@@ -47,41 +56,44 @@ pub mod startup;
 pub mod telemetry;
 pub mod verifier;
 
-pub use config::{Config, ConfigError, KeySource, Mode};
+pub use config::{Config, ConfigError, KeySource, Mode, VerifierSettings};
+pub use decision::{Access, Decision, Rejection};
+pub use identity::Identity;
 pub use startup::Application;
-pub use verifier::{Identity, Rejection, Verifier};
+pub use verifier::Verifier;
 
 /// What `auth-edge --check` verifies beyond parsing: that a local key file loads. A JWKS URL is
 /// not fetched (accounts may legitimately start later; readiness covers that).
 pub async fn check(config: &Config) -> Result<String, String> {
-    let keys = match &config.keys {
+    let (serve, settings) = (&config.serve, &config.verifier);
+    let keys = match &settings.keys {
         KeySource::File(path) => {
-            let loaded = keys::load(&config.keys, &config.algorithms)
+            let loaded = keys::load(&settings.keys, &settings.algorithms)
                 .await
                 .map_err(|e| format!("AUTH_EDGE_JWKS_FILE: {}: {e}", path.display()))?;
             format!("{} key(s) from {}", loaded.keys.len(), path.display())
         }
         KeySource::Url(uri) => format!("keys from {uri} (not fetched by --check)"),
     };
-    let revocations = match (&config.revocations_url, &config.redis_url) {
+    let revocations = match (&config.revocations.url, &config.revocations.redis_url) {
         (None, None) => "none (revoked sessions stay valid until their tokens expire)".to_owned(),
         (Some(uri), None) => format!("stream {uri}"),
         (None, Some(_)) => "redis".to_owned(),
         (Some(uri), Some(_)) => format!("stream {uri} and redis"),
     };
-    let mode = match config.mode {
-        Mode::ForwardAuth => match config.grpc_listen {
+    let mode = match serve.mode {
+        Mode::ForwardAuth => match serve.grpc_listen {
             Some(grpc) => format!("forward-auth (ext_authz gRPC on {grpc})"),
             None => "forward-auth".to_owned(),
         },
         Mode::Sidecar => format!(
             "sidecar to {} (public paths: {:?})",
-            config.upstream.as_deref().unwrap_or("?"),
-            config.public_paths
+            serve.upstream.as_deref().unwrap_or("?"),
+            serve.public_paths
         ),
     };
     Ok(format!(
         "configuration OK: {mode}, listen {}, admin {}, {keys}, revocations: {revocations}",
-        config.listen, config.admin_listen
+        serve.listen, serve.admin_listen
     ))
 }

@@ -50,8 +50,8 @@ fn main() -> ExitCode {
         return check(&config);
     }
 
-    telemetry::init(&config);
-    match config.mode {
+    telemetry::init(&config.log);
+    match config.serve.mode {
         Mode::Sidecar => match auth_edge::sidecar::run(config) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -88,7 +88,7 @@ fn check(config: &Config) -> ExitCode {
 
 fn forward_auth(config: Config) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(config.worker_threads())
+        .worker_threads(config.serve.worker_threads())
         .enable_all()
         .build()
     {

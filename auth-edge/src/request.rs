@@ -1,15 +1,8 @@
-//! Reading the access token from a request and writing the identity headers onto one.
+//! Reading the access token from a request. (Writing the identity headers is
+//! [`crate::identity`]'s.)
 
 use http::header::{AUTHORIZATION, COOKIE};
-use http::{HeaderMap, HeaderName};
-
-/// The identity headers the edge sets after a successful verification, and removes from
-/// anything a client sent.
-pub static IDENTITY_HEADERS: [HeaderName; 3] = [
-    HeaderName::from_static(auth_token::HEADER_USER_ID),
-    HeaderName::from_static(auth_token::HEADER_SESSION_ID),
-    HeaderName::from_static(auth_token::HEADER_USER_ROLE),
-];
+use http::HeaderMap;
 
 /// The token of an `Authorization: Bearer <token>` value (scheme case-insensitive, RFC 7235).
 pub fn bearer(value: &str) -> Option<&str> {
@@ -50,16 +43,6 @@ pub fn token_from_headers<'a>(headers: &'a HeaderMap, cookie_name: &str) -> Opti
             .filter_map(|v| v.to_str().ok())
             .find_map(|h| cookie(h, cookie_name))
     })
-}
-
-/// Removes every identity header; returns whether there was any (a spoofing attempt, or a
-/// misconfigured proxy, worth a log line).
-pub fn strip_identity_headers(headers: &mut HeaderMap) -> bool {
-    let mut found = false;
-    for name in &IDENTITY_HEADERS {
-        found |= headers.remove(name).is_some();
-    }
-    found
 }
 
 #[cfg(test)]
@@ -105,16 +88,5 @@ mod tests {
         );
         assert_eq!(token_from_headers(&h, "access_token"), Some("from-header"));
         assert_eq!(token_from_headers(&HeaderMap::new(), "access_token"), None);
-    }
-
-    #[test]
-    fn strips_identity_headers() {
-        let mut h = HeaderMap::new();
-        h.insert("x-user-id", HeaderValue::from_static("admin"));
-        h.append("X-User-Role", HeaderValue::from_static("1"));
-        h.insert("x-other", HeaderValue::from_static("kept"));
-        assert!(strip_identity_headers(&mut h));
-        assert_eq!(h.len(), 1);
-        assert!(!strip_identity_headers(&mut h));
     }
 }

@@ -1,10 +1,11 @@
 //! The sidecar: a pingora reverse proxy in front of one application (`AUTH_EDGE_UPSTREAM`),
 //! usually in the same pod, so the application needs no gateway that speaks forward-auth.
 //!
-//! [`SidecarProxy`] is one `ProxyHttp` impl: `request_filter` verifies the token and answers
-//! 401/503 itself (on public paths a token is optional: verified if present, never required); `upstream_request_filter` strips client-sent identity
-//! headers on every request and sets ours after a successful check. Pingora brings the proxying
-//! itself: hop-by-hop headers, upgrades, pooling, timeouts, retries and drain.
+//! [`SidecarProxy`] is one `ProxyHttp` impl rendering the verifier's [`Decision`]:
+//! `request_filter` asks for it (on public paths a token is optional: verified if present, never
+//! required) and answers a denial itself; `upstream_request_filter` applies the identity rule
+//! ([`identity::strip_then_set`]) on every forwarded request, public ones too. Pingora brings the
+//! proxying itself: hop-by-hop headers, upgrades, pooling, timeouts, retries and drain.
 //!
 //! Pingora owns its threads and runtimes ([`run`] blocks the calling thread until shutdown), so
 //! the admin listener and the verifier's background work (keys, revocations) run on a separate
@@ -15,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING, WWW_AUTHENTICATE};
-use http::HeaderMap;
+use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{http_proxy_service_with_name, ProxyHttp, Session};
@@ -24,11 +25,13 @@ use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
 use pingora::{Error, ErrorSource, ErrorType};
 
+use crate::background;
 use crate::config::Config;
+use crate::decision::{Access, Decision, Rejection};
+use crate::identity::{self, IdentityHeaders};
 use crate::public_paths::PublicPaths;
-use crate::request::{token_from_headers, IDENTITY_HEADERS};
 use crate::server::{self, Protocol};
-use crate::verifier::{Identity, Rejection, Verifier};
+use crate::verifier::Verifier;
 
 /// Connecting to an application in the same pod takes microseconds; seconds mean it is down.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -68,10 +71,25 @@ pub fn resolve_upstream(raw: &str) -> Result<SocketAddr, SidecarError> {
         .ok_or_else(|| SidecarError::Upstream(format!("{raw} resolves to no address")))
 }
 
-/// Per-request state: the verified caller, if any.
+/// Per-request state: the decision, once made (only forwarded requests have one).
 #[derive(Default)]
 pub struct RequestCtx {
-    identity: Option<Arc<Identity>>,
+    decision: Option<Decision>,
+}
+
+/// The upstream request as a header block for the identity rule.
+struct Upstream<'a>(&'a mut RequestHeader);
+
+impl IdentityHeaders for Upstream<'_> {
+    type Error = Box<Error>;
+
+    fn remove(&mut self, name: &'static HeaderName) -> bool {
+        self.0.remove_header(name).is_some()
+    }
+
+    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> pingora::Result<()> {
+        self.0.insert_header(name.clone(), value)
+    }
 }
 
 /// The proxy logic: verify, then forward with our identity headers only.
@@ -114,12 +132,10 @@ fn can_keep_connection(headers: &HeaderMap) -> bool {
 /// `respond_error`, which forces `Connection: close`: a client refreshing its token right after
 /// a 401 should not pay for a new connection.
 async fn write_rejection(session: &mut Session, rejection: &Rejection) -> pingora::Result<()> {
-    let status = rejection.status();
-    let mut response = ResponseHeader::build(status, Some(4))?;
-    if let Some(challenge) = rejection.www_authenticate() {
-        response.insert_header(WWW_AUTHENTICATE, challenge)?;
+    let mut response = ResponseHeader::build(rejection.status(), Some(4))?;
+    for (name, value) in rejection.response_headers() {
+        response.insert_header(name, value)?;
     }
-    response.insert_header(CACHE_CONTROL, "no-store")?;
     response.insert_header(CONTENT_LENGTH, "0")?;
     if can_keep_connection(&session.req_header().headers) {
         // Pingora closes a connection whose request body is unread when the response starts;
@@ -149,26 +165,23 @@ impl ProxyHttp for SidecarProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
-        let public = self.public_paths.is_public(session.req_header().uri.path());
-        let headers = &session.req_header().headers;
-        if public && token_from_headers(headers, &self.verifier.config().cookie_name).is_none() {
-            return Ok(false);
-        }
-        match self.verifier.check_headers(headers).await {
-            Ok(identity) => {
-                ctx.identity = Some(identity);
-                Ok(false)
-            }
-            // Public paths take an optional identity (a page that greets a signed-in user): a
-            // bad or expired token there is simply no identity, never a 401.
-            Err(rejection) if public => {
-                tracing::debug!(reason = %rejection, "public path with an unusable token");
-                Ok(false)
-            }
-            Err(rejection) => {
-                tracing::debug!(reason = %rejection, "request not authenticated");
+        let access = if self.public_paths.is_public(session.req_header().uri.path()) {
+            Access::Optional
+        } else {
+            Access::Required
+        };
+        match self
+            .verifier
+            .decide(&session.req_header().headers, access)
+            .await
+        {
+            Decision::Deny(rejection) => {
                 write_rejection(session, &rejection).await?;
                 Ok(true)
+            }
+            forwarded => {
+                ctx.decision = Some(forwarded);
+                Ok(false)
             }
         }
     }
@@ -190,19 +203,11 @@ impl ProxyHttp for SidecarProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        // Strip first, on every request (public ones too): the application trusts these
-        // headers, so only values we set may reach it.
-        let mut spoofed = false;
-        for name in &IDENTITY_HEADERS {
-            spoofed |= upstream_request.remove_header(name).is_some();
-        }
-        if spoofed {
+        // On every forwarded request (public ones too): the application trusts these headers,
+        // so only values we set may reach it.
+        let identity = ctx.decision.as_ref().and_then(Decision::identity);
+        if identity::strip_then_set(&mut Upstream(upstream_request), identity)? {
             tracing::debug!("stripped client-sent identity headers");
-        }
-        if let Some(identity) = &ctx.identity {
-            for (name, value) in identity.headers() {
-                upstream_request.insert_header(name.clone(), value)?;
-            }
         }
         Ok(())
     }
@@ -229,7 +234,13 @@ impl ProxyHttp for SidecarProxy {
 /// `AUTH_EDGE_DRAIN_SECONDS`) or SIGINT (immediate). Blocks the calling thread; call it from a
 /// plain `main`, never inside a tokio runtime (pingora builds its own and would panic).
 pub fn run(config: Config) -> Result<(), SidecarError> {
-    let upstream_raw = config
+    let Config {
+        serve,
+        verifier: settings,
+        revocations,
+        log: _,
+    } = config;
+    let upstream_raw = serve
         .upstream
         .clone()
         .ok_or_else(|| SidecarError::Upstream("required in sidecar mode".into()))?;
@@ -238,24 +249,24 @@ pub fn run(config: Config) -> Result<(), SidecarError> {
     // Bind the admin listener here, so a taken port fails start-up with a clear error. The
     // proxy port is checked the same way: pingora binds it later and would only log the error.
     let admin =
-        std::net::TcpListener::bind(config.admin_listen).map_err(|source| SidecarError::Bind {
-            addr: config.admin_listen,
+        std::net::TcpListener::bind(serve.admin_listen).map_err(|source| SidecarError::Bind {
+            addr: serve.admin_listen,
             source,
         })?;
     admin
         .set_nonblocking(true)
         .map_err(|source| SidecarError::Bind {
-            addr: config.admin_listen,
+            addr: serve.admin_listen,
             source,
         })?;
     drop(
-        std::net::TcpListener::bind(config.listen).map_err(|source| SidecarError::Bind {
-            addr: config.listen,
+        std::net::TcpListener::bind(serve.listen).map_err(|source| SidecarError::Bind {
+            addr: serve.listen,
             source,
         })?,
     );
 
-    let verifier = Arc::new(Verifier::new(config.clone()));
+    let verifier = Arc::new(Verifier::new(settings));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("auth-edge-admin")
@@ -263,12 +274,12 @@ pub fn run(config: Config) -> Result<(), SidecarError> {
         .build()
         .map_err(SidecarError::Runtime)?;
     let v = verifier.clone();
-    let drain = config.drain;
+    let drain = serve.drain;
     std::thread::Builder::new()
         .name("auth-edge-admin".into())
         .spawn(move || {
             runtime.block_on(async move {
-                tokio::spawn(v.clone().run_background());
+                tokio::spawn(background::run(v.clone(), revocations));
                 let listener = match tokio::net::TcpListener::from_std(admin) {
                     Ok(listener) => listener,
                     Err(e) => {
@@ -290,10 +301,10 @@ pub fn run(config: Config) -> Result<(), SidecarError> {
         .map_err(SidecarError::Runtime)?;
 
     let conf = ServerConf {
-        threads: config.worker_threads(),
+        threads: serve.worker_threads(),
         // Pingora closes its listeners at once on SIGTERM and then waits this long whatever is
         // in flight; its default (300 s) is longer than Kubernetes' 30 s grace.
-        grace_period_seconds: Some(config.drain.as_secs()),
+        grace_period_seconds: Some(serve.drain.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
         ..ServerConf::default()
     };
@@ -301,17 +312,17 @@ pub fn run(config: Config) -> Result<(), SidecarError> {
     pingora.bootstrap();
     let mut proxy = http_proxy_service_with_name(
         &pingora.configuration,
-        SidecarProxy::new(verifier, upstream, config.public_paths.clone()),
+        SidecarProxy::new(verifier, upstream, serve.public_paths.clone()),
         "auth-edge sidecar",
     );
-    proxy.add_tcp(&config.listen.to_string());
+    proxy.add_tcp(&serve.listen.to_string());
     pingora.add_service(proxy);
     tracing::info!(
-        listen = %config.listen,
-        admin = %config.admin_listen,
+        listen = %serve.listen,
+        admin = %serve.admin_listen,
         upstream = %upstream,
-        public_paths = ?config.public_paths,
-        threads = config.worker_threads(),
+        public_paths = ?serve.public_paths,
+        threads = serve.worker_threads(),
         "auth-edge sidecar listening"
     );
     pingora.run(RunArgs::default());
@@ -341,6 +352,24 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(EXPECT, HeaderValue::from_static("100-continue"));
         assert!(!can_keep_connection(&h));
+    }
+
+    #[test]
+    fn upstream_requests_get_only_our_identity() {
+        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+        request.insert_header("X-User-Id", "admin").unwrap();
+        request.insert_header("x-user-role", "9").unwrap();
+        request.insert_header("x-other", "kept").unwrap();
+        let id = crate::identity::Identity::for_tests("u1");
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), Some(&id)).unwrap());
+        let h = &request.headers;
+        assert_eq!(h.get_all("x-user-id").iter().count(), 1);
+        assert_eq!(h["x-user-id"], "u1");
+        assert_eq!(h["x-user-role"], "1");
+        assert_eq!(h["x-other"], "kept");
+        // Anonymous (a public path): stripped, nothing set.
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), None).unwrap());
+        assert!(!identity::carries_identity_headers(&request.headers));
     }
 
     #[test]

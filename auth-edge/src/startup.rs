@@ -6,11 +6,13 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::config::Config;
+use crate::background;
+use crate::config::{Config, RevocationSources};
 use crate::ext_authz;
 use crate::server::{self, Protocol};
 use crate::verifier::Verifier;
@@ -18,6 +20,8 @@ use crate::verifier::Verifier;
 /// A bound, not yet serving, edge.
 pub struct Application {
     verifier: Arc<Verifier>,
+    revocations: RevocationSources,
+    drain: Duration,
     listener: TcpListener,
     admin_listener: TcpListener,
     grpc_listener: Option<TcpListener>,
@@ -37,14 +41,17 @@ impl Application {
     /// loaded in the background once [`Application::run_until`] runs; until then `/readyz`
     /// answers 503.
     pub async fn build(config: Config) -> std::io::Result<Application> {
-        let listener = TcpListener::bind(config.listen).await?;
-        let admin_listener = TcpListener::bind(config.admin_listen).await?;
-        let grpc_listener = match config.grpc_listen {
+        let serve = &config.serve;
+        let listener = TcpListener::bind(serve.listen).await?;
+        let admin_listener = TcpListener::bind(serve.admin_listen).await?;
+        let grpc_listener = match serve.grpc_listen {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
         };
         Ok(Application {
-            verifier: Arc::new(Verifier::new(config)),
+            drain: serve.drain,
+            verifier: Arc::new(Verifier::new(config.verifier)),
+            revocations: config.revocations,
             listener,
             admin_listener,
             grpc_listener,
@@ -82,8 +89,11 @@ impl Application {
     /// Serves until `shutdown` resolves, then drains for up to the configured time.
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let verifier = self.verifier;
-        let drain = verifier.config().drain;
-        let _background = AbortOnDrop(tokio::spawn(verifier.clone().run_background()));
+        let drain = self.drain;
+        let _background = AbortOnDrop(tokio::spawn(background::run(
+            verifier.clone(),
+            self.revocations,
+        )));
 
         // One shutdown signal fans out to both listeners.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

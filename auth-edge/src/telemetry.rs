@@ -9,19 +9,19 @@
 use log::{Level, LevelFilter, Log, Metadata, Record};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Config, LogFormat};
+use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber and the `log` bridge. Call once, from `main` (tests do not
 /// need logs).
-pub fn init(config: &Config) {
+pub fn init(log: &LogConfig) {
     let from_env = EnvFilter::try_from_default_env().ok();
     let verbose_env = from_env.is_some();
     let filter =
-        from_env.unwrap_or_else(|| EnvFilter::new(format!("auth_edge={0},{0}", config.log_level)));
+        from_env.unwrap_or_else(|| EnvFilter::new(format!("auth_edge={0},{0}", log.level)));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // `set_global_default` rather than `try_init`: the latter would install tracing-log's own
     // `log` bridge, which cannot demote anything.
-    let result = match config.log_format {
+    let result = match log.format {
         LogFormat::Json => {
             tracing::subscriber::set_global_default(builder.json().flatten_event(true).finish())
         }
@@ -36,7 +36,7 @@ pub fn init(config: &Config) {
     let max = if verbose_env {
         LevelFilter::Trace
     } else {
-        match config.log_level.as_str() {
+        match log.level.as_str() {
             "trace" => LevelFilter::Trace,
             "debug" => LevelFilter::Debug,
             "warn" => LevelFilter::Warn,

@@ -2,229 +2,32 @@
 //!
 //! One request = one token: cache lookup (or signature and claims check against the cached
 //! key set, refetching once on an unknown `kid`), then the revocation check, always.
+//! [`Verifier::decide`] turns that into the [`Decision`] the front ends render. The verifier runs
+//! no task of its own: keeping its keys and revocations fresh is [`crate::background`]'s job.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_token::{Claims, Validation};
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::HeaderMap;
 
 use crate::cache::{self, TokenCache};
 use crate::clock;
-use crate::config::Config;
+use crate::config::VerifierSettings;
+use crate::decision::{Access, Decision, Rejection};
+use crate::identity::Identity;
 use crate::keys::KeyStore;
 use crate::metrics::{Metrics, Outcome, Snapshot};
-use crate::request::{self, IDENTITY_HEADERS};
-use crate::revocations::{self, RevocationSet};
-
-/// How often expired revocations are dropped.
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// A verified caller, ready to be forwarded as headers.
-///
-/// Compact on purpose (one of these per cached token, 100,000 by default): the three header
-/// values live in one shared buffer, `{sub}{sid}{role}`, and each header is a zero-copy slice of
-/// it, so a cache hit allocates nothing.
-#[derive(Debug)]
-pub struct Identity {
-    values: Bytes,
-    sub_end: u32,
-    sid_end: u32,
-    role: i32,
-    exp: i64,
-    valid_until: i64,
-    key_epoch: u64,
-}
-
-impl Identity {
-    fn new(claims: Claims, leeway: i64, key_epoch: u64) -> Result<Identity, auth_token::Error> {
-        // Empty ids would become empty headers, which some proxies drop or merge with a
-        // client-sent value; such a token is not usable as an identity.
-        if claims.sub.is_empty() || claims.sid.is_empty() {
-            return Err(auth_token::Error::Malformed("empty sub or sid"));
-        }
-        let role = claims.role.to_string();
-        let mut values = String::with_capacity(claims.sub.len() + claims.sid.len() + role.len());
-        values.push_str(&claims.sub);
-        values.push_str(&claims.sid);
-        values.push_str(&role);
-        let too_long = || auth_token::Error::Malformed("sub or sid too long");
-        let sub_end = u32::try_from(claims.sub.len()).map_err(|_| too_long())?;
-        let sid_end = u32::try_from(claims.sub.len() + claims.sid.len()).map_err(|_| too_long())?;
-        let identity = Identity {
-            values: Bytes::from(values),
-            sub_end,
-            sid_end,
-            role: claims.role,
-            exp: claims.exp,
-            valid_until: claims.exp.saturating_add(leeway),
-            key_epoch,
-        };
-        // Checked once here, so `headers` never meets an invalid value.
-        if identity
-            .header_values()
-            .iter()
-            .any(|v| HeaderValue::from_maybe_shared(v.clone()).is_err())
-        {
-            return Err(auth_token::Error::Malformed(
-                "sub or sid is not a header value",
-            ));
-        }
-        Ok(identity)
-    }
-
-    /// An identity for unit tests elsewhere in the crate: `sub` = `sid` = `id`, role 1.
-    #[cfg(test)]
-    pub(crate) fn for_tests(id: &str) -> Identity {
-        let claims = Claims {
-            sub: id.into(),
-            sid: id.into(),
-            role: 1,
-            iss: String::new(),
-            aud: String::new(),
-            iat: 0,
-            exp: clock::unix_now() + 600,
-            jti: String::new(),
-        };
-        // Test ids are plain ASCII.
-        Identity::new(claims, 0, 0).unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    /// The three values as slices of the shared buffer (reference-count bumps, no copies).
-    fn header_values(&self) -> [Bytes; 3] {
-        let (sub, sid) = (self.sub_end as usize, self.sid_end as usize);
-        [
-            self.values.slice(..sub),
-            self.values.slice(sub..sid),
-            self.values.slice(sid..),
-        ]
-    }
-
-    fn str_at(&self, range: std::ops::Range<usize>) -> &str {
-        // Built from Strings split at their own lengths: always UTF-8.
-        std::str::from_utf8(&self.values[range]).unwrap_or_default()
-    }
-
-    /// User id (`sub`).
-    pub fn user_id(&self) -> &str {
-        self.str_at(0..self.sub_end as usize)
-    }
-
-    /// Session id (`sid`).
-    pub fn session_id(&self) -> &str {
-        self.str_at(self.sub_end as usize..self.sid_end as usize)
-    }
-
-    /// Role (`role`).
-    pub fn role(&self) -> i32 {
-        self.role
-    }
-
-    /// Token expiry, unix seconds.
-    pub fn exp(&self) -> i64 {
-        self.exp
-    }
-
-    /// Last second (unix) at which the token is still accepted (`exp` + leeway).
-    pub fn valid_until(&self) -> i64 {
-        self.valid_until
-    }
-
-    /// `(x-user-id, ..), (x-session-id, ..), (x-user-role, ..)`.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static http::HeaderName, HeaderValue)> {
-        IDENTITY_HEADERS
-            .iter()
-            .zip(self.header_values())
-            // Validated in `new`; an empty value is unreachable and would only drop a header.
-            .map(|(name, v)| (name, HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY)))
-    }
-
-    /// Strips any client-sent identity headers, then sets ours (for proxies that forward the
-    /// request themselves). Returns whether a client-sent one was removed.
-    pub fn apply(&self, headers: &mut HeaderMap) -> bool {
-        let spoofed = request::strip_identity_headers(headers);
-        for (name, value) in self.headers() {
-            headers.insert(name.clone(), value);
-        }
-        spoofed
-    }
-
-    /// Bytes held for this identity, for the cache's memory bound: the struct, the shared
-    /// buffer, and the allocator's and reference count's overhead on both.
-    pub(crate) fn approximate_size(&self) -> usize {
-        std::mem::size_of::<Identity>() + self.values.len() + 64
-    }
-}
-
-const EMPTY: HeaderValue = HeaderValue::from_static("");
-
-/// Why a request was not authenticated.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Rejection {
-    /// No token in the request.
-    #[error("no token")]
-    Missing,
-    /// The token is not valid (format, signature, issuer, audience, type, algorithm).
-    #[error("invalid token: {0}")]
-    Invalid(auth_token::Error),
-    /// Expired or not yet valid.
-    #[error("token expired or not yet valid")]
-    Expired,
-    /// Signed by an unknown key, even after refetching the keys.
-    #[error("unknown signing key {0:?}")]
-    UnknownKey(String),
-    /// The session has been revoked.
-    #[error("session revoked")]
-    Revoked,
-    /// No key is loaded yet, so nothing can be verified.
-    #[error("verification keys not loaded")]
-    Unavailable,
-}
-
-impl Rejection {
-    /// The metrics outcome.
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Rejection::Missing => Outcome::Missing,
-            Rejection::Invalid(_) => Outcome::Invalid,
-            Rejection::Expired => Outcome::Expired,
-            Rejection::UnknownKey(_) => Outcome::UnknownKey,
-            Rejection::Revoked => Outcome::Revoked,
-            Rejection::Unavailable => Outcome::Unavailable,
-        }
-    }
-
-    /// 401, or 503 while no keys are loaded: "cannot decide" must not look like "log out" to
-    /// clients that refresh or drop their session on 401.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            Rejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::UNAUTHORIZED,
-        }
-    }
-
-    /// The RFC 6750 challenge for a 401: no error attribute when no token was sent (section
-    /// 3.1), and the same generic `invalid_token` for every other reason, so a prober learns
-    /// nothing. None for the 503 (not an authentication problem).
-    pub fn www_authenticate(&self) -> Option<HeaderValue> {
-        match self {
-            Rejection::Unavailable => None,
-            Rejection::Missing => Some(HeaderValue::from_static("Bearer realm=\"auth\"")),
-            _ => Some(HeaderValue::from_static(
-                "Bearer realm=\"auth\", error=\"invalid_token\"",
-            )),
-        }
-    }
-}
+use crate::request;
+use crate::revocations::RevocationSet;
 
 /// Verifies access tokens against cached keys and pushed revocations.
 ///
-/// Build it with [`Verifier::new`], drive [`Verifier::run_background`] on some runtime (key
-/// refresh, revocation sources, pruning), and call [`Verifier::check_headers`] or
-/// [`Verifier::verify_token`] per request. Cheap to share: wrap it in an `Arc`.
+/// Build it with [`Verifier::new`], keep it fresh with [`crate::background::run`] on some
+/// runtime, and call [`Verifier::decide`] (or [`Verifier::check_headers`],
+/// [`Verifier::verify_token`]) per request. Cheap to share: wrap it in an `Arc`.
 pub struct Verifier {
-    config: Config,
+    cookie_name: String,
     validation: Validation,
     keys: KeyStore,
     cache: TokenCache,
@@ -233,23 +36,24 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    /// A verifier with no keys yet (not ready until the background task or
+    /// A verifier with no keys yet (not ready until the background work or
     /// [`Verifier::load_keys`] loads them).
-    pub fn new(config: Config) -> Verifier {
+    pub fn new(settings: VerifierSettings) -> Verifier {
         let metrics = Arc::new(Metrics::default());
+        let validation = settings.validation();
         Verifier {
-            validation: config.validation(),
-            keys: KeyStore::new(&config, metrics.clone()),
-            cache: TokenCache::new(config.cache_entries),
-            revocations: Arc::new(RevocationSet::new(config.leeway_secs)),
+            keys: KeyStore::new(
+                settings.keys,
+                settings.algorithms,
+                settings.jwks,
+                metrics.clone(),
+            ),
+            cache: TokenCache::new(settings.cache_entries),
+            revocations: Arc::new(RevocationSet::new(settings.leeway_secs)),
+            cookie_name: settings.cookie_name,
+            validation,
             metrics,
-            config,
         }
-    }
-
-    /// The configuration it was built with.
-    pub fn config(&self) -> &Config {
-        &self.config
     }
 
     /// Loads keys once now (waits for a fetch in flight). Useful at start-up to be ready sooner.
@@ -257,7 +61,7 @@ impl Verifier {
         self.keys.refresh().await.map(|_| ())
     }
 
-    /// The key store (readiness, manual installs).
+    /// The key store (readiness, manual installs, the refresh loop).
     pub fn keys(&self) -> &KeyStore {
         &self.keys
     }
@@ -267,9 +71,19 @@ impl Verifier {
         &self.revocations
     }
 
+    /// The revocation set, shared with the tasks that fill it.
+    pub fn revocations_handle(&self) -> Arc<RevocationSet> {
+        self.revocations.clone()
+    }
+
     /// The metrics registry.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The metrics registry, shared with the background tasks that report to it.
+    pub fn metrics_handle(&self) -> Arc<Metrics> {
+        self.metrics.clone()
     }
 
     /// Ready to verify: keys are loaded.
@@ -286,58 +100,33 @@ impl Verifier {
         })
     }
 
-    /// The background work: key refresh, revocation sources, pruning. Runs until dropped; spawn
-    /// it on the runtime of your choice.
-    pub async fn run_background(self: Arc<Self>) {
-        if !self.config.has_revocation_source() {
-            tracing::warn!(
-                "no revocation source (AUTH_EDGE_REVOCATIONS_URL or REDIS_URL): revoked \
-                 sessions stay valid here until their access tokens expire"
-            );
+    /// The decision for a request, from its headers: the one policy every front end renders.
+    ///
+    /// With [`Access::Optional`] (a public path) no token means [`Decision::Anonymous`] without
+    /// a verification, and a bad or expired token is simply no identity, never a denial (a page
+    /// that greets a signed-in user must not 401 a stale cookie).
+    pub async fn decide(&self, headers: &HeaderMap, access: Access) -> Decision {
+        if access == Access::Optional
+            && request::token_from_headers(headers, &self.cookie_name).is_none()
+        {
+            return Decision::Anonymous;
         }
-        let stream = {
-            let this = self.clone();
-            async move {
-                if let Some(uri) = this.config.revocations_url.clone() {
-                    revocations::stream::run(
-                        uri,
-                        this.config.revocations_token.clone(),
-                        this.revocations.clone(),
-                        this.metrics.clone(),
-                        revocations::stream::IDLE_TIMEOUT,
-                    )
-                    .await;
-                }
+        match self.check_headers(headers).await {
+            Ok(identity) => Decision::Allow(identity),
+            Err(rejection) if access == Access::Optional => {
+                tracing::debug!(reason = %rejection, "public path with an unusable token");
+                Decision::Anonymous
             }
-        };
-        let redis = {
-            let this = self.clone();
-            async move {
-                if let Some(url) = this.config.redis_url.clone() {
-                    revocations::redis::run(url, this.revocations.clone(), this.metrics.clone())
-                        .await;
-                }
+            Err(rejection) => {
+                tracing::debug!(reason = %rejection, "request not authenticated");
+                Decision::Deny(rejection)
             }
-        };
-        let prune = {
-            let this = self.clone();
-            async move {
-                let mut tick = tokio::time::interval(PRUNE_EVERY);
-                loop {
-                    tick.tick().await;
-                    let dropped = this.revocations.prune(clock::unix_now());
-                    if dropped > 0 {
-                        tracing::debug!(dropped, "pruned expired revocations");
-                    }
-                }
-            }
-        };
-        tokio::join!(self.keys.run(), stream, redis, prune);
+        }
     }
 
     /// Authenticates a request from its headers (bearer token or cookie).
     pub async fn check_headers(&self, headers: &HeaderMap) -> Result<Arc<Identity>, Rejection> {
-        match request::token_from_headers(headers, &self.config.cookie_name) {
+        match request::token_from_headers(headers, &self.cookie_name) {
             Some(token) => self.verify_token(token).await,
             None => {
                 self.metrics
@@ -366,7 +155,7 @@ impl Verifier {
         // epoch and is ignored next time.
         let epoch = self.keys.epoch();
         if let Some(identity) = self.cache.get(&key) {
-            if identity.key_epoch == epoch && now <= identity.valid_until {
+            if identity.key_epoch() == epoch && now <= identity.valid_until() {
                 return (self.not_revoked(identity), true);
             }
             // Expired or from a withdrawn key set: free the slot now rather than at eviction.
@@ -376,7 +165,7 @@ impl Verifier {
             Ok(claims) => claims,
             Err(r) => return (Err(r), false),
         };
-        let identity = match Identity::new(claims, self.validation.leeway_secs, epoch) {
+        let identity = match Identity::from_claims(&claims, self.validation.leeway_secs, epoch) {
             Ok(identity) => Arc::new(identity),
             Err(e) => return (Err(Rejection::Invalid(e)), false),
         };
@@ -427,8 +216,16 @@ fn rejection(e: auth_token::Error) -> Rejection {
 mod tests {
     use auth_token::{sign, Algorithm, SigningKey};
 
+    use http::StatusCode;
+
     use super::*;
-    use crate::config::KeySource;
+    use crate::config::{Config, KeySource};
+
+    fn settings(alg: Algorithm) -> VerifierSettings {
+        let mut settings = Config::for_tests(KeySource::File("/nonexistent".into())).verifier;
+        settings.algorithms = vec![alg];
+        settings
+    }
 
     fn claims(sid: &str, exp_in: i64) -> Claims {
         let now = clock::unix_now();
@@ -445,9 +242,7 @@ mod tests {
     }
 
     fn verifier(key: &SigningKey) -> Verifier {
-        let mut config = Config::for_tests(KeySource::File("/nonexistent".into()));
-        config.algorithms = vec![key.algorithm()];
-        let v = Verifier::new(config);
+        let v = Verifier::new(settings(key.algorithm()));
         v.keys()
             .install([key.verifying_key()].into_iter().collect());
         v
@@ -525,39 +320,56 @@ mod tests {
     #[tokio::test]
     async fn no_keys_is_unavailable_not_unauthorized() {
         let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
-        let mut config = Config::for_tests(KeySource::File("/nonexistent".into()));
-        config.algorithms = vec![Algorithm::EdDSA];
-        let v = Verifier::new(config);
+        let v = Verifier::new(settings(Algorithm::EdDSA));
         let token = sign(&claims("s", 600), &key).unwrap();
         let r = v.verify_token(&token).await.unwrap_err();
         assert_eq!(r, Rejection::Unavailable);
         assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
-    #[test]
-    fn challenges() {
-        assert_eq!(
-            Rejection::Missing.www_authenticate().unwrap(),
-            "Bearer realm=\"auth\""
-        );
-        assert_eq!(
-            Rejection::Revoked.www_authenticate().unwrap(),
-            "Bearer realm=\"auth\", error=\"invalid_token\""
-        );
-        assert_eq!(Rejection::Unavailable.www_authenticate(), None);
-        assert_eq!(Rejection::Expired.status(), StatusCode::UNAUTHORIZED);
-    }
+    #[tokio::test]
+    async fn decisions_for_required_and_optional_access() {
+        let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let v = verifier(&key);
+        let bearer = |token: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(
+                http::header::AUTHORIZATION,
+                format!("Bearer {token}").parse().unwrap(),
+            );
+            h
+        };
+        let good = bearer(&sign(&claims("s1", 600), &key).unwrap());
+        let expired = bearer(&sign(&claims("s1", -3600), &key).unwrap());
+        let none = HeaderMap::new();
 
-    #[test]
-    fn apply_replaces_client_headers() {
-        let id = Identity::new(claims("s9", 60), 30, 0).unwrap();
-        let mut h = HeaderMap::new();
-        h.append("x-user-id", HeaderValue::from_static("admin"));
-        h.append("x-user-id", HeaderValue::from_static("root"));
-        assert!(id.apply(&mut h));
-        assert_eq!(h.get_all("x-user-id").iter().count(), 1);
-        assert_eq!(h["x-user-id"], "user-1");
-        assert_eq!(h["x-session-id"], "s9");
-        assert_eq!(h["x-user-role"], "1");
+        for access in [Access::Required, Access::Optional] {
+            let Decision::Allow(id) = v.decide(&good, access).await else {
+                panic!("a valid token is allowed")
+            };
+            assert_eq!(id.session_id(), "s1");
+        }
+        assert!(matches!(
+            v.decide(&none, Access::Required).await,
+            Decision::Deny(Rejection::Missing)
+        ));
+        assert!(matches!(
+            v.decide(&expired, Access::Required).await,
+            Decision::Deny(Rejection::Expired)
+        ));
+        let missing_before = v.metrics().verifications(Outcome::Missing);
+        assert!(matches!(
+            v.decide(&none, Access::Optional).await,
+            Decision::Anonymous
+        ));
+        assert_eq!(
+            v.metrics().verifications(Outcome::Missing),
+            missing_before,
+            "no token on a public path is not a verification"
+        );
+        assert!(matches!(
+            v.decide(&expired, Access::Optional).await,
+            Decision::Anonymous
+        ));
     }
 }

@@ -193,9 +193,9 @@ mod tests {
     use crate::config::{Config, KeySource};
 
     fn verifier() -> Arc<Verifier> {
-        Arc::new(Verifier::new(Config::for_tests(KeySource::File(
-            "/nonexistent".into(),
-        ))))
+        Arc::new(Verifier::new(
+            Config::for_tests(KeySource::File("/nonexistent".into())).verifier,
+        ))
     }
 
     fn framed(message: &[u8], flag: u8) -> Bytes {

@@ -1,10 +1,10 @@
 //! Envoy external authorization over gRPC (`envoy.service.auth.v3.Authorization/Check`), served
 //! on `AUTH_EDGE_GRPC_LISTEN`.
 //!
-//! The same decision as the forward-auth endpoint, in Envoy's terms: an OK `CheckResponse`
-//! whose `ok_response.headers` overwrite `x-user-id`, `x-session-id` and `x-user-role` on the
-//! upstream request, or a denial carrying the HTTP status (401, or 503 while no keys are loaded)
-//! and the RFC 6750 challenge for the client.
+//! The same [`Decision`] as the forward-auth endpoint, rendered in Envoy's terms: an OK
+//! `CheckResponse` whose `ok_response.headers` overwrite `x-user-id`, `x-session-id` and
+//! `x-user-role` on the upstream request, or a denial carrying the HTTP status (401, or 503 while
+//! no keys are loaded), `no-store` and the RFC 6750 challenge for the client.
 //!
 //! - [`proto`]: the hand-written protobuf messages.
 //! - [`grpc`]: the HTTP/2 listener and gRPC framing.
@@ -12,11 +12,12 @@
 pub mod grpc;
 pub mod proto;
 
-use http::header::{AUTHORIZATION, CACHE_CONTROL, COOKIE, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderName, HeaderValue};
 
-use crate::request::IDENTITY_HEADERS;
-use crate::verifier::{Rejection, Verifier};
+use crate::decision::{Access, Decision, Rejection};
+use crate::identity::{self, Identity, IdentityHeaders};
+use crate::verifier::Verifier;
 use proto::{
     CheckRequest, CheckResponse, DeniedHttpResponse, HeaderValueOption, HttpResponse, HttpStatus,
     OkHttpResponse, Status,
@@ -84,16 +85,12 @@ fn has_identity_headers(request: &CheckRequest) -> bool {
     let Some(http) = http_request(request) else {
         return false;
     };
-    let named = |name: &str| {
-        IDENTITY_HEADERS
-            .iter()
-            .any(|h| name.eq_ignore_ascii_case(h.as_str()))
-    };
-    http.headers.keys().any(|k| named(k))
-        || http
-            .header_map
-            .as_ref()
-            .is_some_and(|m| m.headers.iter().any(|h| named(&h.key)))
+    http.headers.keys().any(|k| identity::is_identity_header(k))
+        || http.header_map.as_ref().is_some_and(|m| {
+            m.headers
+                .iter()
+                .any(|h| identity::is_identity_header(&h.key))
+        })
 }
 
 /// Decides one `Check` call.
@@ -101,65 +98,79 @@ pub async fn check(verifier: &Verifier, request: &CheckRequest) -> CheckResponse
     if has_identity_headers(request) {
         tracing::debug!("request carries client-sent identity headers (Envoy overwrites them)");
     }
-    match verifier.check_headers(&credential_headers(request)).await {
-        Ok(identity) => allow(identity.headers()),
-        Err(rejection) => {
-            tracing::debug!(reason = %rejection, "request not authenticated");
-            deny(&rejection)
-        }
+    render(
+        &verifier
+            .decide(&credential_headers(request), Access::Required)
+            .await,
+    )
+}
+
+/// The `CheckResponse` for a decision.
+pub fn render(decision: &Decision) -> CheckResponse {
+    match decision {
+        Decision::Allow(_) | Decision::Anonymous => allow(decision.identity()),
+        Decision::Deny(rejection) => deny(rejection),
     }
 }
 
-/// An OK answer setting the identity headers.
-///
-/// Each header is sent with `OVERWRITE_IF_EXISTS_OR_ADD`, which removes every client-sent value
-/// of that name before adding ours. The names are deliberately *not* listed in
-/// `headers_to_remove` as well: Envoy applies removals after the sets (ext_authz.cc,
-/// `onComplete`), so listing them would delete the identity we just set. `headers_to_remove`
-/// carries only identity headers the edge does not set (none today; kept so that adding a
-/// header to [`IDENTITY_HEADERS`] without a value cannot leak a client's).
-pub fn allow(identity: impl Iterator<Item = (&'static HeaderName, HeaderValue)>) -> CheckResponse {
-    let mut headers = Vec::with_capacity(IDENTITY_HEADERS.len());
-    let mut set = Vec::with_capacity(IDENTITY_HEADERS.len());
-    for (name, value) in identity {
+/// The identity rule in Envoy's terms, collected by [`identity::strip_then_set`]: a header we
+/// set goes out with `OVERWRITE_IF_EXISTS_OR_ADD`, which removes every client-sent value of that
+/// name before adding ours; a header we strip without setting goes into `headers_to_remove`.
+/// The two never name the same header: Envoy applies removals after the sets (ext_authz.cc,
+/// `onComplete`), so listing a set header there would delete the identity we just set.
+#[derive(Default)]
+struct EnvoyHeaders {
+    set: Vec<HeaderValueOption>,
+    remove: Vec<String>,
+}
+
+impl IdentityHeaders for EnvoyHeaders {
+    type Error = std::convert::Infallible;
+
+    fn remove(&mut self, name: &'static HeaderName) -> bool {
+        self.remove.push(name.as_str().to_owned());
+        // Envoy holds the request: whether the client sent one is logged by `check`.
+        false
+    }
+
+    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
+        self.remove.retain(|n| n != name.as_str());
         // Identity values come from verified claims already checked to be header-safe; a
         // non-UTF-8 one cannot occur, and would be sent empty rather than lossy.
-        headers.push(HeaderValueOption::overwrite(
+        self.set.push(HeaderValueOption::overwrite(
             name.as_str(),
             value.to_str().unwrap_or_default(),
         ));
-        set.push(name);
+        Ok(())
     }
-    let headers_to_remove = IDENTITY_HEADERS
-        .iter()
-        .filter(|h| !set.contains(h))
-        .map(|h| h.as_str().to_owned())
-        .collect();
+}
+
+/// An OK answer: the identity headers overwritten with `identity`'s values (or all removed,
+/// for an anonymous request).
+pub fn allow(identity: Option<&Identity>) -> CheckResponse {
+    let mut headers = EnvoyHeaders::default();
+    let Ok(_) = identity::strip_then_set(&mut headers, identity);
     CheckResponse {
         status: Some(Status {
             code: code::OK,
             message: String::new(),
         }),
         http_response: Some(HttpResponse::OkResponse(OkHttpResponse {
-            headers,
-            headers_to_remove,
+            headers: headers.set,
+            headers_to_remove: headers.remove,
         })),
     }
 }
 
-/// A denial: the HTTP status for the client (401 or 503), the challenge, `no-store`.
+/// A denial: the HTTP status for the client (401 or 503), `no-store` and the challenge.
 pub fn deny(rejection: &Rejection) -> CheckResponse {
     let status = rejection.status();
-    let mut headers = vec![HeaderValueOption::overwrite(
-        CACHE_CONTROL.as_str(),
-        "no-store",
-    )];
-    if let Some(challenge) = rejection.www_authenticate() {
-        headers.push(HeaderValueOption::overwrite(
-            WWW_AUTHENTICATE.as_str(),
-            challenge.to_str().unwrap_or_default(),
-        ));
-    }
+    let headers = rejection
+        .response_headers()
+        .map(|(name, value)| {
+            HeaderValueOption::overwrite(name.as_str(), value.to_str().unwrap_or_default())
+        })
+        .collect();
     let grpc_code = if status == http::StatusCode::SERVICE_UNAVAILABLE {
         code::UNAVAILABLE
     } else {
@@ -252,43 +263,47 @@ mod tests {
         assert_eq!(&denied[4..10], &[0x12, denied[5], 0x0a, 0x03, 0x08, 0x91]);
     }
 
-    #[test]
-    fn allow_overwrites_and_never_removes_what_it_sets() {
-        let values = [
-            http::HeaderValue::from_static("u1"),
-            http::HeaderValue::from_static("s1"),
-            http::HeaderValue::from_static("2"),
-        ];
-        let r = allow(IDENTITY_HEADERS.iter().zip(values.iter().cloned()));
+    fn ok_headers(r: CheckResponse) -> (Vec<(String, String, i32)>, Vec<String>) {
         assert_eq!(r.status.unwrap().code, code::OK);
         let Some(HttpResponse::OkResponse(ok)) = r.http_response else {
             panic!("not ok")
         };
-        let set: Vec<(&str, &str, i32)> = ok
+        let set = ok
             .headers
             .iter()
             .map(|h| {
                 let v = h.header.as_ref().unwrap();
-                (v.key.as_str(), v.value.as_str(), h.append_action)
+                (v.key.clone(), v.value.clone(), h.append_action)
             })
             .collect();
+        (set, ok.headers_to_remove)
+    }
+
+    #[test]
+    fn allow_overwrites_and_never_removes_what_it_sets() {
+        let id = crate::identity::Identity::for_tests("u1");
+        let (set, removed) = ok_headers(allow(Some(&id)));
         let overwrite = HeaderAppendAction::OverwriteIfExistsOrAdd as i32;
+        let set: Vec<(&str, &str, i32)> = set
+            .iter()
+            .map(|(k, v, a)| (k.as_str(), v.as_str(), *a))
+            .collect();
         assert_eq!(
             set,
             [
                 ("x-user-id", "u1", overwrite),
-                ("x-session-id", "s1", overwrite),
-                ("x-user-role", "2", overwrite)
+                ("x-session-id", "u1", overwrite),
+                ("x-user-role", "1", overwrite)
             ]
         );
         // Envoy removes after setting: listing them here would drop our own values (checked
         // against Envoy 1.40 in the gRPC peer test).
-        assert!(ok.headers_to_remove.is_empty());
-        let partial = allow(IDENTITY_HEADERS.iter().zip(values.iter().cloned()).take(2));
-        let Some(HttpResponse::OkResponse(ok)) = partial.http_response else {
-            panic!("not ok")
-        };
-        assert_eq!(ok.headers_to_remove, ["x-user-role"]);
+        assert!(removed.is_empty());
+
+        // Anonymous: nothing set, every identity header removed.
+        let (set, removed) = ok_headers(render(&Decision::Anonymous));
+        assert!(set.is_empty());
+        assert_eq!(removed, ["x-user-id", "x-session-id", "x-user-role"]);
     }
 
     #[test]

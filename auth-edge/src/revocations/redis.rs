@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{Message, RevocationSet};
 use crate::backoff::Backoff;
 use crate::clock;
-use crate::config::Secret;
 use crate::metrics::{Metrics, Source};
 
 /// The pub/sub channel accounts publishes `{"type":"revoked","sid","until"}` on.
@@ -37,9 +37,9 @@ enum RedisSourceError {
 }
 
 /// Follows Redis forever, reconnecting as needed.
-pub async fn run(url: Secret, set: Arc<RevocationSet>, metrics: Arc<Metrics>) {
+pub async fn run(url: SecretString, set: Arc<RevocationSet>, metrics: Arc<Metrics>) {
     metrics.source_configured(Source::Redis);
-    let client = match redis::Client::open(url.expose()) {
+    let client = match redis::Client::open(url.expose_secret()) {
         Ok(client) => client,
         Err(e) => {
             // Config validation parses the URL first, so this is unreachable in practice.

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use http::Uri;
 use http_body_util::BodyExt;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
 use super::{Message, RevocationSet};
 use crate::backoff::Backoff;
 use crate::clock;
-use crate::config::Secret;
 use crate::http_client::{self, FetchError};
 use crate::metrics::{Metrics, Source};
 
@@ -42,7 +42,7 @@ enum StreamError {
 /// Follows the stream forever, reconnecting as needed.
 pub async fn run(
     uri: Uri,
-    token: Option<Secret>,
+    token: Option<SecretString>,
     set: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
     idle_timeout: Duration,
@@ -70,7 +70,7 @@ pub async fn run(
 
 async fn follow(
     uri: &Uri,
-    token: Option<&Secret>,
+    token: Option<&SecretString>,
     set: &RevocationSet,
     metrics: &Metrics,
     idle_timeout: Duration,
@@ -79,7 +79,7 @@ async fn follow(
     let response = http_client::get(
         uri,
         "application/x-ndjson",
-        token.map(Secret::expose),
+        token.map(ExposeSecret::expose_secret),
         CONNECT_TIMEOUT,
     )
     .await?;

@@ -100,7 +100,7 @@ async fn bad_tokens_are_401_invalid_token() {
 async fn bearer_wins_over_cookie_and_cookie_name_is_configurable() {
     let fake = FakeAccounts::start(&[key_a()]).await;
     let mut config = edge_config(&fake);
-    config.cookie_name = "at".into();
+    config.verifier.cookie_name = "at".into();
     let edge = spawn_edge(config).await;
     let client = client();
     let (good, bad) = (claims(), claims());

@@ -400,7 +400,7 @@ impl Drop for TestEdge {
 /// An edge reading keys and revocations from `fake`.
 pub fn edge_config(fake: &FakeAccounts) -> Config {
     let mut config = Config::for_tests(KeySource::Url(fake.jwks_url()));
-    config.revocations_url = Some(fake.stream_url());
+    config.revocations.url = Some(fake.stream_url());
     config
 }
 

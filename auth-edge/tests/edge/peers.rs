@@ -226,7 +226,7 @@ async fn envoy_ext_authz_http() {
 
 #[tokio::test]
 async fn envoy_ext_authz_grpc() {
-    let s = setup_with(|c| c.grpc_listen = Some(([127, 0, 0, 1], 0).into())).await;
+    let s = setup_with(|c| c.serve.grpc_listen = Some(([127, 0, 0, 1], 0).into())).await;
     let grpc = s.edge.grpc_addr.expect("grpc listener");
     let envoy = start_envoy_grpc(grpc, s.upstream).await;
     scenario(&envoy, &s.fake).await;

@@ -87,7 +87,7 @@ async fn stream_authenticates_with_the_configured_token() {
     let fake = FakeAccounts::start(&[key_a()]).await;
     fake.require_token("edge-secret");
     let mut config = edge_config(&fake);
-    config.revocations_token = Some(auth_edge::config::Secret::new("edge-secret"));
+    config.revocations.token = Some("edge-secret".into());
     let edge = spawn_edge(config).await;
     wait_until(Duration::from_secs(5), "stream connected", || {
         fake.stream_connections() == 1
@@ -122,11 +122,8 @@ async fn silent_stream_is_replaced_after_the_idle_timeout() {
 
 fn redis_config(fake: &FakeAccounts, redis: &Peer) -> Config {
     let mut config = edge_config(fake);
-    config.revocations_url = None;
-    config.redis_url = Some(auth_edge::config::Secret::new(format!(
-        "redis://127.0.0.1:{}/",
-        redis.port
-    )));
+    config.revocations.url = None;
+    config.revocations.redis_url = Some(format!("redis://127.0.0.1:{}/", redis.port).into());
     config
 }
 

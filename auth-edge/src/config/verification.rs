@@ -1,0 +1,151 @@
+//! The verification section, [`VerifierSettings`]: where keys come from and how often they are
+//! refreshed, which tokens are acceptable (algorithms, issuer, audience, leeway), where the token
+//! is read from (the cookie name) and how many verifications are cached. It is all the
+//! [`crate::verifier::Verifier`] is given.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use auth_token::Algorithm;
+use http::Uri;
+
+use super::vars::{err, http_url, ConfigError, Vars};
+
+/// The accounts service's JWKS in the embedded mode (`cargo run -p auth-accounts`).
+pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8000/api/v1/auth/.well-known/jwks.json";
+
+/// Where verification keys come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// A JWKS document over plain HTTP (the edge carries no TLS client: it talks to accounts
+    /// inside the cluster or on loopback).
+    Url(Uri),
+    /// A local file: a JWKS document, a single JWK, or a public-key PEM.
+    File(PathBuf),
+}
+
+/// How often the key set is refetched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct JwksRefresh {
+    /// Lower bound of the refresh interval (`AUTH_EDGE_JWKS_MIN_REFRESH_SECONDS`).
+    pub min: Duration,
+    /// Upper bound of the refresh interval (`AUTH_EDGE_JWKS_MAX_REFRESH_SECONDS`).
+    pub max: Duration,
+    /// At most one refetch for an unknown `kid` per this interval
+    /// (`AUTH_EDGE_JWKS_UNKNOWN_KID_INTERVAL_SECONDS`).
+    pub unknown_kid_interval: Duration,
+}
+
+/// What the verifier needs, and nothing else.
+#[derive(Clone, Debug)]
+pub struct VerifierSettings {
+    /// `AUTH_EDGE_JWKS_URL` or `AUTH_EDGE_JWKS_FILE`.
+    pub keys: KeySource,
+    /// Key refresh timing.
+    pub jwks: JwksRefresh,
+    /// Accepted token algorithms (`AUTH_EDGE_ALGORITHMS`).
+    pub algorithms: Vec<Algorithm>,
+    /// Required `iss` (`JWT_ISSUER`).
+    pub issuer: String,
+    /// Required `aud` (`JWT_AUDIENCE`).
+    pub audience: String,
+    /// Clock skew allowed for `exp`/`iat` (`AUTH_EDGE_LEEWAY_SECONDS`).
+    pub leeway_secs: i64,
+    /// Cookie carrying the access token (`AUTH_EDGE_COOKIE_NAME`).
+    pub cookie_name: String,
+    /// Verified-token cache capacity, in entries of up to 512 bytes (`AUTH_EDGE_CACHE_ENTRIES`).
+    pub cache_entries: u64,
+}
+
+impl VerifierSettings {
+    pub(super) fn parse(v: &Vars<'_>) -> Result<VerifierSettings, ConfigError> {
+        let keys = match (v.get("AUTH_EDGE_JWKS_URL"), v.get("AUTH_EDGE_JWKS_FILE")) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "AUTH_EDGE_JWKS_FILE",
+                    "set either AUTH_EDGE_JWKS_URL or AUTH_EDGE_JWKS_FILE, not both",
+                ))
+            }
+            (Some(url), None) => KeySource::Url(http_url("AUTH_EDGE_JWKS_URL", url)?),
+            (None, Some(path)) => KeySource::File(PathBuf::from(path)),
+            (None, None) => KeySource::Url(http_url("AUTH_EDGE_JWKS_URL", DEFAULT_JWKS_URL)?),
+        };
+        let min = v.secs("AUTH_EDGE_JWKS_MIN_REFRESH_SECONDS", 30, 1, 86_400)?;
+        let max = v.secs("AUTH_EDGE_JWKS_MAX_REFRESH_SECONDS", 3600, 1, 86_400)?;
+        if max < min {
+            return Err(err(
+                "AUTH_EDGE_JWKS_MAX_REFRESH_SECONDS",
+                format!(
+                    "{} is below AUTH_EDGE_JWKS_MIN_REFRESH_SECONDS ({})",
+                    max.as_secs(),
+                    min.as_secs()
+                ),
+            ));
+        }
+        let jwks = JwksRefresh {
+            min,
+            max,
+            unknown_kid_interval: v.secs(
+                "AUTH_EDGE_JWKS_UNKNOWN_KID_INTERVAL_SECONDS",
+                5,
+                0,
+                3600,
+            )?,
+        };
+        let leeway = v.number("AUTH_EDGE_LEEWAY_SECONDS", 30, 0, 300)?;
+        Ok(VerifierSettings {
+            keys,
+            jwks,
+            algorithms: algorithms(v.or("AUTH_EDGE_ALGORITHMS", "RS256"))?,
+            issuer: v.or("JWT_ISSUER", "auth-service").to_owned(),
+            audience: v.or("JWT_AUDIENCE", "smart-budget").to_owned(),
+            leeway_secs: i64::try_from(leeway).unwrap_or(30),
+            cookie_name: cookie_name(v.or("AUTH_EDGE_COOKIE_NAME", auth_token::ACCESS_COOKIE))?,
+            cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
+        })
+    }
+
+    /// The verification policy tokens are checked against.
+    pub fn validation(&self) -> auth_token::Validation {
+        let mut v = auth_token::Validation::new(self.issuer.clone(), self.audience.clone());
+        v.algorithms = self.algorithms.clone();
+        v.leeway_secs = self.leeway_secs;
+        v
+    }
+}
+
+fn algorithms(raw: &str) -> Result<Vec<Algorithm>, ConfigError> {
+    const VAR: &str = "AUTH_EDGE_ALGORITHMS";
+    let mut out = Vec::new();
+    for name in raw.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        // auth_token::Algorithm has no `none` and no HMAC variant, so those cannot be configured
+        // at all; say why instead of a bare "unsupported".
+        let alg: Algorithm = name.parse().map_err(|_| {
+            err(
+                VAR,
+                format!("{name:?} is not allowed: use RS256, ES256 or EdDSA (never none or HS*)"),
+            )
+        })?;
+        if !out.contains(&alg) {
+            out.push(alg);
+        }
+    }
+    if out.is_empty() {
+        return Err(err(VAR, "no algorithm given"));
+    }
+    Ok(out)
+}
+
+fn cookie_name(raw: &str) -> Result<String, ConfigError> {
+    // RFC 6265 cookie-name is an RFC 7230 token.
+    let valid = raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return Err(err(
+            "AUTH_EDGE_COOKIE_NAME",
+            format!("{raw:?} is not a valid cookie name"),
+        ));
+    }
+    Ok(raw.to_owned())
+}

@@ -1,0 +1,282 @@
+//! [`Identity`], the verified caller, and the one rule for the identity headers
+//! (`X-User-Id`, `X-Session-Id`, `X-User-Role`): strip every client-sent one, then set ours.
+//!
+//! Every front end applies that rule through [`strip_then_set`], each to its own kind of header
+//! block (a hyper response, a pingora upstream request, an Envoy header mutation), so the list
+//! of headers and the order of the two steps live here only.
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// The identity headers the edge sets after a successful verification, and removes from
+/// anything a client sent.
+pub static IDENTITY_HEADERS: [HeaderName; 3] = [
+    HeaderName::from_static(auth_token::HEADER_USER_ID),
+    HeaderName::from_static(auth_token::HEADER_SESSION_ID),
+    HeaderName::from_static(auth_token::HEADER_USER_ROLE),
+];
+
+/// Whether `name` (any case) is one of the [`IDENTITY_HEADERS`].
+pub fn is_identity_header(name: &str) -> bool {
+    IDENTITY_HEADERS
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+}
+
+/// Whether a request carries client-sent identity headers: a spoofing attempt or a
+/// misconfigured proxy, worth a debug line.
+pub fn carries_identity_headers(headers: &HeaderMap) -> bool {
+    IDENTITY_HEADERS.iter().any(|h| headers.contains_key(h))
+}
+
+/// A header block the identity rule can be applied to.
+pub trait IdentityHeaders {
+    /// What setting a header can fail with (nothing, for a plain `HeaderMap`).
+    type Error;
+
+    /// Removes every value of `name`; returns whether there was one.
+    fn remove(&mut self, name: &'static HeaderName) -> bool;
+
+    /// Sets `name` to `value` (after [`IdentityHeaders::remove`] for the same name).
+    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
+}
+
+impl IdentityHeaders for HeaderMap {
+    type Error = std::convert::Infallible;
+
+    fn remove(&mut self, name: &'static HeaderName) -> bool {
+        HeaderMap::remove(self, name).is_some()
+    }
+
+    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
+        self.insert(name, value);
+        Ok(())
+    }
+}
+
+/// The one rule: removes every identity header, then sets those of `identity` (none for an
+/// anonymous request). Only values the edge set may reach an application that trusts these
+/// headers. Returns whether a client-sent one was removed.
+pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
+    headers: &mut H,
+    identity: Option<&Identity>,
+) -> Result<bool, H::Error> {
+    let mut spoofed = false;
+    for name in &IDENTITY_HEADERS {
+        spoofed |= headers.remove(name);
+    }
+    if let Some(identity) = identity {
+        for (name, value) in identity.headers() {
+            headers.set(name, value)?;
+        }
+    }
+    Ok(spoofed)
+}
+
+/// A verified caller, ready to be forwarded as headers.
+///
+/// Compact on purpose (one of these per cached token, 100,000 by default): the three header
+/// values live in one shared buffer, `{sub}{sid}{role}`, and each header is a zero-copy slice of
+/// it, so a cache hit allocates nothing.
+#[derive(Debug)]
+pub struct Identity {
+    values: Bytes,
+    sub_end: u32,
+    sid_end: u32,
+    role: i32,
+    exp: i64,
+    valid_until: i64,
+    key_epoch: u64,
+}
+
+impl Identity {
+    /// The identity of verified `claims`; `leeway` extends validity past `exp`, `key_epoch` is
+    /// the key set's epoch at verification (see [`crate::keys::KeyStore::epoch`]).
+    pub(crate) fn from_claims(
+        claims: &auth_token::Claims,
+        leeway: i64,
+        key_epoch: u64,
+    ) -> Result<Identity, auth_token::Error> {
+        // Empty ids would become empty headers, which some proxies drop or merge with a
+        // client-sent value; such a token is not usable as an identity.
+        if claims.sub.is_empty() || claims.sid.is_empty() {
+            return Err(auth_token::Error::Malformed("empty sub or sid"));
+        }
+        let role = claims.role.to_string();
+        let mut values = String::with_capacity(claims.sub.len() + claims.sid.len() + role.len());
+        values.push_str(&claims.sub);
+        values.push_str(&claims.sid);
+        values.push_str(&role);
+        let too_long = || auth_token::Error::Malformed("sub or sid too long");
+        let sub_end = u32::try_from(claims.sub.len()).map_err(|_| too_long())?;
+        let sid_end = u32::try_from(claims.sub.len() + claims.sid.len()).map_err(|_| too_long())?;
+        let identity = Identity {
+            values: Bytes::from(values),
+            sub_end,
+            sid_end,
+            role: claims.role,
+            exp: claims.exp,
+            valid_until: claims.exp.saturating_add(leeway),
+            key_epoch,
+        };
+        // Checked once here, so `headers` never meets an invalid value.
+        if identity
+            .header_values()
+            .iter()
+            .any(|v| HeaderValue::from_maybe_shared(v.clone()).is_err())
+        {
+            return Err(auth_token::Error::Malformed(
+                "sub or sid is not a header value",
+            ));
+        }
+        Ok(identity)
+    }
+
+    /// An identity for unit tests elsewhere in the crate: `sub` = `sid` = `id`, role 1.
+    #[cfg(test)]
+    pub(crate) fn for_tests(id: &str) -> Identity {
+        let claims = auth_token::Claims {
+            sub: id.into(),
+            sid: id.into(),
+            role: 1,
+            iss: String::new(),
+            aud: String::new(),
+            iat: 0,
+            exp: crate::clock::unix_now() + 600,
+            jti: String::new(),
+        };
+        // Test ids are plain ASCII.
+        Identity::from_claims(&claims, 0, 0).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The three values as slices of the shared buffer (reference-count bumps, no copies).
+    fn header_values(&self) -> [Bytes; 3] {
+        let (sub, sid) = (self.sub_end as usize, self.sid_end as usize);
+        [
+            self.values.slice(..sub),
+            self.values.slice(sub..sid),
+            self.values.slice(sid..),
+        ]
+    }
+
+    fn str_at(&self, range: std::ops::Range<usize>) -> &str {
+        // Built from Strings split at their own lengths: always UTF-8.
+        std::str::from_utf8(&self.values[range]).unwrap_or_default()
+    }
+
+    /// User id (`sub`).
+    pub fn user_id(&self) -> &str {
+        self.str_at(0..self.sub_end as usize)
+    }
+
+    /// Session id (`sid`).
+    pub fn session_id(&self) -> &str {
+        self.str_at(self.sub_end as usize..self.sid_end as usize)
+    }
+
+    /// Role (`role`).
+    pub fn role(&self) -> i32 {
+        self.role
+    }
+
+    /// Token expiry, unix seconds.
+    pub fn exp(&self) -> i64 {
+        self.exp
+    }
+
+    /// Last second (unix) at which the token is still accepted (`exp` + leeway).
+    pub fn valid_until(&self) -> i64 {
+        self.valid_until
+    }
+
+    /// The key set's epoch when this identity was verified.
+    pub(crate) fn key_epoch(&self) -> u64 {
+        self.key_epoch
+    }
+
+    /// `(x-user-id, ..), (x-session-id, ..), (x-user-role, ..)`. Front ends apply them with
+    /// [`strip_then_set`], never one by one.
+    pub fn headers(&self) -> impl Iterator<Item = (&'static HeaderName, HeaderValue)> {
+        IDENTITY_HEADERS
+            .iter()
+            .zip(self.header_values())
+            // Validated in `from_claims`; an empty value is unreachable and would only drop a
+            // header.
+            .map(|(name, v)| (name, HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY)))
+    }
+
+    /// Bytes held for this identity, for the cache's memory bound: the struct, the shared
+    /// buffer, and the allocator's and reference count's overhead on both.
+    pub(crate) fn approximate_size(&self) -> usize {
+        std::mem::size_of::<Identity>() + self.values.len() + 64
+    }
+}
+
+const EMPTY: HeaderValue = HeaderValue::from_static("");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str, sid: &str) -> auth_token::Claims {
+        auth_token::Claims {
+            sub: sub.into(),
+            sid: sid.into(),
+            role: 2,
+            iss: String::new(),
+            aud: String::new(),
+            iat: 0,
+            exp: 1000,
+            jti: String::new(),
+        }
+    }
+
+    #[test]
+    fn values_and_validity() {
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 7).unwrap();
+        assert_eq!(
+            (id.user_id(), id.session_id(), id.role()),
+            ("user-1", "s9", 2)
+        );
+        assert_eq!(
+            (id.exp(), id.valid_until(), id.key_epoch()),
+            (1000, 1030, 7)
+        );
+        assert!(Identity::from_claims(&claims("", "s"), 0, 0).is_err());
+        assert!(Identity::from_claims(&claims("u", ""), 0, 0).is_err());
+        assert!(Identity::from_claims(&claims("u\n", "s"), 0, 0).is_err());
+    }
+
+    #[test]
+    fn strip_then_set_replaces_client_headers() {
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.append("x-user-id", HeaderValue::from_static("admin"));
+        h.append("X-User-Id", HeaderValue::from_static("root"));
+        h.insert("x-other", HeaderValue::from_static("kept"));
+        assert!(carries_identity_headers(&h));
+        assert_eq!(strip_then_set(&mut h, Some(&id)), Ok(true));
+        assert_eq!(h.get_all("x-user-id").iter().count(), 1);
+        assert_eq!(h["x-user-id"], "user-1");
+        assert_eq!(h["x-session-id"], "s9");
+        assert_eq!(h["x-user-role"], "2");
+        assert_eq!(h["x-other"], "kept");
+        assert_eq!(
+            strip_then_set(&mut h, Some(&id)),
+            Ok(true),
+            "ours count too"
+        );
+
+        // Anonymous: strip only.
+        assert_eq!(strip_then_set(&mut h, None), Ok(true));
+        assert_eq!(h.len(), 1);
+        assert_eq!(strip_then_set(&mut h, None), Ok(false));
+    }
+
+    #[test]
+    fn names_any_case() {
+        assert!(is_identity_header("X-User-Role"));
+        assert!(is_identity_header("x-session-id"));
+        assert!(!is_identity_header("x-user"));
+    }
+}
