@@ -90,14 +90,14 @@ def user_flow(urls, mail_dir, i, mail_timeout):
         status, body = call(base, "/login", {"email": address, "password": "fault-test-password", "tokenDelivery": "body"})
         assert status == 200, (status, body)
         count("logins")
-        refresh = body["refreshToken"]
-        access = body["accessToken"]
+        refresh = body["refresh_token"]
+        access = body["access_token"]
         for _ in range(3):
             base = random.choice(urls) + "/api/v1/auth"
             status, body = call(base, "/refresh", {"refreshToken": refresh})
             assert status == 200, (status, body)
             count("refreshes")
-            refresh, access = body["refreshToken"], body["accessToken"]
+            refresh, access = body["refresh_token"], body["access_token"]
         status, _ = call(base, "/logout", {}, bearer=access)
         assert status == 200
         count("logouts")

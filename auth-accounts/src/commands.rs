@@ -1,7 +1,8 @@
-//! The command line: `serve` (the default), `worker`, `rotate-keys`, `migrate` and `check`, parsed
-//! with clap, and what each does. The binary only parses, reads the configuration, sets up logging
+//! The command line: `serve` (the default), `worker`, `rotate-keys`, `migrate`, `check`,
+//! `import-legacy` and `probe`, parsed with clap, and what each does. The binary only parses, reads the configuration, sets up logging
 //! and calls [`run`]; everything here is library code the tests can call.
 
+use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -10,6 +11,8 @@ use secrecy::ExposeSecret as _;
 use crate::config::Config;
 use crate::events::Event;
 use crate::keys::{KeyError, Keys};
+use crate::legacy::import::{ImportError, Options as ImportOptions};
+use crate::probe;
 use crate::startup::{shutdown_signal, Application, StartError};
 use crate::store::{self, StoreError};
 use crate::unit_of_work::UnitOfWork;
@@ -27,7 +30,7 @@ pub struct Cli {
     pub check: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Subcommand)]
+#[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Serve the API (and, unless RUN_WORKERS=false, run the background workers). The default.
     Serve,
@@ -39,6 +42,15 @@ pub enum Command {
     Migrate,
     /// Check configuration, database connectivity, schema state, keys and Redis; change nothing.
     Check,
+    /// Copy the old service's users and live sessions into the configured database. Exit status
+    /// 0: all rows taken; 3: finished, some rows rejected (listed); 1: failed (a rerun resumes).
+    ImportLegacy(ImportOptions),
+    /// Container health check: ask the server on this host (PORT; a wildcard HOST means loopback)
+    /// for /health/live or /health/ready; exit status 0 on a 200, 1 otherwise.
+    Probe {
+        #[arg(value_enum, default_value_t = probe::Which::Live)]
+        which: probe::Which,
+    },
 }
 
 impl Cli {
@@ -47,7 +59,7 @@ impl Cli {
         if self.check {
             Command::Check
         } else {
-            self.command.unwrap_or(Command::Serve)
+            self.command.clone().unwrap_or(Command::Serve)
         }
     }
 }
@@ -66,16 +78,38 @@ pub enum CommandError {
     RotationEvent(#[source] sqlx::Error),
     #[error("{0} check(s) failed")]
     Check(usize),
+    #[error("import-legacy: {0}")]
+    Import(#[from] ImportError),
 }
 
-pub async fn run(command: Command, config: Config) -> Result<(), CommandError> {
-    match command {
+/// Runs a command; the exit status when it finished (an error is status 1).
+pub async fn run(command: Command, config: Config) -> Result<ExitCode, CommandError> {
+    // Not before a health check, which runs every few seconds.
+    if !matches!(command, Command::Probe { .. }) {
+        for (name, why) in &config.ignored_legacy_vars {
+            tracing::warn!(variable = name, "old-service variable has no effect: {why}");
+        }
+    }
+    let done = match command {
         Command::Serve => serve(config).await,
         Command::Worker => Ok(crate::startup::run_worker(config, shutdown_signal()).await?),
         Command::RotateKeys => rotate_keys(config).await,
         Command::Migrate => migrate(config).await,
         Command::Check => check(config).await,
-    }
+        Command::ImportLegacy(options) => {
+            let report = crate::legacy::import::run(&config, &options).await?;
+            print!("{report}");
+            return Ok(ExitCode::from(report.exit_status()));
+        }
+        Command::Probe { which } => {
+            return Ok(if probe::healthy(&config, which) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config) -> Result<(), CommandError> {
@@ -222,11 +256,46 @@ mod tests {
         // The flag of earlier releases, alone or after a subcommand.
         assert_eq!(parse(&["--check"]).unwrap(), Command::Check);
         assert_eq!(parse(&["worker", "--check"]).unwrap(), Command::Check);
+        // Moving from the old service, and the container health check.
+        assert_eq!(
+            parse(&[
+                "import-legacy",
+                "--from",
+                "postgresql+asyncpg://u:p@h/old",
+                "--dry-run"
+            ])
+            .unwrap(),
+            Command::ImportLegacy(ImportOptions {
+                from: "postgres://u:p@h/old".into(),
+                dry_run: true,
+                batch_size: 500,
+            })
+        );
+        assert_eq!(
+            parse(&["probe"]).unwrap(),
+            Command::Probe {
+                which: probe::Which::Live
+            }
+        );
+        assert_eq!(
+            parse(&["probe", "ready"]).unwrap(),
+            Command::Probe {
+                which: probe::Which::Ready
+            }
+        );
     }
 
     #[test]
     fn unknown_arguments_are_an_error_with_usage() {
-        for args in [&["serv"][..], &["--verbose"], &["serve", "extra"]] {
+        for args in [
+            &["serv"][..],
+            &["--verbose"],
+            &["serve", "extra"],
+            &["probe", "dead"],
+            &["import-legacy"],
+            &["import-legacy", "--from", "x", "--batch-size", "0"],
+            &["import-legacy", "--from", "x", "--force"],
+        ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{args:?}");
             assert!(err.to_string().contains("Usage:"), "{err}");

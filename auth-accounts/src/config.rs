@@ -2,7 +2,9 @@
 //! concern ([`HttpConfig`], [`DatabaseConfig`], [`TokenConfig`], [`EmailConfig`], ...).
 //!
 //! The variable names are the old service's (`DATABASE_URL`, `REDIS_URL`, `JWT_*`, `SMTP_*`,
-//! `GEOIP_DB_PATH`, `FRONTEND_URL`, ...) so an existing deployment's environment keeps working.
+//! `GEOIP_DB_PATH`, `FRONTEND_URL`, ...) so an existing deployment's environment keeps working;
+//! the old `.env` file and its nested names (`DB__DB_URL`, `APP__LOG_LEVEL`, ...) are resolved onto
+//! these first by [`crate::legacy::env`].
 //! [`Config::from_vars`] takes any key/value source, and each section parses on its own from the
 //! same source, so parsing is tested without touching the process environment. A bad value stops
 //! start-up with a message naming the variable. Secrets (database and Redis URLs, SMTP password,
@@ -15,6 +17,11 @@ use std::path::PathBuf;
 use auth_token::Algorithm;
 use ipnet::IpNet;
 pub use secrecy::{ExposeSecret, SecretString};
+
+mod frontend;
+#[cfg(test)]
+mod legacy_tests;
+pub use frontend::{link, CorsMode, FrontendConfig, VerifyEmailMode};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid configuration: {var}: {reason}")]
@@ -89,7 +96,12 @@ pub struct Config {
     pub passwords: PasswordConfig,
     pub rate_limit: RateLimitConfig,
     pub workers: WorkerConfig,
+    /// Link paths, `VERIFY_EMAIL_MODE`, `CORS_MODE` (see [`FrontendConfig`]).
+    pub frontend: FrontendConfig,
     pub geoip_db_path: Option<PathBuf>,
+    /// Old-service variables that are set but have no effect (name, why), logged at start-up
+    /// (see [`crate::legacy::env`]).
+    pub ignored_legacy_vars: Vec<(&'static str, &'static str)>,
 }
 
 /// `LOG_LEVEL`, `LOG_FORMAT`.
@@ -276,7 +288,7 @@ impl Vars<'_> {
 }
 
 /// Turns the old service's SQLAlchemy URL (`postgresql+asyncpg://`) into one sqlx understands.
-fn normalise_database_url(url: &str) -> String {
+pub(crate) fn normalise_database_url(url: &str) -> String {
     for prefix in [
         "postgresql+asyncpg://",
         "postgresql+psycopg://",
@@ -294,12 +306,21 @@ fn origin_of(url: &url::Url) -> String {
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_vars(&std::env::vars().collect())
+    /// The token lifetime policy (access TTL, leeway and the horizon derived from them).
+    pub fn token_lifetime(&self) -> auth_token::TokenLifetime {
+        self.tokens.lifetime()
     }
 
+    /// Reads the process environment over `.env` in the working directory, if there is one.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars = crate::legacy::env::with_dotenv(std::path::Path::new("."), std::env::vars())?;
+        Self::from_vars(&vars)
+    }
+
+    /// Old-service names (`DB__DB_URL`, ...) are resolved first: see [`crate::legacy::env`].
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let ignored_legacy_vars = crate::legacy::env::ignored(vars);
+        let vars = &crate::legacy::env::resolve_aliases(vars).map_err(ConfigError::from)?;
         let v = Vars(vars);
         let production = match v.string("ENV", "dev").to_ascii_lowercase().as_str() {
             "dev" | "development" | "test" | "local" => false,
@@ -307,13 +328,23 @@ impl Config {
             other => return Err(bad("ENV", format!("expected dev or prod, got {other:?}"))),
         };
         let database = DatabaseConfig::from_vars(&v)?;
+        let http = HttpConfig::from_vars(&v)?;
+        let frontend = FrontendConfig::from_vars(&v)?;
+        if production && frontend.cors == CorsMode::Gateway && http.trusted_proxies.is_empty() {
+            // Behind a gateway every request comes from the gateway's address: without trusting it
+            // all users would share one rate-limit bucket (and one address in their sessions).
+            return Err(bad(
+                "TRUSTED_PROXIES",
+                "required with CORS_MODE=gateway in ENV=prod (the gateway's address or network)",
+            ));
+        }
         Ok(Self {
             production,
             log: LogConfig {
-                level: v.string("LOG_LEVEL", "info").to_ascii_lowercase(),
+                level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
                 json: v.string("LOG_FORMAT", if production { "json" } else { "text" }) == "json",
             },
-            http: HttpConfig::from_vars(&v)?,
+            http,
             cookies: CookieConfig::from_vars(&v, production)?,
             email: EmailConfig::from_vars(&v, &database.data_dir)?,
             database,
@@ -331,7 +362,9 @@ impl Config {
                 in_api_process: v.flag("RUN_WORKERS", true)?,
                 cleanup_interval_secs: v.num("CLEANUP_INTERVAL_SECONDS", 3600u64)?.max(10),
             },
+            frontend,
             geoip_db_path: v.path("GEOIP_DB_PATH"),
+            ignored_legacy_vars,
         })
     }
 
@@ -513,6 +546,13 @@ impl TokenConfig {
     }
 }
 
+impl TokenConfig {
+    /// The token lifetime policy (access TTL, leeway and the horizon derived from them).
+    pub fn lifetime(&self) -> auth_token::TokenLifetime {
+        auth_token::TokenLifetime::new(self.access_ttl, self.leeway)
+    }
+}
+
 impl PasswordConfig {
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let algorithm = v.choice(
@@ -554,6 +594,12 @@ impl RateLimitConfig {
     }
 }
 
+impl From<crate::legacy::env::EnvError> for ConfigError {
+    fn from(e: crate::legacy::env::EnvError) -> Self {
+        bad(e.var, e.reason)
+    }
+}
+
 impl<'a> Vars<'a> {
     /// Wraps a key/value source (the process environment, or a test's map).
     pub fn new(vars: &'a HashMap<String, String>) -> Self {
@@ -562,10 +608,11 @@ impl<'a> Vars<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    /// A variable map for `Config::from_vars` (also used by the legacy `.env` tests).
+    pub(crate) fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -672,6 +719,20 @@ mod tests {
         );
         assert!(c.is_origin_allowed("https://admin.example.com"));
         assert!(!c.is_origin_allowed("https://evil.example.com"));
+    }
+
+    #[test]
+    fn prod_behind_a_gateway_needs_trusted_proxies() {
+        let gateway = [("ENV", "prod"), ("CORS_MODE", "gateway")];
+        let e = Config::from_vars(&vars(&gateway)).unwrap_err();
+        assert_eq!(e.var, "TRUSTED_PROXIES");
+        let mut with_proxy = gateway.to_vec();
+        with_proxy.push(("TRUSTED_PROXIES", "172.16.0.0/12"));
+        let c = Config::from_vars(&vars(&with_proxy)).unwrap();
+        assert_eq!(c.frontend.cors, CorsMode::Gateway);
+        // In dev the same configuration starts (and warns at the first forwarded request).
+        let dev = Config::from_vars(&vars(&[("CORS_MODE", "gateway")])).unwrap();
+        assert!(dev.http.trusted_proxies.is_empty());
     }
 
     #[test]

@@ -54,16 +54,9 @@ impl Lang {
 
 #[derive(Clone, Debug)]
 pub enum Template<'a> {
-    Verification {
-        link: &'a str,
-    },
-    AlreadyRegistered {
-        login_link: &'a str,
-        reset_link: &'a str,
-    },
-    Reset {
-        link: &'a str,
-    },
+    Verification { link: &'a str },
+    AlreadyRegistered { login_link: &'a str },
+    Reset { link: &'a str },
     PasswordChanged,
 }
 
@@ -128,23 +121,21 @@ pub fn render(template: &Template<'_>, lang: Lang, ttl_minutes: i64) -> Rendered
             ],
             Some(("Finish signing up", link)),
         ),
-        (Template::AlreadyRegistered { login_link, reset_link }, Ru) => (
+        (Template::AlreadyRegistered { login_link }, Ru) => (
             "У вас уже есть аккаунт",
             vec![
                 "Кто-то (возможно, вы) пытался зарегистрироваться с этим адресом, но аккаунт уже существует.".into(),
-                format!("Войти: {login_link}"),
-                "Забыли пароль? Восстановите его по ссылке:".into(),
+                "Забыли пароль? Восстановить его можно на странице входа.".into(),
             ],
-            Some(("Восстановить пароль", reset_link)),
+            Some(("Войти", login_link)),
         ),
-        (Template::AlreadyRegistered { login_link, reset_link }, En) => (
+        (Template::AlreadyRegistered { login_link }, En) => (
             "You already have an account",
             vec![
                 "Someone (maybe you) tried to sign up with this address, but an account already exists.".into(),
-                format!("Sign in: {login_link}"),
-                "Forgot your password? Reset it here:".into(),
+                "Forgot your password? You can reset it from the sign-in page.".into(),
             ],
-            Some(("Reset password", reset_link)),
+            Some(("Sign in", login_link)),
         ),
         (Template::Reset { link }, Ru) => (
             "Восстановление пароля",

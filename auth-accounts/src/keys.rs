@@ -86,9 +86,9 @@ impl Keys {
             verifying.insert(read_signing(&next, config)?.verifying_key());
         }
         let now = chrono::Utc::now().timestamp();
-        let keep_for = config.tokens.access_ttl + config.tokens.leeway;
+        let lifetime = config.token_lifetime();
         for (retired, retired_at) in retired_keys(config) {
-            if retired_at + keep_for < now {
+            if lifetime.is_past_horizon(retired_at, now) {
                 continue;
             }
             verifying.insert(read_public(&retired, config)?);
@@ -222,7 +222,7 @@ pub fn rotate(config: &Config) -> Result<Rotation, KeyError> {
     // Retired keys whose tokens have all expired are of no further use.
     let now = chrono::Utc::now().timestamp();
     for (path, at) in retired_keys(config) {
-        if at + config.tokens.access_ttl + config.tokens.leeway < now {
+        if config.token_lifetime().is_past_horizon(at, now) {
             let _ = std::fs::remove_file(path);
         }
     }

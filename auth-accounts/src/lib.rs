@@ -9,7 +9,9 @@
 //! other; the unit test in `layers.rs` checks both over the sources):
 //!
 //! Engines, which know nothing of HTTP or of [`state::AppState`]:
-//! - [`config`]: typed configuration in sections, from the environment, validated once at start-up.
+//! - [`config`]: typed configuration in sections, from the environment, validated once at start-up;
+//!   [`legacy`]: moving from the old service: its `.env` names (read by `config`), and
+//!   `import-legacy` of its database.
 //! - [`clock`], [`crypto`] (random tokens, hashes, password hashing), [`domain`] (parsed input
 //!   types `Email`, `Password`, `Name`, `Country`; device and location), [`email`] (templates).
 //! - [`store`]: the database (SQLite or PostgreSQL through one code path), its queries and
@@ -29,7 +31,8 @@
 //!   under `/api/v1/auth` once.
 //! - [`startup`]: [`startup::Application`] binds the listener, builds the router and the background
 //!   tasks (tests use port 0); [`commands`]: the command line (`serve`, `worker`, `rotate-keys`,
-//!   `migrate`, `check`).
+//!   `migrate`, `check`, `import-legacy`, `probe`); [`probe`]: the container health check (the
+//!   image has no curl).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cleanup;
@@ -47,8 +50,10 @@ pub mod keys;
 #[cfg(test)]
 mod layers;
 pub mod leases;
+pub mod legacy;
 pub mod metrics;
 pub mod outbox;
+pub mod probe;
 pub mod ratelimit;
 pub mod revocations;
 pub mod routes;

@@ -31,7 +31,7 @@ async fn main() -> ExitCode {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
     match commands::run(cli.command(), config).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
             tracing::error!(error = %err, "auth-accounts failed");
             eprintln!("auth-accounts: {err}");

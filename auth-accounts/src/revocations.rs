@@ -3,16 +3,9 @@
 //! Edges verify access tokens on their own (JWKS) and cannot ask the database on every request, so
 //! accounts pushes revoked session ids to them. A poller reads sessions revoked since its last look
 //! (by any replica: the database is the source of truth) and fans them out to every connected edge
-//! over `GET /api/v1/auth/revocations/stream`, newline-delimited JSON:
-//!
-//! ```text
-//! {"type":"snapshot","revocations":[{"sid":"..","until":1795676000}]}   first line: everything still relevant
-//! {"type":"revoked","sid":"..","until":1795676100}                      then one line per revocation
-//! {"type":"ping"}                                                       every 15 s, so a dead link is noticed
-//! ```
-//!
-//! `until` is when the last access token of that session expires (revocation time + access token
-//! lifetime + leeway); after it the edge can forget the entry.
+//! over the NDJSON stream and through Redis. The messages, the stream path and the Redis names are
+//! the token crate's (`auth_token::FeedMessage` and friends), shared with the edge; `until` is
+//! `TokenLifetime::revoked_until` of the revocation time.
 //!
 //! This module is the engine (queries, poller, Redis fan-out); the HTTP stream that serves it is
 //! `routes::revocations`.
@@ -20,45 +13,20 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use serde::Serialize;
+use auth_token::{
+    FeedMessage, Revocation, TokenLifetime, REDIS_REVOCATIONS_CHANNEL, REDIS_REVOKED_SET,
+};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::store::Db;
 
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct Revocation {
-    pub sid: String,
-    pub until: i64,
-}
-
-/// One line of the feed.
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Line<'a> {
-    Snapshot { revocations: &'a [Revocation] },
-    Revoked(&'a Revocation),
-    Ping,
-}
-
-/// A feed line as NDJSON (with its newline).
-pub fn line(l: &Line<'_>) -> String {
-    let mut s = serde_json::to_string(l).unwrap_or_default();
-    s.push('\n');
-    s
-}
-
-/// How long a revocation matters: the longest an access token of the session can still be valid.
-pub fn horizon(state_ttl: i64, leeway: i64) -> i64 {
-    state_ttl + leeway
-}
-
 /// Revocations since `since` (inclusive), oldest first.
 pub async fn revoked_since(
     db: &Db,
     since: i64,
-    horizon: i64,
+    lifetime: TokenLifetime,
 ) -> sqlx::Result<Vec<(Revocation, i64)>> {
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT session_id, revoked_at FROM sessions WHERE revoked_at IS NOT NULL AND revoked_at >= $1 ORDER BY revoked_at",
@@ -72,7 +40,7 @@ pub async fn revoked_since(
             (
                 Revocation {
                     sid,
-                    until: at + horizon,
+                    until: lifetime.revoked_until(at),
                 },
                 at,
             )
@@ -81,18 +49,15 @@ pub async fn revoked_since(
 }
 
 /// Polls the database every 200 ms and broadcasts new revocations to connected streams.
-/// Publishes to Redis for edges that subscribe there: the sorted set `auth:revoked` (member = sid,
-/// score = until) is the snapshot an edge loads on (re)connect, the channel `auth:revocations`
-/// carries each new one. If Redis was unreachable, the whole recent set is written again once it
+/// Publishes to Redis for edges that subscribe there: the sorted set [`REDIS_REVOKED_SET`]
+/// (member = sid, score = until) is the snapshot an edge loads on (re)connect, the channel
+/// [`REDIS_REVOCATIONS_CHANNEL`] carries each new one. If Redis was unreachable, the whole recent set is written again once it
 /// answers, so an outage delays revocations but loses none.
 pub struct RedisFanout {
     conn: redis::aio::ConnectionManager,
     /// Set after a failed write: the next successful tick re-publishes the full snapshot.
     resync: bool,
 }
-
-pub const REDIS_SET: &str = "auth:revoked";
-pub const REDIS_CHANNEL: &str = "auth:revocations";
 
 impl RedisFanout {
     pub fn new(conn: redis::aio::ConnectionManager) -> Self {
@@ -105,26 +70,26 @@ impl RedisFanout {
         pipe.atomic();
         for r in items {
             pipe.cmd("ZADD")
-                .arg(REDIS_SET)
+                .arg(REDIS_REVOKED_SET)
                 .arg(r.until)
                 .arg(&r.sid)
                 .ignore();
             pipe.cmd("PUBLISH")
-                .arg(REDIS_CHANNEL)
-                .arg(line(&Line::Revoked(r)).trim_end())
+                .arg(REDIS_REVOCATIONS_CHANNEL)
+                .arg(FeedMessage::Revoked(r.clone()).to_json())
                 .ignore();
         }
         pipe.cmd("ZREMRANGEBYSCORE")
-            .arg(REDIS_SET)
+            .arg(REDIS_REVOKED_SET)
             .arg("-inf")
             .arg(now)
             .ignore();
         pipe.query_async::<()>(&mut self.conn).await
     }
 
-    async fn tick(&mut self, db: &Db, fresh: &[Revocation], now: i64, horizon: i64) {
+    async fn tick(&mut self, db: &Db, fresh: &[Revocation], now: i64, lifetime: TokenLifetime) {
         let items = if self.resync {
-            match revoked_since(db, now - horizon, horizon).await {
+            match revoked_since(db, now - lifetime.horizon(), lifetime).await {
                 Ok(rows) => rows.into_iter().map(|(r, _)| r).collect(),
                 Err(_) => return,
             }
@@ -160,7 +125,7 @@ impl RedisFanout {
 pub async fn poll(
     db: Db,
     clock: Clock,
-    horizon: i64,
+    lifetime: TokenLifetime,
     tx: broadcast::Sender<Revocation>,
     shutdown: CancellationToken,
 ) {
@@ -169,7 +134,7 @@ pub async fn poll(
     // second so a row seen twice is sent once.
     let mut sent_at_cursor: HashSet<String> = HashSet::new();
     while crate::tasks::pause(&shutdown, Duration::from_millis(200)).await {
-        match revoked_since(&db, cursor, horizon).await {
+        match revoked_since(&db, cursor, lifetime).await {
             Ok(rows) => {
                 for (revocation, at) in rows {
                     if at > cursor {
@@ -195,7 +160,7 @@ impl RedisFanout {
         mut self,
         db: Db,
         clock: Clock,
-        horizon: i64,
+        lifetime: TokenLifetime,
         mut rx: broadcast::Receiver<Revocation>,
         shutdown: CancellationToken,
     ) {
@@ -227,7 +192,7 @@ impl RedisFanout {
                     Err(_) => break,
                 }
             }
-            self.tick(&db, &fresh, clock.now(), horizon).await;
+            self.tick(&db, &fresh, clock.now(), lifetime).await;
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use auth_token::Claims;
+use auth_token::{Claims, Role, SessionId, UserId};
 
 use crate::crypto::{hex, next_refresh_token, random_bytes, random_token, sha256_hex, CryptoError};
 use crate::domain::device_name;
@@ -31,6 +31,10 @@ pub enum SessionError {
     Crypto(#[from] CryptoError),
     #[error("signing the access token: {0}")]
     Sign(#[from] auth_token::Error),
+    /// A stored id or role that makes no valid claim (a role outside 0..=2 is a bug to surface,
+    /// not a "user" to sign for).
+    #[error("the session's user, id or role makes no valid claim: {0}")]
+    Claims(#[source] auth_token::Error),
 }
 
 /// Refresh tokens are 43 characters; anything much longer is not one (and is not hashed).
@@ -46,13 +50,13 @@ pub fn sign_access(
     let now = state.clock.now();
     let tokens = &state.config.tokens;
     let claims = Claims {
-        sub: user_id.to_string(),
-        sid: session_id.to_string(),
-        role: i32::try_from(role).unwrap_or(0),
+        sub: UserId::parse(user_id).map_err(SessionError::Claims)?,
+        sid: SessionId::parse(session_id).map_err(SessionError::Claims)?,
+        role: Role::try_from(role).map_err(SessionError::Claims)?,
         iss: tokens.issuer.clone(),
         aud: tokens.audience.clone(),
         iat: now,
-        exp: now + tokens.access_ttl,
+        exp: tokens.lifetime().expires_at(now),
         jti: uuid::Uuid::new_v4().to_string(),
     };
     Ok(auth_token::sign(&claims, &state.keys().signing)?)

@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, CorsMode};
 use crate::crypto::PasswordHasher;
 use crate::domain::GeoIp;
 use crate::http::{csrf, errors};
@@ -176,7 +176,7 @@ pub fn router(state: AppState) -> Router {
             header::ACCEPT_LANGUAGE,
         ])
         .max_age(Duration::from_secs(600));
-    routes::router(&state)
+    let router = routes::router(&state)
         .layer(axum::middleware::from_fn(errors::error_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -193,10 +193,13 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             crate::http::metrics::track,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
-        .layer(cors)
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
+    // CORS_MODE=gateway: the gateway adds its own headers; a second set would make browsers refuse.
+    let router = match state.config.frontend.cors {
+        CorsMode::Service => router.layer(cors),
+        CorsMode::Gateway => router,
+    };
+    router.layer(TraceLayer::new_for_http()).with_state(state)
 }
 
 /// Everything the API and the workers share: database (migrated), keys, Redis, SMTP, Kafka.
@@ -286,14 +289,13 @@ fn spawn_key_reloader(state: &AppState, background: &Background) {
 }
 
 fn spawn_revocation_feed(state: &AppState, background: &Background) {
-    let horizon =
-        crate::revocations::horizon(state.config.tokens.access_ttl, state.config.tokens.leeway);
+    let lifetime = state.config.token_lifetime();
     if let Some(redis) = &state.redis {
         let fanout = crate::revocations::RedisFanout::new(redis.clone());
         background.spawn(fanout.run(
             state.db.clone(),
             state.clock.clone(),
-            horizon,
+            lifetime,
             state.revocations.subscribe(),
             background.token(),
         ));
@@ -301,7 +303,7 @@ fn spawn_revocation_feed(state: &AppState, background: &Background) {
     background.spawn(crate::revocations::poll(
         state.db.clone(),
         state.clock.clone(),
-        horizon,
+        lifetime,
         state.revocations.clone(),
         background.token(),
     ));
@@ -343,11 +345,10 @@ pub fn spawn_workers(state: &AppState, background: &Background) {
         };
         background.spawn(relay.run(background.token()));
     }
-    let horizon = crate::revocations::horizon(config.tokens.access_ttl, config.tokens.leeway);
     background.spawn(crate::cleanup::run(
         state.db.clone(),
         state.clock.clone(),
-        horizon,
+        config.token_lifetime().horizon(),
         holder,
         Duration::from_secs(config.workers.cleanup_interval_secs),
         background.token(),

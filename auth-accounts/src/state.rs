@@ -25,7 +25,7 @@ pub struct AppState {
     /// Wakes the email relay right after a transaction that queued an email commits.
     pub mail_notify: Arc<Notify>,
     /// New revocations, fanned out to the edges' revocation streams.
-    pub revocations: tokio::sync::broadcast::Sender<crate::revocations::Revocation>,
+    pub revocations: tokio::sync::broadcast::Sender<auth_token::Revocation>,
     /// Cancelled when the server starts draining, so long-lived streams end and the graceful
     /// drain does not wait for them forever.
     pub draining: tokio_util::sync::CancellationToken,

@@ -35,20 +35,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_secs();
     let now = i64::try_from(now)?;
-    let claims = |i: usize| Claims {
-        sub: format!("00000000-0000-4000-8000-{i:012}"),
-        sid: format!("10000000-0000-4000-8000-{i:012}"),
-        role: 1,
-        iss: "auth-service".into(),
-        aud: "smart-budget".into(),
-        iat: now - 5,
-        exp: now + 3600,
-        jti: format!("20000000-0000-4000-8000-{i:012}"),
+    let claims = |i: usize| -> Result<Claims, auth_token::Error> {
+        Ok(Claims {
+            sub: format!("00000000-0000-4000-8000-{i:012}").parse()?,
+            sid: format!("10000000-0000-4000-8000-{i:012}").parse()?,
+            role: auth_token::Role::Admin,
+            iss: "auth-service".into(),
+            aud: "smart-budget".into(),
+            iat: now - 5,
+            exp: now + 3600,
+            jti: format!("20000000-0000-4000-8000-{i:012}"),
+        })
     };
-    std::fs::write(dir.join("token.txt"), sign(&claims(0), &key)? + "\n")?;
+    std::fs::write(dir.join("token.txt"), sign(&claims(0)?, &key)? + "\n")?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("tokens.txt"))?);
     for i in 1..=count {
-        writeln!(out, "{}", sign(&claims(i), &key)?)?;
+        writeln!(out, "{}", sign(&claims(i)?, &key)?)?;
     }
     out.flush()?;
     eprintln!("{count} {alg:?} tokens in {}", dir.display());

@@ -16,11 +16,23 @@ pub static IDENTITY_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static(auth_token::HEADER_USER_ROLE),
 ];
 
-/// Whether `name` (any case) is one of the [`IDENTITY_HEADERS`].
+/// Whether `name` is one of the [`IDENTITY_HEADERS`] in any case and with `_` for any `-`.
+/// CGI, WSGI, PHP and many frameworks map `X_User_Id` and `X-User-Id` to the same variable
+/// (`HTTP_X_USER_ID`), so an underscore variant a client sends is as good as the real header to
+/// such an application: it is stripped like the real one.
 pub fn is_identity_header(name: &str) -> bool {
-    IDENTITY_HEADERS
-        .iter()
-        .any(|h| name.eq_ignore_ascii_case(h.as_str()))
+    IDENTITY_HEADERS.iter().any(|h| {
+        let canonical = h.as_str().as_bytes();
+        name.len() == canonical.len()
+            && name.bytes().zip(canonical).all(|(a, &b)| {
+                let a = if a == b'_' {
+                    b'-'
+                } else {
+                    a.to_ascii_lowercase()
+                };
+                a == b
+            })
+    })
 }
 
 /// Whether a request carries client-sent identity headers: a spoofing attempt or a
@@ -37,6 +49,12 @@ pub trait IdentityHeaders {
     /// Removes every value of `name`; returns whether there was one.
     fn remove(&mut self, name: &'static HeaderName) -> bool;
 
+    /// The names of the headers the block carries (as sent: any case, underscores kept).
+    fn names(&self) -> Vec<String>;
+
+    /// Removes every value of the header the block carries under `name` (from [`Self::names`]).
+    fn remove_named(&mut self, name: &str) -> bool;
+
     /// Sets `name` to `value` (after [`IdentityHeaders::remove`] for the same name).
     fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
 }
@@ -45,6 +63,14 @@ impl IdentityHeaders for HeaderMap {
     type Error = std::convert::Infallible;
 
     fn remove(&mut self, name: &'static HeaderName) -> bool {
+        HeaderMap::remove(self, name).is_some()
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.keys().map(|k| k.as_str().to_owned()).collect()
+    }
+
+    fn remove_named(&mut self, name: &str) -> bool {
         HeaderMap::remove(self, name).is_some()
     }
 
@@ -62,6 +88,12 @@ pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
     identity: Option<&Identity>,
 ) -> Result<bool, H::Error> {
     let mut spoofed = false;
+    // Variants first (`X_User_Id`, `x-session_id`, ...): only the block knows which it carries.
+    for name in headers.names() {
+        if is_identity_header(&name) && !IDENTITY_HEADERS.iter().any(|h| h.as_str() == name) {
+            spoofed |= headers.remove_named(&name);
+        }
+    }
     for name in &IDENTITY_HEADERS {
         spoofed |= headers.remove(name);
     }
@@ -97,26 +129,25 @@ impl Identity {
         leeway: i64,
         key_epoch: u64,
     ) -> Result<Identity, auth_token::Error> {
-        // Empty ids would become empty headers, which some proxies drop or merge with a
-        // client-sent value; such a token is not usable as an identity.
-        if claims.sub.is_empty() || claims.sid.is_empty() {
-            return Err(auth_token::Error::Malformed("empty sub or sid"));
-        }
+        // `UserId` and `SessionId` are never empty (an empty header is dropped or merged with a
+        // client-sent value by some proxies) and are visible ASCII; the header-value check
+        // below stays as the last word.
+        let (sub, sid) = (claims.sub.as_str(), claims.sid.as_str());
         let role = claims.role.to_string();
-        let mut values = String::with_capacity(claims.sub.len() + claims.sid.len() + role.len());
-        values.push_str(&claims.sub);
-        values.push_str(&claims.sid);
+        let mut values = String::with_capacity(sub.len() + sid.len() + role.len());
+        values.push_str(sub);
+        values.push_str(sid);
         values.push_str(&role);
         let too_long = || auth_token::Error::Malformed("sub or sid too long");
-        let sub_end = u32::try_from(claims.sub.len()).map_err(|_| too_long())?;
-        let sid_end = u32::try_from(claims.sub.len() + claims.sid.len()).map_err(|_| too_long())?;
+        let sub_end = u32::try_from(sub.len()).map_err(|_| too_long())?;
+        let sid_end = u32::try_from(sub.len() + sid.len()).map_err(|_| too_long())?;
         let identity = Identity {
             values: Bytes::from(values),
             sub_end,
             sid_end,
-            role: claims.role,
+            role: claims.role.as_i32(),
             exp: claims.exp,
-            valid_until: claims.exp.saturating_add(leeway),
+            valid_until: auth_token::accepted_until(claims.exp, leeway),
             key_epoch,
         };
         // Checked once here, so `headers` never meets an invalid value.
@@ -136,9 +167,9 @@ impl Identity {
     #[cfg(test)]
     pub(crate) fn for_tests(id: &str) -> Identity {
         let claims = auth_token::Claims {
-            sub: id.into(),
-            sid: id.into(),
-            role: 1,
+            sub: id.parse().unwrap_or_else(|e| panic!("test id {id:?}: {e}")),
+            sid: id.parse().unwrap_or_else(|e| panic!("test id {id:?}: {e}")),
+            role: auth_token::Role::Admin,
             iss: String::new(),
             aud: String::new(),
             iat: 0,
@@ -220,9 +251,9 @@ mod tests {
 
     fn claims(sub: &str, sid: &str) -> auth_token::Claims {
         auth_token::Claims {
-            sub: sub.into(),
-            sid: sid.into(),
-            role: 2,
+            sub: sub.parse().unwrap(),
+            sid: sid.parse().unwrap(),
+            role: auth_token::Role::Moderator,
             iss: String::new(),
             aud: String::new(),
             iat: 0,
@@ -242,9 +273,33 @@ mod tests {
             (id.exp(), id.valid_until(), id.key_epoch()),
             (1000, 1030, 7)
         );
-        assert!(Identity::from_claims(&claims("", "s"), 0, 0).is_err());
-        assert!(Identity::from_claims(&claims("u", ""), 0, 0).is_err());
-        assert!(Identity::from_claims(&claims("u\n", "s"), 0, 0).is_err());
+        // Empty or non-header ids cannot even be claims any more (see auth_token::UserId).
+        assert!("".parse::<auth_token::UserId>().is_err());
+        assert!("u\n".parse::<auth_token::SessionId>().is_err());
+    }
+
+    #[test]
+    fn strip_then_set_removes_underscore_variants() {
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x_user_id", HeaderValue::from_static("admin"));
+        h.insert("X_User_Role", HeaderValue::from_static("1"));
+        h.insert("x-session_id", HeaderValue::from_static("s-evil"));
+        h.insert("x_other", HeaderValue::from_static("kept"));
+        assert_eq!(strip_then_set(&mut h, Some(&id)), Ok(true));
+        let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            ["x-session-id", "x-user-id", "x-user-role", "x_other"]
+        );
+        assert_eq!(h["x-user-id"], "user-1");
+
+        // Anonymous (a public path): the variants go too.
+        let mut h = HeaderMap::new();
+        h.insert("x_user_id", HeaderValue::from_static("admin"));
+        assert_eq!(strip_then_set(&mut h, None), Ok(true));
+        assert!(h.is_empty());
     }
 
     #[test]
@@ -278,5 +333,10 @@ mod tests {
         assert!(is_identity_header("X-User-Role"));
         assert!(is_identity_header("x-session-id"));
         assert!(!is_identity_header("x-user"));
+        assert!(is_identity_header("X_User_Id"));
+        assert!(is_identity_header("x-session_id"));
+        assert!(is_identity_header("X_USER_ROLE"));
+        assert!(!is_identity_header("x__user-id"));
+        assert!(!is_identity_header("x-user-ids"));
     }
 }

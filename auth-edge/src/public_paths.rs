@@ -3,9 +3,12 @@
 //!
 //! Matching is by whole path segments (`/static` matches `/static` and `/static/app.js`, never
 //! `/staticfiles`), on the raw request path, and refuses anything an upstream could normalise
-//! into a different path: dot segments, encoded dots or slashes, backslashes. Without that,
-//! `/static/../admin` or `/static%2F..%2Fadmin` would pass here as public and reach the
-//! application as `/admin`. Such a path is not an error; it simply needs a token.
+//! into a different path: dot segments, encoded dots, slashes, backslashes, semicolons and
+//! percent signs. Without that, `/static/../admin` or `/static%2F..%2Fadmin` would pass here as
+//! public and reach the application as `/admin`; so would `/static/..%3B/admin` (decoded, then
+//! `;params` stripped) and `/static/%252e%252e/admin` (decoded twice, by a proxy and then the
+//! application). Such a path is not an error; it simply needs a token. The fuzz target
+//! `fuzz/fuzz_targets/public_paths.rs` checks this against a reference normaliser.
 
 use std::fmt;
 
@@ -28,10 +31,13 @@ impl PublicPaths {
             if !prefix.starts_with('/') {
                 return Err(format!("{prefix:?} must start with /"));
             }
-            if prefix.contains(['?', '#', '%', '\\', '*']) || !is_plain(prefix) {
+            if prefix.contains(['?', '#', '%', '\\', '*', ';'])
+                || prefix.contains("//")
+                || !is_plain(prefix)
+            {
                 return Err(format!(
                     "{prefix:?} must be a plain path prefix (no query, wildcard, \
-                     percent-encoding or dot segments)"
+                     percent-encoding, parameters, empty or dot segments)"
                 ));
             }
             if prefix == "/" {
@@ -71,13 +77,16 @@ impl PublicPaths {
 }
 
 /// A path an upstream cannot reinterpret: no `.`/`..` segments (also with `;params`), no encoded
-/// `.`, `/` or `\`, no raw backslash.
+/// `.`, `/`, `\`, `;` or `%` (a second decoding would reveal any of them), no raw backslash.
 fn is_plain(path: &str) -> bool {
     if path.contains('\\') {
         return false;
     }
     let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e)) {
+    if ["%2e", "%2f", "%5c", "%3b", "%25"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
         return false;
     }
     path.split('/').all(|segment| {
@@ -96,7 +105,9 @@ mod tests {
         let p = PublicPaths::parse(" /healthz, /static/ ,,/healthz").unwrap();
         assert_eq!(p.prefixes(), ["/healthz", "/static/"]);
         assert!(PublicPaths::parse("").unwrap().is_empty());
-        for bad in ["healthz", "/", "/a?b", "/a/../b", "/a%2fb", "/a/*", "/a\\b"] {
+        for bad in [
+            "healthz", "/", "/a?b", "/a/../b", "/a%2fb", "/a/*", "/a\\b", "/a;b", "/a//b",
+        ] {
             assert!(PublicPaths::parse(bad).is_err(), "{bad}");
         }
     }
@@ -140,6 +151,13 @@ mod tests {
             "/static/..%2Fadmin",
             "/static/..\\admin",
             "/healthz/..",
+            // Readings of the public_paths fuzz target's reference normaliser: `;` decoded and
+            // then stripped as a path parameter, and a second percent-decoding.
+            "/static/..%3B/admin",
+            "/static/..%3b/admin",
+            "/static/%252e%252e/admin",
+            "/static/..%255cadmin",
+            "/static/%252E%252E%252Fadmin",
         ] {
             assert!(!p.is_public(sneaky), "{sneaky}");
         }

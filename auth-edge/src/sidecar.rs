@@ -87,6 +87,18 @@ impl IdentityHeaders for Upstream<'_> {
         self.0.remove_header(name).is_some()
     }
 
+    fn names(&self) -> Vec<String> {
+        self.0
+            .headers
+            .keys()
+            .map(|k| k.as_str().to_owned())
+            .collect()
+    }
+
+    fn remove_named(&mut self, name: &str) -> bool {
+        self.0.remove_header(name).is_some()
+    }
+
     fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> pingora::Result<()> {
         self.0.insert_header(name.clone(), value)
     }

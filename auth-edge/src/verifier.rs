@@ -107,7 +107,10 @@ impl Verifier {
     /// that greets a signed-in user must not 401 a stale cookie).
     pub async fn decide(&self, headers: &HeaderMap, access: Access) -> Decision {
         if access == Access::Optional
-            && request::token_from_headers(headers, &self.cookie_name).is_none()
+            && matches!(
+                request::token_from_headers(headers, &self.cookie_name),
+                Ok(None)
+            )
         {
             return Decision::Anonymous;
         }
@@ -127,11 +130,21 @@ impl Verifier {
     /// Authenticates a request from its headers (bearer token or cookie).
     pub async fn check_headers(&self, headers: &HeaderMap) -> Result<Arc<Identity>, Rejection> {
         match request::token_from_headers(headers, &self.cookie_name) {
-            Some(token) => self.verify_token(token).await,
-            None => {
+            Ok(Some(token)) => self.verify_token(token).await,
+            Ok(None) => {
                 self.metrics
                     .observe(Outcome::Missing, false, Duration::ZERO);
                 Err(Rejection::Missing)
+            }
+            // Credentials that cannot be read one way only (two Authorization headers, an
+            // ambiguous cookie): refused like a bad token.
+            Err(e) => {
+                tracing::debug!(error = %e, "malformed credentials");
+                self.metrics
+                    .observe(Outcome::Invalid, false, Duration::ZERO);
+                Err(Rejection::Invalid(auth_token::Error::Malformed(
+                    "request credentials",
+                )))
             }
         }
     }
@@ -230,9 +243,9 @@ mod tests {
     fn claims(sid: &str, exp_in: i64) -> Claims {
         let now = clock::unix_now();
         Claims {
-            sub: "user-1".into(),
-            sid: sid.into(),
-            role: 1,
+            sub: "user-1".parse().unwrap(),
+            sid: sid.parse().unwrap(),
+            role: auth_token::Role::Admin,
             iss: "auth-service".into(),
             aud: "smart-budget".into(),
             iat: now - 5,
@@ -291,11 +304,23 @@ mod tests {
             v.verify_token("garbage").await.unwrap_err(),
             Rejection::Invalid(_)
         ));
-        let empty_sid = sign(&claims("", 600), &key).unwrap();
-        assert!(matches!(
-            v.verify_token(&empty_sid).await.unwrap_err(),
-            Rejection::Invalid(_)
-        ));
+        // Ids that cannot be header values, and roles outside 0..=2, are refused.
+        for (member, value) in [
+            ("sid", serde_json::json!("")),
+            ("sub", serde_json::json!("a b")),
+            ("role", serde_json::json!(3)),
+        ] {
+            let mut payload = serde_json::to_value(claims("s", 600)).unwrap();
+            payload[member] = value;
+            let token = auth_token::sign_payload(&payload, &key).unwrap();
+            assert!(
+                matches!(
+                    v.verify_token(&token).await.unwrap_err(),
+                    Rejection::Invalid(_)
+                ),
+                "{member}"
+            );
+        }
         assert_eq!(
             v.check_headers(&HeaderMap::new()).await.unwrap_err(),
             Rejection::Missing

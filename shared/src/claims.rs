@@ -2,20 +2,22 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Algorithm, Error};
+use crate::{Algorithm, Error, Role, SessionId, UserId};
 
 /// The claims of an access token.
 ///
 /// `sid` (session id) and `role` are private claims; the rest are the
-/// registered claims RFC 9068 requires. Times are Unix seconds.
+/// registered claims RFC 9068 requires. Times are Unix seconds. The typed
+/// fields are checked when a token is read, so a verified token's `sub` is a
+/// usable header value and its `role` one of the three known roles.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {
     /// User id.
-    pub sub: String,
+    pub sub: UserId,
     /// Session id, so the edge can tie a request to a revocable session.
-    pub sid: String,
+    pub sid: SessionId,
     /// User role.
-    pub role: i32,
+    pub role: Role,
     /// Issuer.
     pub iss: String,
     /// Audience. On output of `verify` this is the configured audience.
@@ -52,9 +54,9 @@ impl Audience {
 /// differently.
 #[derive(Deserialize)]
 pub(crate) struct ReceivedClaims {
-    sub: String,
-    sid: String,
-    role: i32,
+    sub: UserId,
+    sid: SessionId,
+    role: Role,
     iss: String,
     aud: Audience,
     iat: i64,
@@ -69,7 +71,7 @@ impl ReceivedClaims {
     /// signature has been verified.
     pub(crate) fn validate(self, v: &Validation, now: i64) -> Result<Claims, Error> {
         let leeway = v.leeway_secs.max(0);
-        if now > self.exp.saturating_add(leeway) {
+        if now > v.accepted_until(self.exp) {
             return Err(Error::Expired);
         }
         // A token "issued in the future" means clock skew beyond the leeway or
@@ -119,5 +121,11 @@ impl Validation {
             audience: audience.into(),
             leeway_secs: 30,
         }
+    }
+
+    /// The last second a token expiring at `exp` is accepted (`exp` + leeway); caches of
+    /// verified tokens must not keep an entry past it.
+    pub fn accepted_until(&self, exp: i64) -> i64 {
+        crate::lifetime::accepted_until(exp, self.leeway_secs)
     }
 }

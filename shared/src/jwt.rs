@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::claims::ReceivedClaims;
-use crate::{b64, Claims, Error, KeySet, SigningKey, Validation, ACCESS_TOKEN_TYPE};
+use crate::{b64, Claims, Error, KeySet, Kid, SigningKey, Validation, ACCESS_TOKEN_TYPE};
 
 /// Longest token accepted. Ours are well under 1 KiB; the cap bounds the
 /// work an attacker can make the edge do before any signature check.
@@ -21,24 +21,54 @@ struct InHeader {
     alg: String,
     #[serde(default)]
     typ: Option<String>,
+    // Checked like every kid (visible ASCII, bounded), so an attacker's kid can neither reach
+    // logs with control characters nor be arbitrarily long.
     #[serde(default)]
-    kid: Option<String>,
+    kid: Option<Kid>,
     // RFC 7515 4.1.11: a token naming critical extensions we do not
-    // implement must be rejected, so notice the member at all.
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
+    // implement must be rejected, so notice the member at all, even as
+    // `"crit": null` (which an `Option` would read as absent).
+    #[serde(default, deserialize_with = "present")]
+    crit: bool,
+}
+
+/// `true` for any value, `null` included: the member is there.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// Parses a JOSE header or claims set, which must be a JSON object (RFC 7515 4, RFC 7519 7.2).
+/// serde would also read a struct from a JSON array of its fields in order, a form other JOSE
+/// libraries refuse: two readers must never disagree about a token.
+fn json_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
+    if json.trim_ascii_start().first() != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice(json).ok()
 }
 
 /// Signs `claims` as a compact JWS with header `{"alg","typ":"at+jwt","kid"}`.
 pub fn sign(claims: &Claims, key: &SigningKey) -> Result<String, Error> {
+    let payload = serde_json::to_vec(claims).map_err(|_| Error::Malformed("claims"))?;
+    sign_with_header(&payload, key)
+}
+
+/// Signs an arbitrary JSON payload under the standard header. Only for tests that need tokens
+/// [`Claims`] cannot express (an empty `sid`, an out-of-range `role`), to check they are refused.
+#[doc(hidden)]
+pub fn sign_payload(payload: &serde_json::Value, key: &SigningKey) -> Result<String, Error> {
+    let payload = serde_json::to_vec(payload).map_err(|_| Error::Malformed("claims"))?;
+    sign_with_header(&payload, key)
+}
+
+fn sign_with_header(payload: &[u8], key: &SigningKey) -> Result<String, Error> {
     let header = OutHeader {
         alg: key.algorithm().as_str(),
         typ: ACCESS_TOKEN_TYPE,
         kid: key.kid(),
     };
     let header = serde_json::to_vec(&header).map_err(|_| Error::Malformed("header"))?;
-    let payload = serde_json::to_vec(claims).map_err(|_| Error::Malformed("claims"))?;
-    sign_raw(&header, &payload, key)
+    sign_raw(&header, payload, key)
 }
 
 /// Signs arbitrary header/payload JSON; `sign` and tests build on it.
@@ -75,8 +105,7 @@ fn split(token: &str) -> Result<Parts<'_>, Error> {
         return Err(Error::Malformed("token must have 3 parts"));
     }
     let header_json = b64::decode(header).ok_or(Error::Malformed("header base64url"))?;
-    let header: InHeader =
-        serde_json::from_slice(&header_json).map_err(|_| Error::Malformed("header JSON"))?;
+    let header: InHeader = json_object(&header_json).ok_or(Error::Malformed("header JSON"))?;
     Ok(Parts {
         signing_input,
         payload,
@@ -88,7 +117,7 @@ fn split(token: &str) -> Result<Parts<'_>, Error> {
 /// The header `kid`, without verifying anything. For deciding whether an
 /// unknown kid warrants refetching the JWKS; never trust anything else from
 /// an unverified token.
-pub fn peek_kid(token: &str) -> Result<Option<String>, Error> {
+pub fn peek_kid(token: &str) -> Result<Option<Kid>, Error> {
     Ok(split(token)?.header.kid)
 }
 
@@ -115,7 +144,7 @@ pub fn verify(
     if !validation.algorithms.contains(&alg) {
         return Err(Error::AlgorithmNotAllowed(header.alg.clone()));
     }
-    if header.crit.is_some() {
+    if header.crit {
         return Err(Error::Malformed("unsupported crit header"));
     }
     // RFC 9068 section 4: validators must check typ, which keeps other JWTs
@@ -126,7 +155,7 @@ pub fn verify(
                 || t.eq_ignore_ascii_case("application/at+jwt") => {}
         _ => return Err(Error::WrongType),
     }
-    let kid = header.kid.as_deref().ok_or(Error::MissingKid)?;
+    let kid = header.kid.as_ref().ok_or(Error::MissingKid)?.as_str();
     let key = keys
         .get(kid)
         .ok_or_else(|| Error::UnknownKey(kid.to_owned()))?;
@@ -145,8 +174,7 @@ pub fn verify(
     }
 
     let payload = b64::decode(parts.payload).ok_or(Error::Malformed("payload base64url"))?;
-    let received: ReceivedClaims =
-        serde_json::from_slice(&payload).map_err(|_| Error::Malformed("claims"))?;
+    let received: ReceivedClaims = json_object(&payload).ok_or(Error::Malformed("claims"))?;
     received.validate(validation, now_unix)
 }
 
@@ -183,9 +211,9 @@ mod tests {
 
     fn claims() -> Claims {
         Claims {
-            sub: "user-1".into(),
-            sid: "session-1".into(),
-            role: 2,
+            sub: "user-1".parse().unwrap(),
+            sid: "session-1".parse().unwrap(),
+            role: crate::Role::Moderator,
             iss: "https://accounts.example".into(),
             aud: "edge".into(),
             iat: NOW - 10,
@@ -319,8 +347,15 @@ mod tests {
         assert_eq!(peek_kid(&no_kid), Ok(None));
         assert_eq!(
             peek_kid(&token),
-            Ok(Some(key(Algorithm::EdDSA).kid().into()))
+            Ok(Some(key(Algorithm::EdDSA).kid().parse().unwrap()))
         );
+        // A kid that is no usable id makes the header malformed.
+        let bad_kid = forge(
+            &json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "a\nb"}),
+            &claims_json(),
+            key(Algorithm::EdDSA),
+        );
+        assert_eq!(check(&bad_kid), Err(Error::Malformed("header JSON")));
     }
 
     #[test]
@@ -385,6 +420,40 @@ mod tests {
         assert_eq!(
             check(&forge(&head, &claims_json(), ec)),
             Err(Error::Malformed("unsupported crit header"))
+        );
+        // `"crit": null` was read as no crit at all (the token fuzz target asserts this).
+        head["crit"] = Value::Null;
+        assert_eq!(
+            check(&forge(&head, &claims_json(), ec)),
+            Err(Error::Malformed("unsupported crit header"))
+        );
+    }
+
+    /// serde reads a struct from a JSON array of its fields, so `["EdDSA","at+jwt","kid"]` passed
+    /// as a header and an array of claims as a payload (the token fuzz target asserts this).
+    #[test]
+    fn header_and_payload_must_be_json_objects() {
+        let k = key(Algorithm::EdDSA);
+        let object_header = serde_json::to_vec(&header("EdDSA", k.kid())).unwrap();
+        let array_header = serde_json::to_vec(&json!(["EdDSA", "at+jwt", k.kid()])).unwrap();
+        let claims = serde_json::to_vec(&claims_json()).unwrap();
+        let c = claims_json();
+        let array_claims = serde_json::to_vec(&json!([
+            c["sub"], c["sid"], c["role"], c["iss"], c["aud"], c["iat"], c["exp"], null, c["jti"]
+        ]))
+        .unwrap();
+        assert!(check(&sign_raw(&object_header, &claims, k).unwrap()).is_ok());
+        assert_eq!(
+            check(&sign_raw(&array_header, &claims, k).unwrap()),
+            Err(Error::Malformed("header JSON"))
+        );
+        assert_eq!(
+            check(&sign_raw(&object_header, &array_claims, k).unwrap()),
+            Err(Error::Malformed("claims"))
+        );
+        assert_eq!(
+            peek_kid(&sign_raw(&array_header, &claims, k).unwrap()),
+            Err(Error::Malformed("header JSON"))
         );
     }
 

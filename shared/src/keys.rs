@@ -17,7 +17,7 @@ use aws_lc_rs::signature::{
 };
 
 use crate::jwk::{thumbprint, Jwk, JwkSet};
-use crate::{b64, der, pem, Algorithm, Error};
+use crate::{asn1, b64, pem, Algorithm, Error, Kid};
 
 /// Accepted RSA modulus sizes; matches aws-lc-rs `RSA_PKCS1_2048_8192_SHA256`
 /// so a key that loads is also a key that can verify.
@@ -102,7 +102,7 @@ impl PublicParams {
                 }
                 ParsedPublicKey::new(
                     &signature::RSA_PKCS1_2048_8192_SHA256,
-                    der::encode_rsa_public_key(n, e),
+                    asn1::encode_rsa_public_key(n, e)?,
                 )
             }
             PublicParams::P256 { x, y } => {
@@ -163,20 +163,20 @@ impl PublicParams {
     }
 
     fn from_spki(spki_der: &[u8]) -> Result<Self, Error> {
-        let spki = der::parse_spki(spki_der)?;
+        let spki = asn1::parse_spki(spki_der)?;
         match (spki.algorithm, spki.curve) {
-            (der::OID_RSA, None) => {
-                let (n, e) = der::parse_rsa_public_key(spki.key)?;
+            (asn1::OID_RSA, None) => {
+                let (n, e) = asn1::parse_rsa_public_key(spki.key)?;
                 Ok(PublicParams::Rsa {
                     n: n.to_vec(),
                     e: e.to_vec(),
                 })
             }
-            (der::OID_EC, Some(der::OID_P256)) => Self::from_p256_point(spki.key),
-            (der::OID_EC, _) => Err(Error::InvalidKey(
+            (asn1::OID_EC, Some(asn1::OID_P256)) => Self::from_p256_point(spki.key),
+            (asn1::OID_EC, _) => Err(Error::InvalidKey(
                 "only the P-256 curve is supported".into(),
             )),
-            (der::OID_ED25519, None) => Ok(PublicParams::Ed25519 {
+            (asn1::OID_ED25519, None) => Ok(PublicParams::Ed25519 {
                 x: spki
                     .key
                     .try_into()
@@ -202,7 +202,7 @@ impl PublicParams {
     }
 
     fn from_rsa_pkcs1(der_bytes: &[u8]) -> Result<Self, Error> {
-        let (n, e) = der::parse_rsa_public_key(der_bytes)?;
+        let (n, e) = asn1::parse_rsa_public_key(der_bytes)?;
         Ok(PublicParams::Rsa {
             n: n.to_vec(),
             e: e.to_vec(),
@@ -228,7 +228,7 @@ fn rsa_bits(n: &[u8]) -> usize {
 #[derive(Clone)]
 pub struct VerifyingKey {
     alg: Algorithm,
-    kid: String,
+    kid: Kid,
     params: PublicParams,
     // Arc: cloning a key set (e.g. on JWKS refresh) must not re-parse keys.
     parsed: Arc<ParsedPublicKey>,
@@ -253,8 +253,10 @@ impl VerifyingKey {
         }
         let parsed = Arc::new(params.parse()?);
         let kid = match kid {
-            Some(kid) if !kid.is_empty() => kid,
-            _ => params.thumbprint(),
+            Some(kid) if !kid.is_empty() => {
+                Kid::parse(kid).map_err(|_| Error::InvalidKey("kid is not a usable id".into()))?
+            }
+            _ => Kid::parse(params.thumbprint())?,
         };
         Ok(VerifyingKey {
             alg,
@@ -301,7 +303,7 @@ impl VerifyingKey {
 
     /// The key id tokens must name in their header.
     pub fn kid(&self) -> &str {
-        &self.kid
+        self.kid.as_str()
     }
 
     /// The only algorithm this key verifies.
@@ -314,7 +316,7 @@ impl VerifyingKey {
         Jwk {
             use_: Some("sig".into()),
             alg: Some(self.alg.as_str().into()),
-            kid: Some(self.kid.clone()),
+            kid: Some(self.kid.to_string()),
             ..self.params.bare_jwk()
         }
     }
@@ -476,7 +478,7 @@ impl SigningKey {
 
     /// RFC 7638 thumbprint of the public key, used as the token `kid`.
     pub fn kid(&self) -> &str {
-        &self.public.kid
+        self.public.kid.as_str()
     }
 
     /// The public JWK to publish in the JWKS (`kid`, `alg`, `use: "sig"`).
@@ -518,7 +520,7 @@ impl SigningKey {
 /// stable order; sets are tiny, so lookup cost is irrelevant.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
-    keys: BTreeMap<String, VerifyingKey>,
+    keys: BTreeMap<Kid, VerifyingKey>,
 }
 
 impl KeySet {
@@ -580,7 +582,7 @@ impl KeySet {
 
     /// The kids, sorted.
     pub fn kids(&self) -> impl Iterator<Item = &str> + '_ {
-        self.keys.keys().map(String::as_str)
+        self.keys.keys().map(Kid::as_str)
     }
 }
 

@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use auth_token::{
-    sign, verify, Algorithm, Claims, Error, Jwk, KeySet, SigningKey, Validation, VerifyingKey,
+    sign, verify, Algorithm, Claims, Error, Jwk, KeySet, Role, SigningKey, Validation, VerifyingKey,
 };
 use serde_json::{json, Value};
 
@@ -154,9 +154,9 @@ fn now() -> i64 {
 
 fn claims(now: i64) -> Claims {
     Claims {
-        sub: "user-42".into(),
-        sid: "session-7".into(),
-        role: 3,
+        sub: "user-42".parse().unwrap(),
+        sid: "session-7".parse().unwrap(),
+        role: Role::Moderator,
         iss: ISS.into(),
         aud: AUD.into(),
         iat: now,
@@ -281,8 +281,8 @@ fn tokens_we_sign_verify_with_pyjwt() {
         // PyJWT must also reject a tampered copy, or the check above proves little.
         let (head, rest) = token.split_once('.').unwrap();
         let (_, sig) = rest.split_once('.').unwrap();
-        let mut forged = claims(now);
-        forged.role = 99;
+        let mut forged = serde_json::to_value(claims(now)).unwrap();
+        forged["role"] = json!(1);
         let forged_payload = {
             use base64::Engine as _;
             base64::engine::general_purpose::URL_SAFE_NO_PAD

@@ -181,7 +181,7 @@ impl Stack {
         assert_eq!(status, 200, "{body}");
         (
             body["userId"].as_str().unwrap().to_string(),
-            body["accessToken"].as_str().unwrap().to_string(),
+            body["access_token"].as_str().unwrap().to_string(),
         )
     }
 
@@ -189,7 +189,7 @@ impl Stack {
         let body = json!({ "email": email, "password": "e2e-password-1", "tokenDelivery": "body" });
         let (status, body) = self.post("login", body, None).await;
         assert_eq!(status, 200, "{body}");
-        body["accessToken"].as_str().unwrap().to_string()
+        body["access_token"].as_str().unwrap().to_string()
     }
 
     /// Asks the edge about a request carrying `access` as a Bearer token.

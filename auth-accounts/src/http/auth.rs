@@ -8,20 +8,14 @@
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, HeaderMap, HeaderValue};
 
-use auth_token::{Claims, ACCESS_COOKIE};
+pub use auth_token::TokenSource;
+use auth_token::{Claims, CredentialError, ACCESS_COOKIE};
 
 use crate::error::ApiError;
-use crate::http::cookies;
 use crate::state::AppState;
 use crate::store::sessions;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TokenSource {
-    Header,
-    Cookie,
-}
 
 #[derive(Clone, Debug)]
 pub struct AuthUser {
@@ -32,20 +26,17 @@ pub struct AuthUser {
     pub source: TokenSource,
 }
 
-/// The access token of a request: the Authorization header wins over the cookie.
-pub fn access_token(headers: &HeaderMap) -> Option<(String, TokenSource)> {
-    if let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    {
-        let mut parts = value.trim().splitn(2, ' ');
-        let scheme = parts.next().unwrap_or("");
-        let token = parts.next().unwrap_or("").trim();
-        if scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() {
-            return Some((token.to_string(), TokenSource::Header));
-        }
-    }
-    cookies::read(headers, ACCESS_COOKIE).map(|t| (t, TokenSource::Cookie))
+/// The access token of a request, by the rule the edge applies too
+/// ([`auth_token::access_token`]): one `Authorization: Bearer` wins over the cookie; several
+/// `Authorization` headers, an ambiguous cookie or control characters are an error (401).
+pub fn access_token(headers: &HeaderMap) -> Result<Option<(&str, TokenSource)>, CredentialError> {
+    let values = |name| headers.get_all(name).into_iter().map(HeaderValue::as_bytes);
+    auth_token::access_token(
+        values(header::AUTHORIZATION),
+        values(header::COOKIE),
+        ACCESS_COOKIE,
+    )
+    .map(|credential| credential.map(|c| (c.token, c.source)))
 }
 
 /// Verifies a token and checks that its session is still live.
@@ -60,16 +51,16 @@ pub async fn authenticate(
     let claims =
         auth_token::verify(token, &keys.verifying, &keys.validation, now).map_err(|_| INVALID)?;
     let mut conn = state.db.acquire().await?;
-    let session = sessions::find(&mut conn, &claims.sid)
+    let session = sessions::find(&mut conn, claims.sid.as_str())
         .await?
         .ok_or(INVALID)?;
     if !session.is_active(now) || session.user_id != claims.sub {
         return Err(INVALID);
     }
     Ok(AuthUser {
-        user_id: claims.sub.clone(),
-        session_id: claims.sid.clone(),
-        role: claims.role,
+        user_id: claims.sub.to_string(),
+        session_id: claims.sid.to_string(),
+        role: claims.role.as_i32(),
         claims,
         source,
     })
@@ -84,9 +75,10 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let (token, source) =
-            access_token(&parts.headers).ok_or(ApiError::Unauthorized("Not authenticated"))?;
-        authenticate(&state, &token, source).await
+        let (token, source) = access_token(&parts.headers)
+            .map_err(|_| ApiError::Unauthorized("Malformed credentials"))?
+            .ok_or(ApiError::Unauthorized("Not authenticated"))?;
+        authenticate(&state, token, source).await
     }
 }
 
@@ -104,10 +96,12 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let state = AppState::from_ref(state);
-        let Some((token, source)) = access_token(&parts.headers) else {
+        // Malformed credentials (several Authorization headers, an ambiguous cookie) are no
+        // identity either.
+        let Ok(Some((token, source))) = access_token(&parts.headers) else {
             return Ok(Self(None));
         };
-        match authenticate(&state, &token, source).await {
+        match authenticate(&state, token, source).await {
             Ok(user) => Ok(Self(Some(user))),
             Err(ApiError::Unauthorized(_)) => Ok(Self(None)),
             Err(err) => {

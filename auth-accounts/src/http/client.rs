@@ -54,6 +54,9 @@ where
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: IpAddr| crate::config::in_networks(trusted, ip);
     if !is_trusted(peer) {
+        if headers.contains_key("x-forwarded-for") {
+            warn_untrusted_proxy(peer);
+        }
         return peer;
     }
     let mut hops: Vec<IpAddr> = Vec::new();
@@ -77,6 +80,21 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         }
     }
     candidate
+}
+
+/// A proxy we do not trust forwards for its clients: they all get its address, so they share one
+/// rate-limit bucket. Not detectable from the configuration alone (a direct client may send the
+/// header too), so it is said loudly once per process, at the first such request.
+fn warn_untrusted_proxy(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::error!(
+            %peer,
+            "request with X-Forwarded-For from a peer not in TRUSTED_PROXIES: if this is your \
+             proxy, every client behind it shares its address and its rate-limit bucket; set \
+             TRUSTED_PROXIES to its address or network"
+        );
+    }
 }
 
 #[cfg(test)]

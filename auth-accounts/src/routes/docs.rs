@@ -3,7 +3,8 @@
 //! The document is not a list kept by hand: every API route is registered with `utoipa-axum`'s
 //! `routes!`, which adds the handler's `#[utoipa::path]` to the document as it adds the route, so
 //! a served route cannot be missing from it. This module only adds the title and the security
-//! schemes ([`ApiDoc`]) and serves the finished document. The two UIs are small HTML pages that load their scripts from a public CDN in the reader's
+//! schemes ([`ApiDoc`]), what the shared layers answer for every operation ([`SharedAnswers`]),
+//! and serves the finished document. The two UIs are small HTML pages that load their scripts from a public CDN in the reader's
 //! browser, which keeps megabytes of vendored JavaScript out of the binary.
 
 use std::sync::{Arc, OnceLock};
@@ -43,6 +44,85 @@ impl Modify for Security {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("access_token"))),
         );
+    }
+}
+
+/// Makes the document say what the shared layers answer, so that it is true for every operation
+/// (schemathesis checks every answer against it: `scripts/schemathesis`). Applied by
+/// [`crate::routes::api`] to the finished document, once every route has added its operation:
+/// - a JSON body that does not parse is 400, one without `Content-Type: application/json` is
+///   415, one with wrong or missing fields is 422 (`http::json`);
+/// - a POST or DELETE carrying our cookies from a disallowed origin is 403 (`http::csrf`);
+/// - `refresh` and `logout` take an optional body (the cookie is enough);
+/// - `verify-link` needs `token` and `email` (400 without);
+/// - every `email` member is an email address (an empty or malformed one is 422).
+pub struct SharedAnswers;
+
+impl Modify for SharedAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::ParameterIn;
+        use utoipa::openapi::schema::{KnownFormat, SchemaFormat};
+        use utoipa::openapi::{Content, Ref, RefOr, Required, ResponseBuilder, Schema};
+
+        let error = |description: &str| {
+            RefOr::T(
+                ResponseBuilder::new()
+                    .description(description)
+                    .content(
+                        "application/json",
+                        Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+                    )
+                    .build(),
+            )
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let optional_body = path.ends_with("/refresh") || path.ends_with("/logout");
+            let unsafe_methods = [item.post.as_mut(), item.delete.as_mut()];
+            for op in unsafe_methods.into_iter().flatten() {
+                op.responses
+                    .responses
+                    .entry("403".into())
+                    .or_insert_with(|| {
+                        error("Cookie-authenticated request from an origin that is not allowed")
+                    });
+            }
+            let all = [item.get.as_mut(), item.post.as_mut(), item.delete.as_mut()];
+            for op in all.into_iter().flatten() {
+                if let Some(body) = op.request_body.as_mut() {
+                    if optional_body {
+                        body.required = Some(Required::False);
+                    }
+                    let responses = &mut op.responses.responses;
+                    for (code, why) in [
+                        ("400", "The body is not JSON"),
+                        ("415", "Content-Type is not application/json"),
+                        ("422", "A field is missing or invalid"),
+                    ] {
+                        responses.entry(code.into()).or_insert_with(|| error(why));
+                    }
+                }
+                if path.ends_with("/verify-link") {
+                    for param in op.parameters.iter_mut().flatten() {
+                        if param.parameter_in == ParameterIn::Query
+                            && (param.name == "token" || param.name == "email")
+                        {
+                            param.required = Required::True;
+                        }
+                    }
+                }
+            }
+        }
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for schema in components.schemas.values_mut() {
+            let RefOr::T(Schema::Object(object)) = schema else {
+                continue;
+            };
+            if let Some(RefOr::T(Schema::Object(email))) = object.properties.get_mut("email") {
+                email.format = Some(SchemaFormat::KnownFormat(KnownFormat::Email));
+            }
+        }
     }
 }
 

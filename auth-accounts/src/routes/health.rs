@@ -1,4 +1,9 @@
 //! Health: each configured component and its state; 503 when a required one is down.
+//!
+//! Kubernetes-style probes at the old service's paths: `/health/live` answers 200 while the process
+//! serves requests and checks nothing (a database blip must not make the kubelet restart every
+//! pod), `/health/ready` answers 503 while a required dependency is down or the server is
+//! draining (so the pod leaves the load balancer and comes back on its own).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +15,33 @@ use crate::state::AppState;
 use crate::store;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(health))
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
+}
+
+/// Liveness: no dependency is checked.
+#[utoipa::path(get, path = "/health/live", tag = "health",
+    responses((status = 200, description = "The process serves requests: `{\"status\":\"ok\"}`")))]
+pub async fn live() -> Response {
+    axum::Json(json!({ "status": "ok" })).into_response()
+}
+
+/// Readiness: `ready` when the database answers (the only required dependency) and the server is
+/// not shutting down; `not_ready` with 503 otherwise. Components as in `/health`.
+#[utoipa::path(get, path = "/health/ready", tag = "health",
+    responses((status = 200, description = "Ready to take traffic"), (status = 503, description = "Not ready: database down or shutting down")))]
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let (database, components) = check(&state).await;
+    let draining = state.draining.is_cancelled();
+    let (code, status) = if database && !draining {
+        (StatusCode::OK, "ready")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    };
+    let body = json!({ "status": status, "components": components });
+    (code, axum::Json(body)).into_response()
 }
 
 /// Component states: `ok`, `down`, or `disabled` (not configured). The database is required; GeoIP
@@ -19,6 +50,26 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "All required components are up"), (status = 503, description = "A required component is down")))]
 pub async fn health(State(state): State<AppState>) -> Response {
+    let (database, components) = check(&state).await;
+    let degraded = ["redis", "kafka", "smtp"]
+        .iter()
+        .any(|c| components[c] == "down");
+    let status = match (database, degraded) {
+        (false, _) => "error",
+        (true, true) => "degraded",
+        (true, false) => "ok",
+    };
+    let body = json!({ "status": status, "components": components });
+    let code = if database {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, axum::Json(body)).into_response()
+}
+
+/// Whether the database answers, and every component's state.
+async fn check(state: &AppState) -> (bool, serde_json::Value) {
     let database = store::ping(&state.db).await;
     let redis = match &state.redis {
         None => "disabled",
@@ -63,25 +114,12 @@ pub async fn health(State(state): State<AppState>) -> Response {
         }
     };
     // Redis is not required: without it limits fall back to per-replica counters (see ratelimit).
-    let status = match (database, redis) {
-        (false, _) => "error",
-        (true, _) if redis == "down" || smtp == "down" || kafka == "down" => "degraded",
-        _ => "ok",
-    };
-    let body = json!({
-        "status": status,
-        "components": {
-            "database": if database { "ok" } else { "down" },
-            "redis": redis,
-            "kafka": kafka,
-            "smtp": smtp,
-            "geoip": geoip,
-        }
+    let components = json!({
+        "database": if database { "ok" } else { "down" },
+        "redis": redis,
+        "kafka": kafka,
+        "smtp": smtp,
+        "geoip": geoip,
     });
-    let code = if database {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, axum::Json(body)).into_response()
+    (database, components)
 }

@@ -3,7 +3,8 @@
 //!
 //! Browsers get the tokens as `HttpOnly` cookies and never see them in JSON, so scripts cannot read
 //! the refresh token. Non-browser clients (mobile apps, CLIs, services) ask for
-//! `"tokenDelivery": "body"` and get `accessToken`/`refreshToken` in the body instead, no cookies.
+//! `"tokenDelivery": "body"` and get `access_token`/`refresh_token` in the body instead (OAuth 2.0's
+//! names, as the old service's README documented them), no cookies.
 
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -21,13 +22,13 @@ pub enum TokenDelivery {
     /// `HttpOnly` cookies (browsers; the default).
     #[default]
     Cookie,
-    /// `accessToken` and `refreshToken` in the JSON body (non-browser clients).
+    /// `access_token` and `refresh_token` in the JSON body (non-browser clients).
     Body,
 }
 
-/// Tokens in the body, present only with `tokenDelivery: "body"`.
+/// Tokens in the body, present only with `tokenDelivery: "body"`. OAuth 2.0 token response names
+/// (RFC 6749 section 5.1), not camelCase like the rest of the body.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
 pub struct TokenBody {
     pub access_token: String,
     pub refresh_token: String,

@@ -214,7 +214,8 @@ pub struct LogoutRequest {
     pub refresh_token: Option<String>,
 }
 
-/// Sign out: revokes the current session and clears the cookies. Always 200.
+/// Sign out: revokes the current session and clears the cookies. 200 whether or not a session
+/// was found; 4xx only for a body that is not a `LogoutRequest`.
 #[utoipa::path(post, path = "/logout", tag = "login", request_body(content = LogoutRequest, description = "Optional"),
     responses((status = 200, body = StatusBody)))]
 pub async fn logout(
@@ -223,7 +224,9 @@ pub async fn logout(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let req: LogoutRequest = optional_body(&body).unwrap_or_default();
+    // No body is fine (the cookie says which session); a body that is not a LogoutRequest is a
+    // client error like everywhere else, not silently ignored.
+    let req: LogoutRequest = optional_body(&body)?;
     // The session to end: from a valid access token, else from the (current) refresh token.
     let target = match caller {
         Some(user) => Some((user.session_id, user.user_id)),

@@ -41,9 +41,10 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(health::router())
         .merge(revocations::router())
         .merge(docs::router(document.clone()));
-    let (router, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(PREFIX, features)
         .split_for_parts();
+    utoipa::Modify::modify(&docs::SharedAnswers, &mut openapi);
     if let Ok(json) = openapi.to_json() {
         let _ = document.set(json);
     }

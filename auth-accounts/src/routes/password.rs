@@ -63,7 +63,12 @@ pub async fn reset_password(
     )
     .await?;
     if let Some(user) = &user {
-        let url = link(&state, "/auth/reset-password", &token, &email);
+        let url = link(
+            &state,
+            &state.config.frontend.reset_password_path,
+            &token,
+            &email,
+        );
         let lang = user_lang(user.locale.as_deref(), client.accept_language.as_deref());
         let ttl_minutes = state.config.tokens.one_time_ttl / 60;
         uow.email(
@@ -80,7 +85,7 @@ pub async fn reset_password(
     }
     uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
-        "reset_password",
+        "resetPassword",
         "If the account exists, a password reset email has been sent.",
     )))
 }
@@ -91,7 +96,7 @@ pub struct CompleteResetRequest {
     pub email: String,
     pub token: String,
     #[serde(alias = "new_password")]
-    #[schema(example = "NewPass123!")]
+    #[schema(min_length = 8, max_length = 128, example = "NewPass123!")]
     pub new_password: String,
 }
 
@@ -128,7 +133,7 @@ pub async fn complete_reset(
         .await?;
     uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
-        "complete_reset",
+        "completeReset",
         "Password has been reset.",
     )))
 }
@@ -139,6 +144,7 @@ pub struct ChangePasswordRequest {
     /// The current password.
     pub password: String,
     #[serde(alias = "new_password")]
+    #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
     #[serde(default, alias = "token_delivery")]
     pub token_delivery: Option<TokenDelivery>,
@@ -202,6 +208,6 @@ pub async fn change_password(
         &state,
         &issued,
         delivery,
-        StatusBody::success("change_password", "Password changed."),
+        StatusBody::success("changePassword", "Password changed."),
     )
 }

@@ -1,9 +1,11 @@
 //! Registration with email verification: verify-email -> (email link) -> verify-link ->
 //! complete-registration.
 //!
-//! verify-email answers the same thing, after the same work, whether or not the address is
-//! registered; only the email differs ("finish signing up" vs "you already have an account"), so the
-//! endpoint cannot be used to discover accounts (the old service answered `sign_in` for them).
+//! By default verify-email answers the same thing, after the same work, whether or not the address
+//! is registered; only the email differs ("finish signing up" vs "you already have an account"), so
+//! the endpoint cannot be used to discover accounts. `VERIFY_EMAIL_MODE=identifier-first` restores
+//! the old service's `sign_in` answer for registered addresses (the SmartBudget frontend signs in
+//! that way); see [`crate::config::VerifyEmailMode`].
 
 use axum::extract::{Query, State};
 use axum::response::Response;
@@ -12,6 +14,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::config::VerifyEmailMode;
 use crate::domain::{Country, Email, Name, Password};
 use crate::email::{Lang, Template};
 use crate::error::{ApiError, ApiResult};
@@ -40,14 +43,13 @@ pub struct EmailRequest {
     pub email: String,
 }
 
+/// An emailed link to a frontend route (`FRONTEND_*_PATH` below `FRONTEND_URL`).
 pub fn link(state: &AppState, path: &str, token: &str, email: &Email) -> String {
-    let mut url = state.config.http.frontend_url.clone();
-    url.set_path(path);
-    url.query_pairs_mut()
-        .clear()
-        .append_pair("token", token)
-        .append_pair("email", email.as_str());
-    url.to_string()
+    crate::config::link(
+        &state.config.http.frontend_url,
+        path,
+        &[("token", token), ("email", email.as_str())],
+    )
 }
 
 fn ttl_minutes(state: &AppState) -> i64 {
@@ -68,6 +70,12 @@ pub async fn verify_email(
     let mut uow = state.unit_of_work().await?;
     let now = uow.now();
     let existing = users::find_by_email(&mut uow, &email).await?;
+    if existing.is_some() && state.config.frontend.verify_email == VerifyEmailMode::IdentifierFirst
+    {
+        // The old service's answer: go on to the password step; nothing is emailed (the unit of
+        // work is dropped uncommitted: nothing is written either).
+        return Ok(ApiJson(StatusBody::success("sign_in", "Complete sign in.")));
+    }
     // The same writes on both paths (token row, email row, event) keep the timing alike.
     one_time::replace(
         &mut uow,
@@ -81,23 +89,25 @@ pub async fn verify_email(
     let template_links;
     let template = match &existing {
         None => {
-            template_links = [
-                link(&state, "/auth/registration", &token, &email),
-                String::new(),
-            ];
+            template_links = link(
+                &state,
+                &state.config.frontend.registration_path,
+                &token,
+                &email,
+            );
             Template::Verification {
-                link: &template_links[0],
+                link: &template_links,
             }
         }
         Some(_) => {
-            let mut login = state.config.http.frontend_url.clone();
-            login.set_path("/auth/login");
-            let mut reset = state.config.http.frontend_url.clone();
-            reset.set_path("/auth/forgot-password");
-            template_links = [login.to_string(), reset.to_string()];
+            // The frontend's password reset starts on its sign-in page, so that is the one link.
+            template_links = crate::config::link(
+                &state.config.http.frontend_url,
+                &state.config.frontend.sign_in_path,
+                &[],
+            );
             Template::AlreadyRegistered {
-                login_link: &template_links[0],
-                reset_link: &template_links[1],
+                login_link: &template_links,
             }
         }
     };
@@ -116,11 +126,13 @@ pub async fn verify_email(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LinkQuery {
     pub token: Option<String>,
     pub email: Option<String>,
     /// `verification` (default) or `reset`.
     #[serde(alias = "tokenType")]
+    #[param(pattern = "^(verification|reset)$")]
     pub token_type: Option<String>,
 }
 
@@ -172,11 +184,21 @@ pub async fn verify_link(
 pub struct CompleteRegistrationRequest {
     pub email: String,
     pub token: String,
-    #[schema(example = "SecurePass123!")]
+    #[schema(min_length = 8, max_length = 128, example = "SecurePass123!")]
     pub password: String,
-    #[schema(example = "John Doe")]
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "John Doe"
+    )]
     pub name: String,
-    #[schema(example = "Russia")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$",
+        example = "Russia"
+    )]
     pub country: String,
     #[serde(default, alias = "token_delivery")]
     pub token_delivery: TokenDelivery,
@@ -243,6 +265,6 @@ pub async fn complete_registration(
     };
     uow.record(Some(&user_id), event).await?;
     uow.commit().await?;
-    let body = json!({ "status": "success", "action": "complete_registration", "detail": "Registration completed.", "userId": user_id });
+    let body = json!({ "status": "success", "action": "completeRegistration", "detail": "Registration completed.", "userId": user_id });
     respond(&state, &issued, req.token_delivery, body)
 }

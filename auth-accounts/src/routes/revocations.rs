@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use auth_token::{FeedMessage, REVOCATION_STREAM_CONTENT_TYPE};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
@@ -11,7 +12,7 @@ use secrecy::ExposeSecret as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::error::ApiError;
-use crate::revocations::{horizon, line, revoked_since, Line};
+use crate::revocations::revoked_since;
 use crate::routes::ErrorBody;
 use crate::state::AppState;
 
@@ -39,15 +40,16 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Respon
     // Subscribe before reading the snapshot so nothing falls between the two.
     let rx = state.revocations.subscribe();
     let draining = state.draining.clone();
-    let horizon = horizon(state.config.tokens.access_ttl, state.config.tokens.leeway);
+    let lifetime = state.config.token_lifetime();
     let now = state.clock.now();
-    let snapshot = match revoked_since(&state.db, now - horizon, horizon).await {
+    let snapshot = match revoked_since(&state.db, now - lifetime.horizon(), lifetime).await {
         Ok(rows) => rows.into_iter().map(|(r, _)| r).collect::<Vec<_>>(),
         Err(err) => return ApiError::from(err).into_response(),
     };
-    let first = line(&Line::Snapshot {
-        revocations: &snapshot,
-    });
+    let first = FeedMessage::Snapshot {
+        revocations: snapshot,
+    }
+    .to_line();
     if draining.is_cancelled() {
         return ApiError::Unavailable("Shutting down").into_response();
     }
@@ -61,11 +63,11 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Respon
                 // Long-lived: ends when the server starts draining, or the drain would wait forever.
                 _ = draining.cancelled() => return None,
                 r = rx.recv() => match r {
-                    Ok(rev) => line(&Line::Revoked(&rev)),
+                    Ok(rev) => FeedMessage::Revoked(rev).to_line(),
                     // A slow edge missed messages: end the stream; it reconnects and gets a snapshot.
                     Err(_) => return None,
                 },
-                _ = tokio::time::sleep(Duration::from_secs(15)) => line(&Line::Ping),
+                _ = tokio::time::sleep(Duration::from_secs(15)) => FeedMessage::Ping.to_line(),
             };
             Some((Ok(next), (None, rx)))
         }
@@ -74,7 +76,7 @@ pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Respon
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
+        HeaderValue::from_static(REVOCATION_STREAM_CONTENT_TYPE),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

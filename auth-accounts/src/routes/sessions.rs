@@ -123,7 +123,7 @@ pub async fn revoke(
     uow.record(Some(&auth.user_id), event).await?;
     uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
-        "revoke_session",
+        "revokeSession",
         "Session revoked.",
     )))
 }
@@ -148,7 +148,7 @@ pub async fn logout_others(
     }
     uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
-        "logout_others",
+        "revokeOtherSessions",
         format!("{} other session(s) revoked.", revoked.len()),
     )))
 }

@@ -33,6 +33,12 @@ pub struct ValidateRequest {
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidateBody {
+    /// `success`, `validateToken` and a detail: the old service's whole answer, kept for its callers.
+    #[schema(example = "success")]
+    pub status: &'static str,
+    #[schema(example = "validateToken")]
+    pub action: &'static str,
+    pub detail: &'static str,
     pub valid: bool,
     pub user_id: String,
     pub session_id: String,
@@ -50,6 +56,9 @@ pub async fn validate_token(
 ) -> ApiResult<ApiJson<ValidateBody>> {
     let user = auth::authenticate(&state, &req.token, TokenSource::Header).await?;
     Ok(ApiJson(ValidateBody {
+        status: "success",
+        action: "validateToken",
+        detail: "Token valid.",
         valid: true,
         user_id: user.user_id,
         session_id: user.session_id,

@@ -20,7 +20,7 @@ async fn login_from(app: &TestApp, user: &str, client: &str) -> String {
     let status = response.status();
     let body = json_body(response).await;
     assert_eq!(status, StatusCode::OK, "login from {client}: {body}");
-    let access = body["accessToken"].as_str().unwrap();
+    let access = body["access_token"].as_str().unwrap();
     crate::helpers::jwt_claims(access)["sid"]
         .as_str()
         .unwrap()

@@ -5,7 +5,12 @@ use serde_json::json;
 
 use crate::helpers::{json_body, spawn_app, Backend};
 
-both!(health_reports_components, openapi_and_docs);
+both!(
+    health_reports_components,
+    openapi_and_docs,
+    openapi_lists_what_the_shared_layers_answer,
+    probes_live_and_ready
+);
 
 async fn health_reports_components(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -26,6 +31,28 @@ async fn health_reports_components(backend: Backend) {
     let body = json_body(with_geo.get("health", None).await).await;
     assert_eq!(body["status"], "ok");
     assert_eq!(body["components"]["geoip"], "disabled");
+}
+
+/// The old service's probe paths: liveness checks nothing, readiness follows the database.
+async fn probes_live_and_ready(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("health/live", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(json_body(response).await, json!({ "status": "ok" }));
+    let response = app.get("health/ready", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json_body(response).await;
+    assert_eq!(body["status"], "ready");
+    assert_eq!(body["components"]["database"], "ok");
+    // The database goes away: not ready (out of the load balancer), but still alive (no restart).
+    app.state.db.close().await;
+    let response = app.get("health/ready", None).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json_body(response).await;
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["components"]["database"], "down");
+    let response = app.get("health/live", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
 }
 
 async fn openapi_and_docs(backend: Backend) {
@@ -58,6 +85,8 @@ async fn openapi_and_docs(backend: Backend) {
         ("gateway-verify", "get"),
         ("health", "get"),
         ("revocations/stream", "get"),
+        ("health/live", "get"),
+        ("health/ready", "get"),
     ] {
         let full = format!("/api/v1/auth/{path}");
         assert!(
@@ -106,4 +135,30 @@ async fn openapi_and_docs(backend: Backend) {
         let html = response.text().await.unwrap();
         assert!(html.contains("/api/v1/auth/openapi.json"), "{page}");
     }
+}
+
+/// What schemathesis found undocumented on the first run (scripts/schemathesis): the served
+/// document says what the shared layers (JSON extractor, CSRF check) answer.
+async fn openapi_lists_what_the_shared_layers_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = json_body(app.get("openapi.json", None).await).await;
+    let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+    let login = op("/api/v1/auth/login", "post");
+    for code in ["400", "403", "415", "422"] {
+        assert!(login["responses"][code].is_object(), "login {code}");
+    }
+    // A GET carries no body and is not CSRF-checked.
+    let me = op("/api/v1/auth/me", "get");
+    assert!(me["responses"]["415"].is_null() && me["responses"]["403"].is_null());
+    for path in ["/api/v1/auth/logout", "/api/v1/auth/refresh"] {
+        assert_eq!(op(path, "post")["requestBody"]["required"], false, "{path}");
+    }
+    let link = op("/api/v1/auth/verify-link", "get");
+    for p in link["parameters"].as_array().unwrap() {
+        if p["name"] == "token" || p["name"] == "email" {
+            assert_eq!(p["required"], true, "{p}");
+        }
+    }
+    let email = &doc["components"]["schemas"]["EmailRequest"]["properties"]["email"];
+    assert_eq!(email["format"], "email");
 }

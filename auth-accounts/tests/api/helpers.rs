@@ -146,15 +146,15 @@ pub struct Tokens {
 
 impl Tokens {
     fn from_body(body: &Value) -> Self {
-        let access = body["accessToken"]
+        let access = body["access_token"]
             .as_str()
-            .unwrap_or_else(|| panic!("no accessToken in {body}"))
+            .unwrap_or_else(|| panic!("no access_token in {body}"))
             .to_string();
         let claims = jwt_claims(&access);
         Self {
-            refresh: body["refreshToken"]
+            refresh: body["refresh_token"]
                 .as_str()
-                .unwrap_or_else(|| panic!("no refreshToken in {body}"))
+                .unwrap_or_else(|| panic!("no refresh_token in {body}"))
                 .to_string(),
             user_id: claims["sub"].as_str().expect("sub").to_string(),
             session_id: claims["sid"].as_str().expect("sid").to_string(),

@@ -66,7 +66,7 @@ async fn flow(app: &TestApp, user: &str) {
     let status = response.status();
     let body = json_body(response).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let access = body["accessToken"].as_str().unwrap();
+    let access = body["access_token"].as_str().unwrap();
     let response = app.post_json_bearer("logout", &json!({}), access).await;
     assert_eq!(response.status(), StatusCode::OK);
 }

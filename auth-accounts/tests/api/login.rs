@@ -67,7 +67,7 @@ async fn cookie_delivery_sets_secure_cookies(backend: Backend) {
     assert_eq!(body["status"], "success");
     assert_eq!(body["action"], "login");
     assert_eq!(body["user"]["email"], addr.as_str());
-    assert!(body.get("accessToken").is_none() && body.get("refreshToken").is_none());
+    assert!(body.get("access_token").is_none() && body.get("refresh_token").is_none());
     let text = body.to_string();
     assert!(!text.contains(&access_token), "no token in the JSON");
     // The cookie authenticates (GET needs no Origin).
@@ -102,11 +102,13 @@ async fn body_delivery_returns_tokens(backend: Backend) {
             "no-store"
         );
         let body = json_body(response).await;
-        assert_eq!(body["tokenType"], "Bearer");
-        assert_eq!(body["expiresIn"], 900);
+        // OAuth 2.0's names (RFC 6749 5.1), as the old service's README documented them.
+        assert_eq!(body["token_type"], "Bearer");
+        assert_eq!(body["expires_in"], 900);
+        assert!(body.get("accessToken").is_none() && body.get("tokenType").is_none());
         assert_eq!(body["user"]["id"], registered.user_id.as_str());
-        let access = body["accessToken"].as_str().unwrap();
-        let refresh = body["refreshToken"].as_str().unwrap();
+        let access = body["access_token"].as_str().unwrap();
+        let refresh = body["refresh_token"].as_str().unwrap();
         assert_eq!(refresh.len(), 43);
         assert_ne!(refresh, registered.refresh);
         app.assert_access_works(access).await;
@@ -168,7 +170,7 @@ async fn browser_cookie_flow(backend: Backend) {
     let second_refresh = cookie_value(&response, "refresh_token").expect("rotated cookie");
     assert_ne!(first_refresh, second_refresh);
     let body = json_body(response).await;
-    assert!(body.get("refreshToken").is_none() && body.get("accessToken").is_none());
+    assert!(body.get("refresh_token").is_none() && body.get("access_token").is_none());
     assert_eq!(
         browser.get(app.url("me")).send().await.unwrap().status(),
         StatusCode::OK
@@ -208,7 +210,8 @@ async fn logout_revokes_at_once(backend: Backend) {
     app.assert_refresh_dead(&a.refresh).await;
     app.assert_access_works(&b.access).await;
 
-    // With only the refresh token (snake_case key), no body at all, or garbage: always 200.
+    // With only the refresh token (snake_case key) or no body at all: 200. A body that is not
+    // JSON is a client error with the error body (it ends nothing).
     let response = app
         .post_json("logout", &json!({ "refresh_token": b.refresh }))
         .await;
@@ -226,7 +229,8 @@ async fn logout_revokes_at_once(backend: Backend) {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_body(response).await["action"], "logout");
     let logouts = app
         .events()
         .await
@@ -256,8 +260,8 @@ async fn events_are_recorded_without_secrets(backend: Backend) {
     let response = app.refresh_body(&logged_in.refresh).await;
     assert_eq!(response.status(), StatusCode::OK);
     let refreshed = json_body(response).await;
-    let new_access = refreshed["accessToken"].as_str().unwrap().to_string();
-    let new_refresh = refreshed["refreshToken"].as_str().unwrap().to_string();
+    let new_access = refreshed["access_token"].as_str().unwrap().to_string();
+    let new_refresh = refreshed["refresh_token"].as_str().unwrap().to_string();
     let response = app
         .post_json_bearer("logout", &json!({}), &new_access)
         .await;

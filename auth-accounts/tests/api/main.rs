@@ -6,8 +6,10 @@
 #[macro_use]
 mod helpers;
 
+mod credentials;
 mod errors;
 mod health_docs;
+mod legacy_import;
 mod login;
 mod password;
 mod refresh;

@@ -34,9 +34,9 @@ async fn change_password_revokes_other_sessions(backend: Backend) {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = json_body(response).await;
-    assert_eq!(body["action"], "change_password");
-    let fresh_access = body["accessToken"].as_str().unwrap().to_string();
-    let fresh_refresh = body["refreshToken"].as_str().unwrap().to_string();
+    assert_eq!(body["action"], "changePassword");
+    let fresh_access = body["access_token"].as_str().unwrap().to_string();
+    let fresh_refresh = body["refresh_token"].as_str().unwrap().to_string();
     app.assert_access_works(&fresh_access).await;
     for old in [&a, &b] {
         app.assert_access_dead(&old.access).await;
@@ -69,7 +69,7 @@ async fn change_password_revokes_other_sessions(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let cookie_access = cookie_value(&response, "access_token").expect("cookie delivery");
     let body = json_body(response).await;
-    assert!(body.get("accessToken").is_none());
+    assert!(body.get("access_token").is_none());
     app.assert_access_works(&cookie_access).await;
     app.assert_access_dead(&c.access).await;
     app.login(&addr, PASSWORD).await;
@@ -160,7 +160,7 @@ async fn reset_password_flow(backend: Backend) {
         let body = json!({ "email": addr, "token": token, key: password });
         let response = app.post_json("complete-reset", &body).await;
         assert_eq!(response.status(), StatusCode::OK, "round {round}");
-        assert_eq!(json_body(response).await["action"], "complete_reset");
+        assert_eq!(json_body(response).await["action"], "completeReset");
         // Single use.
         let response = app.post_json("complete-reset", &body).await;
         assert_error(response, StatusCode::UNAUTHORIZED, "complete-reset").await;

@@ -72,7 +72,7 @@ async fn sixth_login_in_a_minute_is_refused_and_refresh_allows_thirty() {
         let status = response.status();
         let body = json_body(response).await;
         assert_eq!(status, StatusCode::OK, "refresh {i}: {body}");
-        tokens.refresh = body["refreshToken"].as_str().unwrap().to_string();
+        tokens.refresh = body["refresh_token"].as_str().unwrap().to_string();
     }
     assert_limited(app.refresh_body(&tokens.refresh).await, "refresh", 60).await;
     // A new window starts a new budget.

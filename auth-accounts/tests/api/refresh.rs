@@ -23,8 +23,8 @@ async fn refreshed(response: reqwest::Response) -> (String, String) {
     assert_eq!(body["status"], "success");
     assert_eq!(body["action"], "refresh");
     (
-        body["accessToken"].as_str().unwrap().to_string(),
-        body["refreshToken"].as_str().unwrap().to_string(),
+        body["access_token"].as_str().unwrap().to_string(),
+        body["refresh_token"].as_str().unwrap().to_string(),
     )
 }
 
@@ -110,7 +110,7 @@ async fn token_from_body_keys_or_cookie(backend: Backend) {
     assert_eq!(response.status(), StatusCode::OK);
     let refresh2 = cookie_value(&response, "refresh_token").expect("cookie delivery");
     let body = json_body(response).await;
-    assert!(body.get("refreshToken").is_none());
+    assert!(body.get("refresh_token").is_none());
 
     // The cookie (a browser on the frontend sends Origin), answered with cookies.
     let response = app
@@ -165,7 +165,7 @@ async fn concurrent_refreshes_agree(backend: Backend) {
         let (status, text) = handle.await.unwrap();
         assert_eq!(status, StatusCode::OK, "concurrent refresh: {text}");
         let body: Value = serde_json::from_str(&text).unwrap();
-        successors.push(body["refreshToken"].as_str().unwrap().to_string());
+        successors.push(body["refresh_token"].as_str().unwrap().to_string());
     }
     assert!(
         successors.windows(2).all(|w| w[0] == w[1]),

@@ -6,7 +6,8 @@ use serde_json::json;
 use auth_accounts::crypto::sha256_hex;
 
 use crate::helpers::{
-    assert_error, cookie_value, email, json_body, spawn_app, Backend, TestApp, PASSWORD,
+    assert_error, cookie_value, email, json_body, spawn_app, spawn_app_with, Backend, TestApp,
+    FRONTEND, PASSWORD,
 };
 
 both!(
@@ -20,6 +21,8 @@ both!(
     email_is_normalised,
     validation,
     long_passwords,
+    identifier_first_mode,
+    link_paths_are_configurable_and_keep_the_frontend_path,
 );
 
 fn is_base64url_token(t: &str) -> bool {
@@ -61,8 +64,8 @@ async fn full_flow_with_cookies(backend: Backend) {
     assert!(cookie_value(&response, "refresh_token").is_some());
     let body = json_body(response).await;
     assert_eq!(body["status"], "success");
-    assert_eq!(body["action"], "complete_registration");
-    assert!(body.get("accessToken").is_none() && body.get("refreshToken").is_none());
+    assert_eq!(body["action"], "completeRegistration");
+    assert!(body.get("access_token").is_none() && body.get("refresh_token").is_none());
     let user_id = body["userId"].as_str().unwrap().to_string();
 
     // The access cookie authenticates /me.
@@ -274,17 +277,14 @@ async fn verify_email_does_not_reveal_accounts(backend: Backend) {
     let (a, b) = (a.bytes().await.unwrap(), b.bytes().await.unwrap());
     assert_eq!(a, b, "identical bodies for registered and unregistered");
 
-    // Only the email differs.
+    // Only the email differs; it links the frontend's sign-in page (where a reset starts).
     let to_known = app.latest_mail(&known).await;
-    assert_eq!(
-        to_known.link_path().as_deref(),
-        Some("/auth/forgot-password")
-    );
+    assert_eq!(to_known.link_path().as_deref(), Some("/auth/sign-in"));
     assert!(
         to_known.token().is_none(),
         "no registration link: {to_known:?}"
     );
-    assert!(to_known.raw.contains("/auth/login"));
+    assert!(!to_known.raw.contains("/auth/login") && !to_known.raw.contains("forgot-password"));
     let to_unknown = app.latest_mail(&unknown).await;
     assert_eq!(
         to_unknown.link_path().as_deref(),
@@ -391,4 +391,89 @@ async fn long_passwords(backend: Backend) {
     let truncated = "a".repeat(72);
     let response = app.login_body(&addr, &truncated).await;
     assert_error(response, StatusCode::UNAUTHORIZED, "login").await;
+}
+
+/// `VERIFY_EMAIL_MODE=identifier-first`: the old service's answers, which the SmartBudget frontend
+/// needs to sign in (email -> `sign_in` -> password); still rate limited.
+async fn identifier_first_mode(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("VERIFY_EMAIL_MODE", "identifier-first"),
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "3"),
+        ],
+    )
+    .await;
+    let known = email("idfirst-known");
+    let unknown = email("idfirst-new");
+    app.register(&known, PASSWORD).await;
+    let mails_before = app.mails_to(&known).await.len();
+
+    let response = app.verify_email(&known).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        json_body(response).await,
+        json!({"status": "success", "action": "sign_in", "detail": "Complete sign in."})
+    );
+    let response = app.verify_email(&unknown).await;
+    assert_eq!(json_body(response).await["action"], "sign_up");
+    assert_eq!(
+        app.latest_mail(&unknown).await.link_path().as_deref(),
+        Some("/auth/registration")
+    );
+    // Nothing is emailed to the registered address.
+    app.wait_for_mail_relay().await;
+    assert_eq!(app.mails_to(&known).await.len(), mails_before);
+
+    // The per-route limit still applies: 7 quick calls span at most two one-minute windows of 3.
+    let mut statuses = Vec::new();
+    for _ in 0..7 {
+        statuses.push(app.verify_email(&known).await.status());
+    }
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+}
+
+async fn link_paths_are_configurable_and_keep_the_frontend_path(backend: Backend) {
+    let base = format!("{FRONTEND}/budget/");
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("FRONTEND_URL", base.as_str()),
+            ("FRONTEND_REGISTRATION_PATH", "/signup"),
+            ("FRONTEND_RESET_PASSWORD_PATH", "/reset"),
+            ("FRONTEND_SIGN_IN_PATH", "/in"),
+        ],
+    )
+    .await;
+    let addr = email("paths");
+    app.verify_email(&addr).await;
+    assert_eq!(
+        app.latest_mail(&addr).await.link_path().as_deref(),
+        Some("/budget/signup")
+    );
+    let token = app.latest_mail_token(&addr).await;
+    let response = app
+        .post_json(
+            "complete-registration",
+            &TestApp::registration_body(&addr, &token, PASSWORD),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    app.verify_email(&addr).await;
+    assert_eq!(
+        app.latest_mail(&addr).await.link_path().as_deref(),
+        Some("/budget/in")
+    );
+    let response = app
+        .post_json("reset-password", &json!({ "email": addr }))
+        .await;
+    assert_eq!(json_body(response).await["action"], "resetPassword");
+    assert_eq!(
+        app.latest_mail(&addr).await.link_path().as_deref(),
+        Some("/budget/reset")
+    );
 }

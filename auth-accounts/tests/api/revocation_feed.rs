@@ -42,7 +42,7 @@ async fn logout_reaches_redis_within_a_second(backend: Backend) {
         .await
         .expect("Redis pub/sub connection");
     pubsub
-        .subscribe(auth_accounts::revocations::REDIS_CHANNEL)
+        .subscribe(auth_token::REDIS_REVOCATIONS_CHANNEL)
         .await
         .expect("SUBSCRIBE auth:revocations");
     let mut messages = pubsub.on_message();
@@ -73,7 +73,7 @@ async fn logout_reaches_redis_within_a_second(backend: Backend) {
             let sid = tokens.session_id.clone();
             async move {
                 redis::cmd("ZSCORE")
-                    .arg(auth_accounts::revocations::REDIS_SET)
+                    .arg(auth_token::REDIS_REVOKED_SET)
                     .arg(&sid)
                     .query_async::<Option<f64>>(&mut conn)
                     .await
@@ -91,7 +91,7 @@ async fn logout_reaches_redis_within_a_second(backend: Backend) {
     let score = score as i64;
     assert_eq!(score, until);
     let members: Vec<String> = redis::cmd("ZRANGE")
-        .arg(auth_accounts::revocations::REDIS_SET)
+        .arg(auth_token::REDIS_REVOKED_SET)
         .arg(0)
         .arg(-1)
         .query_async(&mut conn)
@@ -263,7 +263,7 @@ async fn revocations_survive_a_redis_outage() {
         let want = want.clone();
         async move {
             let mut members: Vec<String> = redis::cmd("ZRANGE")
-                .arg(auth_accounts::revocations::REDIS_SET)
+                .arg(auth_token::REDIS_REVOKED_SET)
                 .arg(0)
                 .arg(-1)
                 .query_async(&mut conn)
@@ -275,7 +275,7 @@ async fn revocations_survive_a_redis_outage() {
     })
     .await;
     let until: f64 = redis::cmd("ZSCORE")
-        .arg(auth_accounts::revocations::REDIS_SET)
+        .arg(auth_token::REDIS_REVOKED_SET)
         .arg(&during.session_id)
         .query_async(&mut conn)
         .await

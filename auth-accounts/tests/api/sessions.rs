@@ -198,7 +198,7 @@ async fn logout_others_keeps_the_current_session(backend: Backend) {
         .await;
     assert_eq!(response.status(), StatusCode::OK);
     let body = json_body(response).await;
-    assert_eq!(body["action"], "logout_others");
+    assert_eq!(body["action"], "revokeOtherSessions");
     assert_eq!(body["detail"], "2 other session(s) revoked.");
     app.assert_access_works(&b.access).await;
     for dead in [&a, &c] {

@@ -96,7 +96,7 @@ async fn verification_mail_goes_over_smtp(backend: Backend) {
     let status = response.status();
     let body = json_body(response).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body["accessToken"].is_string());
+    assert!(body["access_token"].is_string());
 
     // English on request; and STARTTLS-when-offered works with a server that does not offer it.
     let opportunistic = smtp_vars(&sink.port.to_string(), "opportunistic");

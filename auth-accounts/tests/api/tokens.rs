@@ -28,6 +28,7 @@ async fn validate_token(backend: Backend) {
     assert_eq!(
         body,
         json!({
+            "status": "success", "action": "validateToken", "detail": "Token valid.",
             "valid": true, "userId": session.user_id, "sessionId": session.session_id,
             "role": 0, "exp": claims["exp"],
         })

@@ -115,10 +115,7 @@ async fn one_time_token_exists(app: &TestApp, address: &str) -> bool {
 async fn cleanup_removes_only_what_is_dead(backend: Backend) {
     const DAY: i64 = 24 * 3600;
     let app = spawn_app_with(backend, &[("REFRESH_TTL_SECONDS", "3600")]).await;
-    let horizon = auth_accounts::revocations::horizon(
-        app.state.config.tokens.access_ttl,
-        app.state.config.tokens.leeway,
-    );
+    let horizon = app.state.config.token_lifetime().horizon();
     let user = email("cleanup");
     // t0: the registration's session expires at t0+3600; session A is logged out at once.
     let expired = app.register(&user, PASSWORD).await;

@@ -98,11 +98,31 @@ pub async fn check(verifier: &Verifier, request: &CheckRequest) -> CheckResponse
     if has_identity_headers(request) {
         tracing::debug!("request carries client-sent identity headers (Envoy overwrites them)");
     }
-    render(
-        &verifier
-            .decide(&credential_headers(request), Access::Required)
-            .await,
-    )
+    let decision = verifier
+        .decide(&credential_headers(request), Access::Required)
+        .await;
+    render_for(&decision, &request_header_names(request))
+}
+
+/// The header names of the checked request, from either of Envoy's two encodings.
+fn request_header_names(request: &CheckRequest) -> Vec<String> {
+    let Some(http) = http_request(request) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = http.headers.keys().cloned().collect();
+    if let Some(map) = http.header_map.as_ref() {
+        names.extend(map.headers.iter().map(|h| h.key.clone()));
+    }
+    names
+}
+
+/// The `CheckResponse` for a decision on a request carrying headers named `request_headers`:
+/// besides ours, every underscore variant of an identity header it carries is removed.
+pub fn render_for(decision: &Decision, request_headers: &[String]) -> CheckResponse {
+    match decision {
+        Decision::Allow(_) | Decision::Anonymous => allow_for(decision.identity(), request_headers),
+        Decision::Deny(rejection) => deny(rejection),
+    }
 }
 
 /// The `CheckResponse` for a decision.
@@ -122,6 +142,8 @@ pub fn render(decision: &Decision) -> CheckResponse {
 struct EnvoyHeaders {
     set: Vec<HeaderValueOption>,
     remove: Vec<String>,
+    /// The names of the headers of the checked request (Envoy sends them lower-cased).
+    request: Vec<String>,
 }
 
 impl IdentityHeaders for EnvoyHeaders {
@@ -131,6 +153,18 @@ impl IdentityHeaders for EnvoyHeaders {
         self.remove.push(name.as_str().to_owned());
         // Envoy holds the request: whether the client sent one is logged by `check`.
         false
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.request.clone()
+    }
+
+    fn remove_named(&mut self, name: &str) -> bool {
+        // An underscore variant is never a header we set, so it may always go to the removals.
+        if !self.remove.iter().any(|n| n == name) {
+            self.remove.push(name.to_owned());
+        }
+        true
     }
 
     fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
@@ -148,7 +182,14 @@ impl IdentityHeaders for EnvoyHeaders {
 /// An OK answer: the identity headers overwritten with `identity`'s values (or all removed,
 /// for an anonymous request).
 pub fn allow(identity: Option<&Identity>) -> CheckResponse {
-    let mut headers = EnvoyHeaders::default();
+    allow_for(identity, &[])
+}
+
+fn allow_for(identity: Option<&Identity>, request_headers: &[String]) -> CheckResponse {
+    let mut headers = EnvoyHeaders {
+        request: request_headers.to_vec(),
+        ..EnvoyHeaders::default()
+    };
     let Ok(_) = identity::strip_then_set(&mut headers, identity);
     CheckResponse {
         status: Some(Status {
@@ -304,6 +345,28 @@ mod tests {
         let (set, removed) = ok_headers(render(&Decision::Anonymous));
         assert!(set.is_empty());
         assert_eq!(removed, ["x-user-id", "x-session-id", "x-user-role"]);
+
+        // Underscore variants the request carries are removed too, beside our own values.
+        let sent = [
+            "x_user_id".to_owned(),
+            "x-session_id".to_owned(),
+            "x_other".to_owned(),
+        ];
+        let (set, removed) =
+            ok_headers(render_for(&Decision::Allow(std::sync::Arc::new(id)), &sent));
+        assert_eq!(set.len(), 3);
+        assert_eq!(removed, ["x_user_id", "x-session_id"]);
+        let (_, removed) = ok_headers(render_for(&Decision::Anonymous, &sent));
+        assert_eq!(
+            removed,
+            [
+                "x_user_id",
+                "x-session_id",
+                "x-user-id",
+                "x-session-id",
+                "x-user-role"
+            ]
+        );
     }
 
     #[test]

@@ -8,7 +8,10 @@
 //!
 //! Sources (both may run at once; they merge into the same set):
 //! - `stream`: the NDJSON stream accounts serves (embedded mode);
-//! - `redis`: `SUBSCRIBE auth:revocations` plus the `auth:revoked` sorted set (production).
+//! - `redis`: the pub/sub channel plus the sorted set (production).
+//!
+//! Both carry [`FeedMessage`]s; the message types, the stream path and the Redis names are the
+//! token crate's (`auth_token::revocation_feed`), shared with accounts.
 
 pub mod redis;
 pub mod stream;
@@ -16,46 +19,8 @@ pub mod stream;
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use serde::Deserialize;
-
-/// One revoked session.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-pub struct Revocation {
-    /// Session id (the token's `sid`).
-    pub sid: String,
-    /// Unix seconds after which no token of the session can be valid.
-    pub until: i64,
-}
-
-/// A message on either source.
-#[derive(Debug, Deserialize, PartialEq, Eq)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum Message {
-    /// Everything still relevant; sent first on every (re)connection.
-    Snapshot {
-        /// The revoked sessions.
-        revocations: Vec<Revocation>,
-    },
-    /// One new revocation.
-    Revoked {
-        /// Session id.
-        sid: String,
-        /// See [`Revocation::until`].
-        until: i64,
-    },
-    /// Keep-alive, so a silent dead link is noticed.
-    Ping,
-    /// A type this edge does not know (a newer accounts); ignored.
-    #[serde(other)]
-    Unknown,
-}
-
-impl Message {
-    /// Parses one line / pub-sub payload.
-    pub fn parse(bytes: &[u8]) -> Result<Message, serde_json::Error> {
-        serde_json::from_slice(bytes)
-    }
-}
+/// The feed's messages, defined once in the token crate for both ends.
+pub use auth_token::{FeedMessage, Revocation};
 
 /// The set of revoked, not yet expired session ids.
 #[derive(Debug, Default)]
@@ -75,8 +40,10 @@ impl RevocationSet {
         }
     }
 
+    /// A token of the session is accepted up to `until` plus the leeway, so it must be
+    /// remembered that long.
     fn still_relevant(&self, until: i64, now: i64) -> bool {
-        until.saturating_add(self.leeway) >= now
+        auth_token::accepted_until(until, self.leeway) >= now
     }
 
     /// Whether tokens of this session must be refused.
@@ -122,17 +89,17 @@ impl RevocationSet {
     }
 
     /// Applies a parsed message; returns whether it was a revocation event.
-    pub fn apply(&self, message: &Message, now: i64) -> bool {
+    pub fn apply(&self, message: &FeedMessage, now: i64) -> bool {
         match message {
-            Message::Snapshot { revocations } => {
+            FeedMessage::Snapshot { revocations } => {
                 self.merge(revocations.iter().map(|r| (r.sid.as_str(), r.until)), now);
                 false
             }
-            Message::Revoked { sid, until } => {
-                self.revoke(sid, *until, now);
+            FeedMessage::Revoked(r) => {
+                self.revoke(&r.sid, r.until, now);
                 true
             }
-            Message::Ping | Message::Unknown => false,
+            FeedMessage::Ping | FeedMessage::Unknown => false,
         }
     }
 
@@ -141,7 +108,7 @@ impl RevocationSet {
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
         let before = map.len();
         let leeway = self.leeway;
-        map.retain(|_, until| until.saturating_add(leeway) >= now);
+        map.retain(|_, until| auth_token::accepted_until(*until, leeway) >= now);
         before - map.len()
     }
 
@@ -162,37 +129,6 @@ impl RevocationSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_messages() {
-        assert_eq!(
-            Message::parse(br#"{"type":"snapshot","revocations":[{"sid":"a","until":5}]}"#)
-                .unwrap(),
-            Message::Snapshot {
-                revocations: vec![Revocation {
-                    sid: "a".into(),
-                    until: 5
-                }]
-            }
-        );
-        assert_eq!(
-            Message::parse(br#"{"type":"revoked","sid":"b","until":7,"extra":1}"#).unwrap(),
-            Message::Revoked {
-                sid: "b".into(),
-                until: 7
-            }
-        );
-        assert_eq!(
-            Message::parse(br#"{"type":"ping"}"#).unwrap(),
-            Message::Ping
-        );
-        assert_eq!(
-            Message::parse(br#"{"type":"hello","x":1}"#).unwrap(),
-            Message::Unknown
-        );
-        assert!(Message::parse(br#"{"type":"revoked","sid":"b"}"#).is_err());
-        assert!(Message::parse(b"not json").is_err());
-    }
 
     #[test]
     fn revoke_merge_prune() {
@@ -223,15 +159,15 @@ mod tests {
     fn apply_reports_events() {
         let set = RevocationSet::new(0);
         assert!(set.apply(
-            &Message::Revoked {
+            &FeedMessage::Revoked(Revocation {
                 sid: "a".into(),
                 until: 10
-            },
+            }),
             5
         ));
-        assert!(!set.apply(&Message::Ping, 5));
+        assert!(!set.apply(&FeedMessage::Ping, 5));
         assert!(!set.apply(
-            &Message::Snapshot {
+            &FeedMessage::Snapshot {
                 revocations: vec![Revocation {
                     sid: "b".into(),
                     until: 10

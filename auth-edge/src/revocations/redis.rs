@@ -1,5 +1,5 @@
-//! Revocations from Redis: `SUBSCRIBE auth:revocations`, then the snapshot from the sorted set
-//! `auth:revoked` (member = sid, score = until).
+//! Revocations from Redis: `SUBSCRIBE` to [`CHANNEL`], then the snapshot from the sorted set
+//! [`SORTED_SET`] (member = sid, score = until).
 //!
 //! Subscribing before reading the snapshot closes the gap between the two: a revocation
 //! published in between arrives as a message, one written before is in the set. Every reconnect
@@ -12,15 +12,15 @@ use futures_util::StreamExt;
 use redis::aio::{PubSubSink, PubSubStream};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Message, RevocationSet};
+use super::{FeedMessage, RevocationSet};
 use crate::backoff::Backoff;
 use crate::clock;
 use crate::metrics::{Metrics, Source};
 
 /// The pub/sub channel accounts publishes `{"type":"revoked","sid","until"}` on.
-pub const CHANNEL: &str = "auth:revocations";
+pub const CHANNEL: &str = auth_token::REDIS_REVOCATIONS_CHANNEL;
 /// The sorted set holding every revocation still relevant.
-pub const SORTED_SET: &str = "auth:revoked";
+pub const SORTED_SET: &str = auth_token::REDIS_REVOKED_SET;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const PING_EVERY: Duration = Duration::from_secs(15);
@@ -114,7 +114,7 @@ async fn follow(
                 let message = message.ok_or(RedisSourceError::Closed)?;
                 let now_ms = clock::unix_now_ms();
                 metrics.source_message(Source::Redis, now_ms);
-                match Message::parse(message.get_payload_bytes()) {
+                match FeedMessage::parse(message.get_payload_bytes()) {
                     Ok(message) => {
                         if set.apply(&message, now_ms / 1000) {
                             metrics.revocation_event(Source::Redis, now_ms);

@@ -13,7 +13,7 @@ use http_body_util::BodyExt;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::time::Instant;
 
-use super::{Message, RevocationSet};
+use super::{FeedMessage, RevocationSet};
 use crate::backoff::Backoff;
 use crate::clock;
 use crate::http_client::{self, FetchError};
@@ -78,7 +78,7 @@ async fn follow(
 ) -> Result<(), StreamError> {
     let response = http_client::get(
         uri,
-        "application/x-ndjson",
+        auth_token::REVOCATION_STREAM_CONTENT_TYPE,
         token.map(ExposeSecret::expose_secret),
         CONNECT_TIMEOUT,
     )
@@ -118,9 +118,9 @@ fn handle_line(line: &[u8], set: &RevocationSet, metrics: &Metrics, backoff: &mu
     }
     let now_ms = clock::unix_now_ms();
     metrics.source_message(Source::Stream, now_ms);
-    match Message::parse(line) {
+    match FeedMessage::parse(line) {
         Ok(message) => {
-            if let Message::Snapshot { revocations } = &message {
+            if let FeedMessage::Snapshot { revocations } = &message {
                 tracing::info!(
                     revocations = revocations.len(),
                     "revocation stream connected"

@@ -70,9 +70,9 @@ pub fn unique(prefix: &str) -> String {
 pub fn claims() -> Claims {
     let now = now();
     Claims {
-        sub: unique("user"),
-        sid: unique("sid"),
-        role: 2,
+        sub: unique("user").parse().expect("user id"),
+        sid: unique("sid").parse().expect("session id"),
+        role: auth_token::Role::Moderator,
         iss: ISSUER.into(),
         aud: AUDIENCE.into(),
         iat: now - 5,
@@ -337,10 +337,19 @@ pub async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicU64>) {
                         .collect(),
                 );
             }
+            // Header names with underscores, which CGI/WSGI/PHP applications read as the
+            // dashed ones (`X_User_Id` is `HTTP_X_USER_ID` like `X-User-Id`).
+            let underscored: Vec<&str> = req
+                .headers()
+                .keys()
+                .map(|k| k.as_str())
+                .filter(|k| k.contains('_'))
+                .collect();
             let body = json!({
                 "x-user-id": seen["x-user-id"],
                 "x-session-id": seen["x-session-id"],
                 "x-user-role": seen["x-user-role"],
+                "underscored": underscored,
                 "path": req.uri().path(),
             });
             Response::builder()

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
+mod credentials;
 mod forward_auth;
 mod helpers;
 mod k8s;

@@ -185,7 +185,7 @@ pub async fn scenario(peer: &Peer, fake: &FakeAccounts) {
     call(with_token(client.get(&url), &victim_token, Via::Cookie))
         .await
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
-    fake.revoke(&victim.sid, victim.exp + 30);
+    fake.revoke(victim.sid.as_str(), victim.exp + 30);
     let start = Instant::now();
     loop {
         match call(with_token(client.get(&url), &victim_token, Via::Cookie)).await {

@@ -48,7 +48,7 @@ async fn stream_revocation_is_refused_within_one_second() {
     assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
     assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
 
-    fake.revoke(&c.sid, c.exp + 30);
+    fake.revoke(c.sid.as_str(), c.exp + 30);
     let took = refused_within(&edge, &token, Duration::from_secs(1)).await;
     eprintln!("stream revocation visible after {took:?}");
     assert_eq!(status_of(&edge, &other_token).await, StatusCode::OK);
@@ -59,10 +59,10 @@ async fn stream_revocation_is_refused_within_one_second() {
 async fn stream_snapshot_is_loaded_on_connect_and_on_every_reconnect() {
     let fake = FakeAccounts::start(&[key_a()]).await;
     let (early, late) = (claims(), claims());
-    fake.revoke_silently(&early.sid, early.exp);
+    fake.revoke_silently(early.sid.as_str(), early.exp);
     let edge = spawn_edge(edge_config(&fake)).await;
     wait_until(Duration::from_secs(5), "snapshot", || {
-        edge.verifier.revocations().is_revoked(&early.sid)
+        edge.verifier.revocations().is_revoked(early.sid.as_str())
     })
     .await;
     assert_eq!(
@@ -74,7 +74,7 @@ async fn stream_snapshot_is_loaded_on_connect_and_on_every_reconnect() {
     let late_token = sign(&late, key_a());
     assert_eq!(status_of(&edge, &late_token).await, StatusCode::OK);
     fake.drop_streams();
-    fake.revoke_silently(&late.sid, late.exp);
+    fake.revoke_silently(late.sid.as_str(), late.exp);
     wait_until(Duration::from_secs(10), "reconnect", || {
         fake.stream_connections() >= 2
     })
@@ -96,7 +96,7 @@ async fn stream_authenticates_with_the_configured_token() {
     let c = claims();
     let token = sign(&c, key_a());
     assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
-    fake.revoke(&c.sid, c.exp);
+    fake.revoke(c.sid.as_str(), c.exp);
     refused_within(&edge, &token, Duration::from_secs(1)).await;
 }
 
@@ -196,8 +196,8 @@ async fn redis_revocation_is_refused_within_one_second() {
     let (before, during, stale) = (claims(), claims(), claims());
     // Already revoked before the edge starts: comes from the sorted set snapshot. A stale entry
     // (all its tokens expired long ago) is not loaded.
-    redis_revoke(&mut conn, &before.sid, before.exp, false).await;
-    redis_revoke(&mut conn, &stale.sid, now() - 3600, false).await;
+    redis_revoke(&mut conn, before.sid.as_str(), before.exp, false).await;
+    redis_revoke(&mut conn, stale.sid.as_str(), now() - 3600, false).await;
     let edge = spawn_edge(redis_config(&fake, &redis)).await;
     wait_subscribed(&mut conn).await;
     wait_until(Duration::from_secs(5), "snapshot loaded", || {
@@ -208,11 +208,11 @@ async fn redis_revocation_is_refused_within_one_second() {
         status_of(&edge, &sign(&before, key_a())).await,
         StatusCode::UNAUTHORIZED
     );
-    assert!(!edge.verifier.revocations().is_revoked(&stale.sid));
+    assert!(!edge.verifier.revocations().is_revoked(stale.sid.as_str()));
 
     let token = sign(&during, key_a());
     assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
-    redis_revoke(&mut conn, &during.sid, during.exp, true).await;
+    redis_revoke(&mut conn, during.sid.as_str(), during.exp, true).await;
     let took = refused_within(&edge, &token, Duration::from_secs(1)).await;
     eprintln!("redis revocation visible after {took:?}");
 }
@@ -225,17 +225,17 @@ async fn redis_outage_keeps_the_set_and_resubscribes() {
     let (first, second) = (claims(), claims());
     let mut conn = redis_conn(&redis).await;
     wait_subscribed(&mut conn).await;
-    redis_revoke(&mut conn, &first.sid, first.exp, true).await;
+    redis_revoke(&mut conn, first.sid.as_str(), first.exp, true).await;
     refused_within(&edge, &sign(&first, key_a()), Duration::from_secs(1)).await;
 
     // Redis restarts empty (no persistence): what the edge learnt stays; tokens keep verifying.
     let redis = restart_redis(redis).await;
     let second_token = sign(&second, key_a());
     assert_eq!(status_of(&edge, &second_token).await, StatusCode::OK);
-    assert!(edge.verifier.revocations().is_revoked(&first.sid));
+    assert!(edge.verifier.revocations().is_revoked(first.sid.as_str()));
 
     let mut conn = redis_conn(&redis).await;
     wait_subscribed(&mut conn).await;
-    redis_revoke(&mut conn, &second.sid, second.exp, true).await;
+    redis_revoke(&mut conn, second.sid.as_str(), second.exp, true).await;
     refused_within(&edge, &second_token, Duration::from_secs(1)).await;
 }

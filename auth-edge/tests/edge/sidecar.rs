@@ -38,27 +38,49 @@ async fn public_paths_pass_without_a_token_but_never_with_a_spoofed_identity() {
     let (sidecar, _admin) = start_sidecar(&fake, upstream, "/public/, /healthz").await;
     let client = client();
 
+    // Underscore variants count as the real header for CGI/WSGI/PHP applications.
+    const VARIANTS: [&str; 3] = ["x_user_id", "x-session_id", "x_user_role"];
     for path in ["/public/info", "/healthz", "/public/a/b?x=1"] {
-        let v = call(client.get(sidecar.url(path)).header("X-User-Id", "admin"))
-            .await
-            .unwrap_or_else(|e| panic!("{path}: {e:?}\n{}", sidecar.log_text()));
+        let v = call(
+            client
+                .get(sidecar.url(path))
+                .header("X-User-Id", "admin")
+                .header("X_User_Id", "admin")
+                .header("X-Session_Id", "s-evil")
+                .header("X_USER_ROLE", "1"),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e:?}\n{}", sidecar.log_text()));
         assert!(
             seen(&v, "x-user-id").is_empty(),
             "{path}: spoofed header reached upstream"
         );
         assert!(seen(&v, "x-session-id").is_empty(), "{path}");
+        assert_eq!(
+            seen(&v, "underscored"),
+            Vec::<String>::new(),
+            "{path}: an identity header variant reached upstream (sent {VARIANTS:?})"
+        );
     }
     // A valid token on a public path still identifies the caller.
     let c = claims();
-    let v = call(with_token(
-        client.get(sidecar.url("/public/me")),
-        &sign(&c, key_a()),
-        Via::Bearer,
-    ))
+    let v = call(
+        with_token(
+            client.get(sidecar.url("/public/me")),
+            &sign(&c, key_a()),
+            Via::Bearer,
+        )
+        .header("X_User_Id", "admin"),
+    )
     .await
     .unwrap();
     assert_eq!(seen(&v, "x-user-id"), vec![c.sub.clone()]);
     assert_eq!(seen(&v, "x-session-id"), vec![c.sid.clone()]);
+    assert_eq!(
+        seen(&v, "underscored"),
+        Vec::<String>::new(),
+        "beside a valid token"
+    );
     // A bad one there is no identity, not a 401, and the spoofed header is still stripped.
     let v = call(
         with_token(client.get(sidecar.url("/public/me")), "junk", Via::Cookie)
