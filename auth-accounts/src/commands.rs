@@ -54,6 +54,17 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Parses a command line (the program name first). Every parse error carries the usage, also
+    /// those clap gives without it (an invalid value such as `probe dead` or `--batch-size 0`).
+    pub fn try_parse_args<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+        Self::try_parse_from(&args).map_err(|err| with_usage(err, &args))
+    }
+
     /// The command to run: `--check` wins, no subcommand means `serve`.
     pub fn command(&self) -> Command {
         if self.check {
@@ -62,6 +73,35 @@ impl Cli {
             self.command.clone().unwrap_or(Command::Serve)
         }
     }
+}
+
+/// Adds the usage of the subcommand named on the command line (or of the binary) to an error
+/// that has none; help and version output are left alone.
+fn with_usage(mut err: clap::Error, args: &[std::ffi::OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) || err.get(ContextKind::Usage).is_some()
+    {
+        return err;
+    }
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    cli.build();
+    let named = args
+        .iter()
+        .skip(1)
+        .filter_map(|a| a.to_str())
+        .find(|a| cli.find_subcommand(a).is_some())
+        .map(str::to_string);
+    let usage = match named.and_then(|name| cli.find_subcommand_mut(name)) {
+        Some(sub) => sub.render_usage(),
+        None => cli.render_usage(),
+    };
+    err.insert(ContextKind::Usage, ContextValue::StyledStr(usage));
+    err
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -241,7 +281,7 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {
-        Cli::try_parse_from(std::iter::once("auth-accounts").chain(args.iter().copied()))
+        Cli::try_parse_args(std::iter::once("auth-accounts").chain(args.iter().copied()))
             .map(|cli| cli.command())
     }
 
@@ -300,6 +340,9 @@ mod tests {
             assert_eq!(err.exit_code(), 2, "{args:?}");
             assert!(err.to_string().contains("Usage:"), "{err}");
         }
+        // The usage is the subcommand's.
+        let err = parse(&["probe", "dead"]).unwrap_err().to_string();
+        assert!(err.contains("Usage: auth-accounts probe"), "{err}");
     }
 
     #[tokio::test]

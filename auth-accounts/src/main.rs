@@ -5,13 +5,12 @@ use std::process::ExitCode;
 
 use auth_accounts::commands::{self, Cli};
 use auth_accounts::config::Config;
-use clap::Parser as _;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> ExitCode {
     // Unknown arguments exit here with usage (status 2), before anything is read.
-    let cli = Cli::parse();
+    let cli = Cli::try_parse_args(std::env::args_os()).unwrap_or_else(|err| err.exit());
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(err) => {
