@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::clock::Clock;
 use crate::leases;
 use crate::store::Db;
@@ -60,25 +62,28 @@ pub async fn run_once(db: &Db, now: i64, horizon: i64) -> sqlx::Result<Removed> 
     })
 }
 
-pub fn spawn(
+/// Runs [`run_once`] every `every` while this replica holds the cleanup lease, until `shutdown`
+/// (then gives the lease up, so another replica need not wait for it to expire).
+pub async fn run(
     db: Db,
     clock: Clock,
     horizon: i64,
     holder: String,
     every: Duration,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        loop {
-            let now = clock.now();
-            let lease_secs = i64::try_from(every.as_secs()).unwrap_or(3600).max(60);
-            if let Ok(true) = leases::acquire(&db, leases::CLEANUP, &holder, now, lease_secs).await
-            {
-                match run_once(&db, now, horizon).await {
-                    Ok(removed) => tracing::info!(?removed, "cleanup done"),
-                    Err(err) => tracing::warn!(error = %err, "cleanup failed"),
-                }
+    shutdown: CancellationToken,
+) {
+    loop {
+        let now = clock.now();
+        let lease_secs = i64::try_from(every.as_secs()).unwrap_or(3600).max(60);
+        if let Ok(true) = leases::acquire(&db, leases::CLEANUP, &holder, now, lease_secs).await {
+            match run_once(&db, now, horizon).await {
+                Ok(removed) => tracing::info!(?removed, "cleanup done"),
+                Err(err) => tracing::warn!(error = %err, "cleanup failed"),
             }
-            tokio::time::sleep(every).await;
         }
-    })
+        if !crate::tasks::pause(&shutdown, every).await {
+            let _ = leases::release(&db, leases::CLEANUP, &holder).await;
+            return;
+        }
+    }
 }

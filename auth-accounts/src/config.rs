@@ -1,38 +1,27 @@
-//! Typed configuration, read once at start-up from environment variables.
+//! Typed configuration, read once at start-up from environment variables, in one section per
+//! concern ([`HttpConfig`], [`DatabaseConfig`], [`TokenConfig`], [`EmailConfig`], ...).
 //!
 //! The variable names are the old service's (`DATABASE_URL`, `REDIS_URL`, `JWT_*`, `SMTP_*`,
-//! `GEOIP_DB_PATH`, `FRONTEND_URL`, ...) so an existing deployment's environment keeps working.
-//! [`Config::from_vars`] takes any key/value source, so parsing is tested without touching the
-//! process environment. A bad value stops start-up with a message naming the variable.
+//! `GEOIP_DB_PATH`, `FRONTEND_URL`, ...) so an existing deployment's environment keeps working;
+//! the old `.env` file and its nested names (`DB__DB_URL`, `APP__LOG_LEVEL`, ...) are resolved onto
+//! these first by [`crate::legacy::env`].
+//! [`Config::from_vars`] takes any key/value source, and each section parses on its own from the
+//! same source, so parsing is tested without touching the process environment. A bad value stops
+//! start-up with a message naming the variable. Secrets (database and Redis URLs, SMTP password,
+//! the revocation feed token) are [`SecretString`]s: their `Debug` output is redacted.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
 use auth_token::Algorithm;
+use ipnet::IpNet;
+pub use secrecy::{ExposeSecret, SecretString};
 
 mod frontend;
+#[cfg(test)]
+mod legacy_tests;
 pub use frontend::{link, CorsMode, FrontendConfig, VerifyEmailMode};
-
-/// A value that must never reach a log line (database URLs with passwords, SMTP passwords).
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid configuration: {var}: {reason}")]
@@ -74,108 +63,142 @@ pub enum SameSite {
     None,
 }
 
-/// A trusted proxy network (`10.0.0.0/8`, `127.0.0.1`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
+/// Parses a trusted proxy network: a CIDR (`10.0.0.0/8`) or a single address (`127.0.0.1`).
+pub fn parse_network(s: &str) -> Option<IpNet> {
+    match s.parse::<IpNet>() {
+        Ok(net) => Some(net),
+        Err(_) => s.parse::<IpAddr>().ok().map(IpNet::from),
+    }
 }
 
-impl IpNet {
-    pub fn parse(s: &str) -> Option<Self> {
-        let (addr, prefix) = match s.split_once('/') {
-            Some((a, p)) => (a.parse::<IpAddr>().ok()?, Some(p.parse::<u8>().ok()?)),
-            None => (s.parse::<IpAddr>().ok()?, None),
-        };
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(max);
-        (prefix <= max).then_some(Self { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        // An IPv4 peer may show up as an IPv4-mapped IPv6 address on a dual-stack socket.
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.addr, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
+/// Whether `ip` is in one of `nets`. An IPv4 peer may show up as an IPv4-mapped IPv6 address on a
+/// dual-stack socket: it is compared as IPv4.
+pub fn in_networks(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    nets.iter().any(|net| net.contains(&ip))
 }
 
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `ENV`: `dev` or `prod`. In `prod`, missing signing keys are an error instead of generated.
     pub production: bool,
-    pub log_level: String,
-    pub log_json: bool,
-    pub host: String,
-    pub port: u16,
-    pub database_url: Secret,
-    pub db_pool_size: u32,
-    pub data_dir: PathBuf,
-    pub mail_dir: PathBuf,
-    pub redis_url: Option<Secret>,
-    pub kafka_bootstrap_servers: Option<String>,
-    pub kafka_topic: String,
-    pub smtp_host: Option<String>,
-    pub smtp_port: u16,
-    pub smtp_user: Option<String>,
-    pub smtp_pass: Option<Secret>,
-    pub smtp_from_email: String,
-    pub smtp_from_name: String,
-    pub smtp_tls: SmtpTls,
-    pub jwt_private_key_path: PathBuf,
-    pub jwt_public_key_path: PathBuf,
-    /// `JWT_ADDITIONAL_PUBLIC_KEY_PATHS`: retired (or upcoming) public keys still published in the
-    /// JWKS and accepted, so tokens signed before a key change stay valid until they expire.
-    pub jwt_additional_public_keys: Vec<PathBuf>,
-    pub jwt_algorithm: Algorithm,
-    pub jwt_issuer: String,
-    pub jwt_audience: String,
-    pub access_ttl: i64,
-    pub jwt_leeway: i64,
-    pub refresh_ttl: i64,
-    pub refresh_grace: i64,
-    pub one_time_token_ttl: i64,
-    pub geoip_db_path: Option<PathBuf>,
-    pub frontend_url: url::Url,
+    pub log: LogConfig,
+    pub http: HttpConfig,
+    pub cookies: CookieConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub kafka: KafkaConfig,
+    pub email: EmailConfig,
+    pub tokens: TokenConfig,
+    pub passwords: PasswordConfig,
+    pub rate_limit: RateLimitConfig,
+    pub workers: WorkerConfig,
     /// Link paths, `VERIFY_EMAIL_MODE`, `CORS_MODE` (see [`FrontendConfig`]).
     pub frontend: FrontendConfig,
+    pub geoip_db_path: Option<PathBuf>,
+    /// Old-service variables that are set but have no effect (name, why), logged at start-up
+    /// (see [`crate::legacy::env`]).
+    pub ignored_legacy_vars: Vec<(&'static str, &'static str)>,
+}
+
+/// `LOG_LEVEL`, `LOG_FORMAT`.
+#[derive(Clone, Debug)]
+pub struct LogConfig {
+    pub level: String,
+    pub json: bool,
+}
+
+/// The listener, the origins it serves, and who is believed about the client address.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    pub host: String,
+    pub port: u16,
+    pub request_timeout_secs: u64,
+    pub frontend_url: url::Url,
     /// Origins allowed for CORS and for cookie-authenticated state-changing requests.
     pub allowed_origins: Vec<String>,
-    pub cookie_secure: bool,
-    pub cookie_same_site: SameSite,
-    pub cookie_domain: Option<String>,
-    pub password_algorithm: PasswordAlgorithm,
+    pub trusted_proxies: Vec<IpNet>,
+    /// `REVOCATIONS_TOKEN`: when set, the revocation feed requires `Authorization: Bearer` with it.
+    pub revocations_token: Option<SecretString>,
+}
+
+/// `COOKIE_SECURE`, `COOKIE_SAMESITE`, `COOKIE_DOMAIN`.
+#[derive(Clone, Debug)]
+pub struct CookieConfig {
+    pub secure: bool,
+    pub same_site: SameSite,
+    pub domain: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`, normalised to a URL sqlx understands.
+    pub url: SecretString,
+    pub pool_size: u32,
+    pub data_dir: PathBuf,
+}
+
+/// `REDIS_URL`: shared rate-limit counters and the revocation fan-out when set.
+#[derive(Clone, Debug, Default)]
+pub struct RedisConfig {
+    pub url: Option<SecretString>,
+}
+
+#[derive(Clone, Debug)]
+pub struct KafkaConfig {
+    /// `KAFKA_BOOTSTRAP_SERVERS`: the Kafka relay runs when set.
+    pub bootstrap_servers: Option<String>,
+    /// `KAFKA_AUTH_EVENTS_TOPIC`.
+    pub topic: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct EmailConfig {
+    /// Where the file mailer writes when SMTP is not configured.
+    pub mail_dir: PathBuf,
+    pub from_email: String,
+    pub from_name: String,
+    pub smtp: SmtpConfig,
+}
+
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    /// `SMTP_HOST`: emails go over SMTP when set, to `mail_dir` otherwise.
+    pub host: Option<String>,
+    pub port: u16,
+    pub user: Option<String>,
+    pub pass: Option<SecretString>,
+    pub tls: SmtpTls,
+}
+
+/// Signing keys, token claims and lifetimes (seconds).
+#[derive(Clone, Debug)]
+pub struct TokenConfig {
+    pub private_key_path: PathBuf,
+    pub public_key_path: PathBuf,
+    /// `JWT_ADDITIONAL_PUBLIC_KEY_PATHS`: retired (or upcoming) public keys still published in the
+    /// JWKS and accepted, so tokens signed before a key change stay valid until they expire.
+    pub additional_public_keys: Vec<PathBuf>,
+    pub algorithm: Algorithm,
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: i64,
+    pub leeway: i64,
+    pub refresh_ttl: i64,
+    pub refresh_grace: i64,
+    pub one_time_ttl: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PasswordConfig {
+    pub algorithm: PasswordAlgorithm,
     pub bcrypt_cost: u32,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
-    pub password_hash_concurrency: usize,
-    pub trusted_proxies: Vec<IpNet>,
-    pub request_timeout_secs: u64,
-    /// `REVOCATIONS_TOKEN`: when set, the revocation feed requires `Authorization: Bearer` with it.
-    pub revocations_token: Option<Secret>,
-    pub rate_limit: RateLimitConfig,
-    /// `RUN_WORKERS`: run the relays and cleanup inside the API process (default), or leave them
-    /// to a separate `auth-accounts worker` process.
-    pub run_workers: bool,
-    pub cleanup_interval_secs: u64,
-    /// Old-service variables that are set but have no effect (name, why), logged at start-up.
-    pub ignored_legacy_vars: Vec<(&'static str, &'static str)>,
+    pub concurrency: usize,
 }
 
 /// Request limits. The per-route limits are the old service's; `login_failures` throttles failed
@@ -189,7 +212,16 @@ pub struct RateLimitConfig {
     pub login_failure_window: i64,
 }
 
-struct Vars<'a>(&'a HashMap<String, String>);
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// `RUN_WORKERS`: run the relays and cleanup inside the API process (default), or leave them
+    /// to a separate `auth-accounts worker` process.
+    pub in_api_process: bool,
+    pub cleanup_interval_secs: u64,
+}
+
+/// The variables, with empty values treated as unset.
+pub struct Vars<'a>(&'a HashMap<String, String>);
 
 impl Vars<'_> {
     fn get(&self, key: &str) -> Option<&str> {
@@ -197,6 +229,12 @@ impl Vars<'_> {
     }
     fn string(&self, key: &str, default: &str) -> String {
         self.get(key).unwrap_or(default).to_string()
+    }
+    fn secret(&self, key: &str) -> Option<SecretString> {
+        self.get(key).map(SecretString::from)
+    }
+    fn path(&self, key: &str) -> Option<PathBuf> {
+        self.get(key).map(PathBuf::from)
     }
     fn num<T: std::str::FromStr>(&self, key: &'static str, default: T) -> Result<T, ConfigError> {
         match self.get(key) {
@@ -221,6 +259,32 @@ impl Vars<'_> {
             Some(v) => Err(bad(key, format!("expected true or false, got {v:?}"))),
         }
     }
+    /// A comma-separated list, blanks dropped.
+    fn list(&self, key: &str) -> Vec<&str> {
+        self.get(key)
+            .map(|l| {
+                l.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// One of `choices` (compared lowercase), or the default when unset.
+    fn choice<T: Copy>(
+        &self,
+        key: &'static str,
+        default: &str,
+        choices: &[(&str, T)],
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        let value = self.string(key, default).to_ascii_lowercase();
+        choices
+            .iter()
+            .find(|(name, _)| *name == value)
+            .map(|(_, v)| *v)
+            .ok_or_else(|| bad(key, format!("expected {expected}, got {value:?}")))
+    }
 }
 
 /// Turns the old service's SQLAlchemy URL (`postgresql+asyncpg://`) into one sqlx understands.
@@ -244,7 +308,7 @@ fn origin_of(url: &url::Url) -> String {
 impl Config {
     /// The token lifetime policy (access TTL, leeway and the horizon derived from them).
     pub fn token_lifetime(&self) -> auth_token::TokenLifetime {
-        auth_token::TokenLifetime::new(self.access_ttl, self.jwt_leeway)
+        self.tokens.lifetime()
     }
 
     /// Reads the process environment over `.env` in the working directory, if there is one.
@@ -256,97 +320,165 @@ impl Config {
     /// Old-service names (`DB__DB_URL`, ...) are resolved first: see [`crate::legacy::env`].
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let ignored_legacy_vars = crate::legacy::env::ignored(vars);
-        let vars = &crate::legacy::env::resolve_aliases(vars)?;
+        let vars = &crate::legacy::env::resolve_aliases(vars).map_err(ConfigError::from)?;
         let v = Vars(vars);
         let production = match v.string("ENV", "dev").to_ascii_lowercase().as_str() {
             "dev" | "development" | "test" | "local" => false,
             "prod" | "production" => true,
             other => return Err(bad("ENV", format!("expected dev or prod, got {other:?}"))),
         };
-        let data_dir = PathBuf::from(v.string("DATA_DIR", "data"));
-        let default_db = format!("sqlite://{}/auth.db", data_dir.display());
-        let database_url = normalise_database_url(&v.string("DATABASE_URL", &default_db));
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            return Err(bad("DATABASE_URL", "expected sqlite:// or postgres:// URL"));
+        let database = DatabaseConfig::from_vars(&v)?;
+        let http = HttpConfig::from_vars(&v)?;
+        let frontend = FrontendConfig::from_vars(&v)?;
+        if production && frontend.cors == CorsMode::Gateway && http.trusted_proxies.is_empty() {
+            // Behind a gateway every request comes from the gateway's address: without trusting it
+            // all users would share one rate-limit bucket (and one address in their sessions).
+            return Err(bad(
+                "TRUSTED_PROXIES",
+                "required with CORS_MODE=gateway in ENV=prod (the gateway's address or network)",
+            ));
         }
-        let jwt_algorithm = v
-            .string("JWT_ALGORITHM", "RS256")
-            .parse::<Algorithm>()
-            .map_err(|_| bad("JWT_ALGORITHM", "expected RS256, ES256 or EdDSA"))?;
+        Ok(Self {
+            production,
+            log: LogConfig {
+                level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
+                json: v.string("LOG_FORMAT", if production { "json" } else { "text" }) == "json",
+            },
+            http,
+            cookies: CookieConfig::from_vars(&v, production)?,
+            email: EmailConfig::from_vars(&v, &database.data_dir)?,
+            database,
+            redis: RedisConfig {
+                url: v.secret("REDIS_URL"),
+            },
+            kafka: KafkaConfig {
+                bootstrap_servers: v.get("KAFKA_BOOTSTRAP_SERVERS").map(str::to_string),
+                topic: v.string("KAFKA_AUTH_EVENTS_TOPIC", "auth.events"),
+            },
+            tokens: TokenConfig::from_vars(&v)?,
+            passwords: PasswordConfig::from_vars(&v)?,
+            rate_limit: RateLimitConfig::from_vars(&v)?,
+            workers: WorkerConfig {
+                in_api_process: v.flag("RUN_WORKERS", true)?,
+                cleanup_interval_secs: v.num("CLEANUP_INTERVAL_SECONDS", 3600u64)?.max(10),
+            },
+            frontend,
+            geoip_db_path: v.path("GEOIP_DB_PATH"),
+            ignored_legacy_vars,
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.database.is_sqlite()
+    }
+
+    pub fn is_origin_allowed(&self, origin: &str) -> bool {
+        self.http.is_origin_allowed(origin)
+    }
+}
+
+impl HttpConfig {
+    pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let frontend_url = url::Url::parse(&v.string("FRONTEND_URL", "http://localhost:3000"))
             .map_err(|e| bad("FRONTEND_URL", e.to_string()))?;
         let mut allowed_origins = vec![origin_of(&frontend_url)];
-        if let Some(list) = v.get("CORS_ALLOWED_ORIGINS") {
-            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                if item == "*" {
-                    // A wildcard with credentials would let any site act as the user.
-                    return Err(bad(
-                        "CORS_ALLOWED_ORIGINS",
-                        "\"*\" is not allowed with cookies",
-                    ));
-                }
-                let url = url::Url::parse(item)
-                    .map_err(|e| bad("CORS_ALLOWED_ORIGINS", format!("{item}: {e}")))?;
-                let origin = origin_of(&url);
-                if !allowed_origins.contains(&origin) {
-                    allowed_origins.push(origin);
-                }
+        for item in v.list("CORS_ALLOWED_ORIGINS") {
+            if item == "*" {
+                // A wildcard with credentials would let any site act as the user.
+                return Err(bad(
+                    "CORS_ALLOWED_ORIGINS",
+                    "\"*\" is not allowed with cookies",
+                ));
+            }
+            let url = url::Url::parse(item)
+                .map_err(|e| bad("CORS_ALLOWED_ORIGINS", format!("{item}: {e}")))?;
+            let origin = origin_of(&url);
+            if !allowed_origins.contains(&origin) {
+                allowed_origins.push(origin);
             }
         }
-        let cookie_same_site = match v
-            .string("COOKIE_SAMESITE", "lax")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "lax" => SameSite::Lax,
-            "strict" => SameSite::Strict,
-            "none" => SameSite::None,
-            other => {
-                return Err(bad(
-                    "COOKIE_SAMESITE",
-                    format!("expected lax, strict or none, got {other:?}"),
-                ))
-            }
-        };
-        let cookie_secure = v.flag("COOKIE_SECURE", true)?;
-        if cookie_same_site == SameSite::None && !cookie_secure {
+        let trusted_proxies = v
+            .list("TRUSTED_PROXIES")
+            .into_iter()
+            .map(|item| {
+                parse_network(item).ok_or_else(|| {
+                    bad("TRUSTED_PROXIES", format!("not an address or CIDR: {item}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            host: v.string("HOST", "127.0.0.1"),
+            port: v.num("PORT", 8000u16)?,
+            request_timeout_secs: v.num("REQUEST_TIMEOUT_SECONDS", 10u64)?.max(1),
+            frontend_url,
+            allowed_origins,
+            trusted_proxies,
+            revocations_token: v.secret("REVOCATIONS_TOKEN"),
+        })
+    }
+
+    pub fn is_origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+    }
+}
+
+impl CookieConfig {
+    pub fn from_vars(v: &Vars<'_>, production: bool) -> Result<Self, ConfigError> {
+        let same_site = v.choice(
+            "COOKIE_SAMESITE",
+            "lax",
+            &[
+                ("lax", SameSite::Lax),
+                ("strict", SameSite::Strict),
+                ("none", SameSite::None),
+            ],
+            "lax, strict or none",
+        )?;
+        let secure = v.flag("COOKIE_SECURE", true)?;
+        if same_site == SameSite::None && !secure {
             // Browsers drop SameSite=None cookies without Secure; the old service shipped that bug.
             return Err(bad("COOKIE_SAMESITE", "none requires COOKIE_SECURE=true"));
         }
-        if production && !cookie_secure {
+        if production && !secure {
             return Err(bad("COOKIE_SECURE", "cannot be false when ENV=prod"));
         }
-        let password_algorithm = match v
-            .string("PASSWORD_HASH_ALGORITHM", "bcrypt")
-            .to_ascii_lowercase()
-            .as_str()
+        Ok(Self {
+            secure,
+            same_site,
+            domain: v.get("COOKIE_DOMAIN").map(str::to_string),
+        })
+    }
+}
+
+impl DatabaseConfig {
+    pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(v.string("DATA_DIR", "data"));
+        let default_db = format!("sqlite://{}/auth.db", data_dir.display());
+        let url = normalise_database_url(&v.string("DATABASE_URL", &default_db));
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
         {
-            "bcrypt" => PasswordAlgorithm::Bcrypt,
-            "argon2id" | "argon2" => PasswordAlgorithm::Argon2id,
-            other => {
-                return Err(bad(
-                    "PASSWORD_HASH_ALGORITHM",
-                    format!("expected bcrypt or argon2id, got {other:?}"),
-                ))
-            }
-        };
-        let bcrypt_cost = v.num("BCRYPT_COST", 12u32)?;
-        if !(4..=31).contains(&bcrypt_cost) {
-            return Err(bad("BCRYPT_COST", "must be between 4 and 31"));
+            return Err(bad("DATABASE_URL", "expected sqlite:// or postgres:// URL"));
         }
-        let mut trusted_proxies = Vec::new();
-        if let Some(list) = v.get("TRUSTED_PROXIES") {
-            for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                trusted_proxies.push(IpNet::parse(item).ok_or_else(|| {
-                    bad("TRUSTED_PROXIES", format!("not an address or CIDR: {item}"))
-                })?);
-            }
-        }
-        let smtp_port = v.num("SMTP_PORT", 587u16)?;
-        let smtp_tls = match v.get("SMTP_TLS").map(str::to_ascii_lowercase).as_deref() {
+        Ok(Self {
+            url: SecretString::from(url),
+            pool_size: v.num("DB_POOL_SIZE", 20u32)?.max(1),
+            data_dir,
+        })
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        self.url.expose_secret().starts_with("sqlite:")
+    }
+}
+
+impl EmailConfig {
+    pub fn from_vars(v: &Vars<'_>, data_dir: &std::path::Path) -> Result<Self, ConfigError> {
+        let port = v.num("SMTP_PORT", 587u16)?;
+        let tls = match v.get("SMTP_TLS").map(str::to_ascii_lowercase).as_deref() {
             Some("starttls") => SmtpTls::Starttls,
             Some("tls" | "ssl" | "implicit") => SmtpTls::Tls,
             Some("opportunistic") => SmtpTls::Opportunistic,
@@ -357,110 +489,121 @@ impl Config {
                     format!("expected starttls, tls, opportunistic or none, got {other:?}"),
                 ))
             }
-            None => match smtp_port {
+            None => match port {
                 465 => SmtpTls::Tls,
                 587 => SmtpTls::Starttls,
                 _ => SmtpTls::Opportunistic,
             },
         };
-        let frontend = FrontendConfig::from_vars(&v)?;
-        if production && frontend.cors == CorsMode::Gateway && trusted_proxies.is_empty() {
-            // Behind a gateway every request comes from the gateway's address: without trusting it
-            // all users would share one rate-limit bucket (and one address in their sessions).
-            return Err(bad(
-                "TRUSTED_PROXIES",
-                "required with CORS_MODE=gateway in ENV=prod (the gateway's address or network)",
-            ));
+        Ok(Self {
+            mail_dir: v.path("MAIL_DIR").unwrap_or_else(|| data_dir.join("mail")),
+            from_email: v.string("SMTP_FROM_EMAIL", "noreply@localhost"),
+            from_name: v.string("SMTP_FROM_NAME", "SmartBudget"),
+            smtp: SmtpConfig {
+                host: v.get("SMTP_HOST").map(str::to_string),
+                port,
+                user: v.get("SMTP_USER").map(str::to_string),
+                pass: v.secret("SMTP_PASS"),
+                tls,
+            },
+        })
+    }
+
+    /// `Name <address>`, the sender of every email.
+    pub fn from_header(&self) -> String {
+        format!("{} <{}>", self.from_name, self.from_email)
+    }
+}
+
+impl TokenConfig {
+    pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
+        let algorithm = v
+            .string("JWT_ALGORITHM", "RS256")
+            .parse::<Algorithm>()
+            .map_err(|_| bad("JWT_ALGORITHM", "expected RS256, ES256 or EdDSA"))?;
+        let certs = |name: &str| PathBuf::from("certs").join(name);
+        Ok(Self {
+            private_key_path: v
+                .path("JWT_PRIVATE_KEY_PATH")
+                .unwrap_or_else(|| certs("jwt-private.pem")),
+            public_key_path: v
+                .path("JWT_PUBLIC_KEY_PATH")
+                .unwrap_or_else(|| certs("jwt-public.pem")),
+            additional_public_keys: v
+                .list("JWT_ADDITIONAL_PUBLIC_KEY_PATHS")
+                .into_iter()
+                .map(PathBuf::from)
+                .collect(),
+            algorithm,
+            issuer: v.string("JWT_ISSUER", "auth-service"),
+            audience: v.string("JWT_AUDIENCE", "smart-budget"),
+            access_ttl: v.positive("JWT_ACCESS_TTL_SECONDS", 900)?,
+            leeway: v.num("JWT_LEEWAY_SECONDS", 30i64)?.clamp(0, 300),
+            refresh_ttl: v.positive("REFRESH_TTL_SECONDS", 30 * 24 * 3600)?,
+            refresh_grace: v.num("REFRESH_REUSE_GRACE_SECONDS", 10i64)?.clamp(0, 300),
+            one_time_ttl: v.positive("ONE_TIME_TOKEN_TTL_SECONDS", 900)?,
+        })
+    }
+}
+
+impl TokenConfig {
+    /// The token lifetime policy (access TTL, leeway and the horizon derived from them).
+    pub fn lifetime(&self) -> auth_token::TokenLifetime {
+        auth_token::TokenLifetime::new(self.access_ttl, self.leeway)
+    }
+}
+
+impl PasswordConfig {
+    pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
+        let algorithm = v.choice(
+            "PASSWORD_HASH_ALGORITHM",
+            "bcrypt",
+            &[
+                ("bcrypt", PasswordAlgorithm::Bcrypt),
+                ("argon2id", PasswordAlgorithm::Argon2id),
+                ("argon2", PasswordAlgorithm::Argon2id),
+            ],
+            "bcrypt or argon2id",
+        )?;
+        let bcrypt_cost = v.num("BCRYPT_COST", 12u32)?;
+        if !(4..=31).contains(&bcrypt_cost) {
+            return Err(bad("BCRYPT_COST", "must be between 4 and 31"));
         }
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        let certs = |name: &str| PathBuf::from("certs").join(name);
         Ok(Self {
-            production,
-            log_level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
-            log_json: v.string("LOG_FORMAT", if production { "json" } else { "text" }) == "json",
-            host: v.string("HOST", "127.0.0.1"),
-            port: v.num("PORT", 8000u16)?,
-            database_url: Secret::new(database_url),
-            db_pool_size: v.num("DB_POOL_SIZE", 20u32)?.max(1),
-            mail_dir: v
-                .get("MAIL_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| data_dir.join("mail")),
-            data_dir,
-            redis_url: v.get("REDIS_URL").map(Secret::new),
-            kafka_bootstrap_servers: v.get("KAFKA_BOOTSTRAP_SERVERS").map(str::to_string),
-            kafka_topic: v.string("KAFKA_AUTH_EVENTS_TOPIC", "auth.events"),
-            smtp_host: v.get("SMTP_HOST").map(str::to_string),
-            smtp_port,
-            smtp_tls,
-            smtp_user: v.get("SMTP_USER").map(str::to_string),
-            smtp_pass: v.get("SMTP_PASS").map(Secret::new),
-            smtp_from_email: v.string("SMTP_FROM_EMAIL", "noreply@localhost"),
-            smtp_from_name: v.string("SMTP_FROM_NAME", "SmartBudget"),
-            jwt_private_key_path: v
-                .get("JWT_PRIVATE_KEY_PATH")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| certs("jwt-private.pem")),
-            jwt_public_key_path: v
-                .get("JWT_PUBLIC_KEY_PATH")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| certs("jwt-public.pem")),
-            jwt_additional_public_keys: v
-                .get("JWT_ADDITIONAL_PUBLIC_KEY_PATHS")
-                .map(|l| {
-                    l.split(',')
-                        .map(str::trim)
-                        .filter(|s| !s.is_empty())
-                        .map(PathBuf::from)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            jwt_algorithm,
-            jwt_issuer: v.string("JWT_ISSUER", "auth-service"),
-            jwt_audience: v.string("JWT_AUDIENCE", "smart-budget"),
-            access_ttl: v.positive("JWT_ACCESS_TTL_SECONDS", 900)?,
-            jwt_leeway: v.num("JWT_LEEWAY_SECONDS", 30i64)?.clamp(0, 300),
-            refresh_ttl: v.positive("REFRESH_TTL_SECONDS", 30 * 24 * 3600)?,
-            refresh_grace: v.num("REFRESH_REUSE_GRACE_SECONDS", 10i64)?.clamp(0, 300),
-            one_time_token_ttl: v.positive("ONE_TIME_TOKEN_TTL_SECONDS", 900)?,
-            geoip_db_path: v.get("GEOIP_DB_PATH").map(PathBuf::from),
-            frontend_url,
-            frontend,
-            allowed_origins,
-            cookie_secure,
-            cookie_same_site,
-            cookie_domain: v.get("COOKIE_DOMAIN").map(str::to_string),
-            password_algorithm,
+            algorithm,
             bcrypt_cost,
             argon2_memory_kib: v.num("ARGON2_MEMORY_KIB", 19 * 1024u32)?,
             argon2_iterations: v.num("ARGON2_ITERATIONS", 2u32)?,
-            password_hash_concurrency: v.num("PASSWORD_HASH_CONCURRENCY", cores)?.max(1),
-            trusted_proxies,
-            request_timeout_secs: v.num("REQUEST_TIMEOUT_SECONDS", 10u64)?.max(1),
-            revocations_token: v.get("REVOCATIONS_TOKEN").map(Secret::new),
-            run_workers: v.flag("RUN_WORKERS", true)?,
-            cleanup_interval_secs: v.num("CLEANUP_INTERVAL_SECONDS", 3600u64)?.max(10),
-            rate_limit: RateLimitConfig {
-                enabled: v.flag("RATE_LIMIT_ENABLED", true)?,
-                auth_per_minute: v.num("RATE_LIMIT_AUTH_PER_MINUTE", 5u32)?.max(1),
-                refresh_per_minute: v.num("RATE_LIMIT_REFRESH_PER_MINUTE", 30u32)?.max(1),
-                login_failures: v.num("LOGIN_FAILURE_LIMIT", 10u32)?.max(1),
-                login_failure_window: v.positive("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
-            },
-            ignored_legacy_vars,
+            concurrency: v.num("PASSWORD_HASH_CONCURRENCY", cores)?.max(1),
         })
     }
+}
 
-    pub fn is_sqlite(&self) -> bool {
-        self.database_url.expose().starts_with("sqlite:")
+impl RateLimitConfig {
+    pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            enabled: v.flag("RATE_LIMIT_ENABLED", true)?,
+            auth_per_minute: v.num("RATE_LIMIT_AUTH_PER_MINUTE", 5u32)?.max(1),
+            refresh_per_minute: v.num("RATE_LIMIT_REFRESH_PER_MINUTE", 30u32)?.max(1),
+            login_failures: v.num("LOGIN_FAILURE_LIMIT", 10u32)?.max(1),
+            login_failure_window: v.positive("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+        })
     }
+}
 
-    pub fn is_origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(origin))
+impl From<crate::legacy::env::EnvError> for ConfigError {
+    fn from(e: crate::legacy::env::EnvError) -> Self {
+        bad(e.var, e.reason)
+    }
+}
+
+impl<'a> Vars<'a> {
+    /// Wraps a key/value source (the process environment, or a test's map).
+    pub fn new(vars: &'a HashMap<String, String>) -> Self {
+        Self(vars)
     }
 }
 
@@ -480,44 +623,84 @@ pub(crate) mod tests {
     fn defaults_are_the_embedded_mode() {
         let c = Config::from_vars(&HashMap::new()).unwrap();
         assert!(c.is_sqlite());
-        assert!(c.cookie_secure);
-        assert_eq!(c.cookie_same_site, SameSite::Lax);
-        assert_eq!(c.bcrypt_cost, 12);
-        assert_eq!(c.access_ttl, 900);
-        assert_eq!(c.refresh_grace, 10);
-        assert_eq!(c.allowed_origins, vec!["http://localhost:3000".to_string()]);
-        assert_eq!(c.jwt_issuer, "auth-service");
-        assert_eq!(c.jwt_audience, "smart-budget");
+        assert_eq!(c.database.url.expose_secret(), "sqlite://data/auth.db");
+        assert!(c.cookies.secure);
+        assert_eq!(c.cookies.same_site, SameSite::Lax);
+        assert_eq!(c.passwords.bcrypt_cost, 12);
+        assert_eq!(c.tokens.access_ttl, 900);
+        assert_eq!(c.tokens.refresh_grace, 10);
+        assert_eq!(
+            c.http.allowed_origins,
+            vec!["http://localhost:3000".to_string()]
+        );
+        assert_eq!(c.tokens.issuer, "auth-service");
+        assert_eq!(c.tokens.audience, "smart-budget");
+        assert_eq!(c.http.port, 8000);
+        assert_eq!(c.kafka.topic, "auth.events");
+        assert_eq!(c.email.mail_dir, PathBuf::from("data/mail"));
+        assert_eq!(c.email.smtp.tls, SmtpTls::Starttls);
+        assert!(c.workers.in_api_process);
+        assert!(c.redis.url.is_none());
     }
 
     #[test]
-    fn old_sqlalchemy_url_is_accepted() {
-        let c = Config::from_vars(&vars(&[(
-            "DATABASE_URL",
-            "postgresql+asyncpg://u:p@h:5432/db",
-        )]))
+    fn old_sqlalchemy_url_is_accepted_and_never_printed() {
+        let c = Config::from_vars(&vars(&[
+            ("DATABASE_URL", "postgresql+asyncpg://u:p@h:5432/db"),
+            ("SMTP_PASS", "hunter2"),
+            ("REDIS_URL", "redis://:pw@h"),
+        ]))
         .unwrap();
-        assert_eq!(c.database_url.expose(), "postgres://u:p@h:5432/db");
-        assert_eq!(format!("{:?}", c.database_url), "Secret(***)");
+        assert_eq!(c.database.url.expose_secret(), "postgres://u:p@h:5432/db");
+        let printed = format!("{c:?}");
+        for secret in ["u:p@h", "hunter2", ":pw@h"] {
+            assert!(!printed.contains(secret), "{secret} leaked in {printed}");
+        }
     }
 
     #[test]
     fn bad_values_name_the_variable() {
-        let e = Config::from_vars(&vars(&[("PORT", "eighty")])).unwrap_err();
-        assert_eq!(e.var, "PORT");
-        let e = Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "*")])).unwrap_err();
-        assert_eq!(e.var, "CORS_ALLOWED_ORIGINS");
-        let e = Config::from_vars(&vars(&[("JWT_ALGORITHM", "HS256")])).unwrap_err();
-        assert_eq!(e.var, "JWT_ALGORITHM");
-        let e =
-            Config::from_vars(&vars(&[("ENV", "prod"), ("COOKIE_SECURE", "false")])).unwrap_err();
-        assert_eq!(e.var, "COOKIE_SECURE");
-        let e = Config::from_vars(&vars(&[
-            ("COOKIE_SAMESITE", "none"),
-            ("COOKIE_SECURE", "false"),
-        ]))
-        .unwrap_err();
-        assert_eq!(e.var, "COOKIE_SAMESITE");
+        for (pairs, var) in [
+            (vec![("PORT", "eighty")], "PORT"),
+            (vec![("CORS_ALLOWED_ORIGINS", "*")], "CORS_ALLOWED_ORIGINS"),
+            (vec![("JWT_ALGORITHM", "HS256")], "JWT_ALGORITHM"),
+            (
+                vec![("ENV", "prod"), ("COOKIE_SECURE", "false")],
+                "COOKIE_SECURE",
+            ),
+            (
+                vec![("COOKIE_SAMESITE", "none"), ("COOKIE_SECURE", "false")],
+                "COOKIE_SAMESITE",
+            ),
+            (vec![("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),
+            (vec![("SMTP_TLS", "maybe")], "SMTP_TLS"),
+            (
+                vec![("PASSWORD_HASH_ALGORITHM", "md5")],
+                "PASSWORD_HASH_ALGORITHM",
+            ),
+            (vec![("DATABASE_URL", "mysql://x")], "DATABASE_URL"),
+            (
+                vec![("JWT_ACCESS_TTL_SECONDS", "0")],
+                "JWT_ACCESS_TTL_SECONDS",
+            ),
+        ] {
+            let e = Config::from_vars(&vars(&pairs)).unwrap_err();
+            assert_eq!(e.var, var, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn a_section_parses_on_its_own() {
+        let map = vars(&[
+            ("SMTP_PORT", "465"),
+            ("SMTP_HOST", "mail"),
+            ("MAIL_DIR", "/m"),
+        ]);
+        let email = EmailConfig::from_vars(&Vars::new(&map), std::path::Path::new("d")).unwrap();
+        assert_eq!(email.smtp.tls, SmtpTls::Tls);
+        assert_eq!(email.smtp.host.as_deref(), Some("mail"));
+        assert_eq!(email.mail_dir, PathBuf::from("/m"));
+        assert_eq!(email.from_header(), "SmartBudget <noreply@localhost>");
     }
 
     #[test]
@@ -531,7 +714,7 @@ pub(crate) mod tests {
         ]))
         .unwrap();
         assert_eq!(
-            c.allowed_origins,
+            c.http.allowed_origins,
             vec!["https://app.example.com", "https://admin.example.com"]
         );
         assert!(c.is_origin_allowed("https://admin.example.com"));
@@ -549,20 +732,25 @@ pub(crate) mod tests {
         assert_eq!(c.frontend.cors, CorsMode::Gateway);
         // In dev the same configuration starts (and warns at the first forwarded request).
         let dev = Config::from_vars(&vars(&[("CORS_MODE", "gateway")])).unwrap();
-        assert!(dev.trusted_proxies.is_empty());
+        assert!(dev.http.trusted_proxies.is_empty());
     }
 
     #[test]
     fn trusted_proxy_networks() {
-        let net = IpNet::parse("10.0.0.0/8").unwrap();
-        assert!(net.contains("10.1.2.3".parse().unwrap()));
-        assert!(!net.contains("11.1.2.3".parse().unwrap()));
-        assert!(net.contains("::ffff:10.1.2.3".parse().unwrap()));
-        let one = IpNet::parse("127.0.0.1").unwrap();
-        assert!(one.contains("127.0.0.1".parse().unwrap()));
-        assert!(!one.contains("127.0.0.2".parse().unwrap()));
-        assert!(IpNet::parse("10.0.0.0/33").is_none());
-        let all = IpNet::parse("::/0").unwrap();
-        assert!(all.contains("2001:db8::1".parse().unwrap()));
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let net = vec![parse_network("10.0.0.0/8").unwrap()];
+        assert!(in_networks(&net, ip("10.1.2.3")));
+        assert!(!in_networks(&net, ip("11.1.2.3")));
+        assert!(in_networks(&net, ip("::ffff:10.1.2.3")));
+        let one = vec![parse_network("127.0.0.1").unwrap()];
+        assert!(in_networks(&one, ip("127.0.0.1")));
+        assert!(!in_networks(&one, ip("127.0.0.2")));
+        assert!(parse_network("10.0.0.0/33").is_none());
+        assert!(parse_network("not-an-ip").is_none());
+        let all = vec![parse_network("::/0").unwrap()];
+        assert!(in_networks(&all, ip("2001:db8::1")));
+        assert!(!in_networks(&[], ip("127.0.0.1")));
+        let c = Config::from_vars(&vars(&[("TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1")])).unwrap();
+        assert_eq!(c.http.trusted_proxies.len(), 2);
     }
 }

@@ -13,14 +13,34 @@ use base64::Engine as _;
 use subtle::ConstantTimeEq;
 use tokio::sync::Semaphore;
 
-use crate::config::{Config, PasswordAlgorithm};
-use crate::error::ApiError;
+use crate::config::{PasswordAlgorithm, PasswordConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CryptoError {
+    #[error("system random generator failed")]
+    Random,
+    #[error("bcrypt: {0}")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    #[error("argon2 parameters: {0}")]
+    Argon2(#[from] argon2::Error),
+    #[error("argon2: {0}")]
+    PasswordHash(#[from] argon2::password_hash::Error),
+    #[error("password hashing task: {0}")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("password hashing is closed")]
+    Closed(#[from] tokio::sync::AcquireError),
+}
+
+/// `n` bytes from the system's random generator.
+pub fn random_bytes<const N: usize>() -> Result<[u8; N], CryptoError> {
+    let mut bytes = [0u8; N];
+    rand::fill(&mut bytes).map_err(|_| CryptoError::Random)?;
+    Ok(bytes)
+}
 
 /// 32 random bytes, base64url without padding (43 characters).
-pub fn random_token() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes).map_err(|_| ApiError::internal("system random generator failed"))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+pub fn random_token() -> Result<String, CryptoError> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?))
 }
 
 /// Lowercase hex SHA-256: how tokens are stored and looked up.
@@ -75,13 +95,13 @@ pub struct Verified {
 }
 
 impl PasswordHasher {
-    pub fn new(config: &Config) -> Result<Self, ApiError> {
+    pub fn new(config: &PasswordConfig) -> Result<Self, CryptoError> {
         let mut hasher = Self {
-            algorithm: config.password_algorithm,
+            algorithm: config.algorithm,
             bcrypt_cost: config.bcrypt_cost,
             argon2_memory_kib: config.argon2_memory_kib,
             argon2_iterations: config.argon2_iterations,
-            permits: Arc::new(Semaphore::new(config.password_hash_concurrency)),
+            permits: Arc::new(Semaphore::new(config.concurrency)),
             dummy_hash: Arc::new(String::new()),
         };
         let dummy = hasher.hash_blocking(&random_token()?)?;
@@ -89,14 +109,18 @@ impl PasswordHasher {
         Ok(hasher)
     }
 
-    pub async fn hash(&self, password: &str) -> Result<String, ApiError> {
+    pub async fn hash(&self, password: &str) -> Result<String, CryptoError> {
         let this = self.clone();
         let password = password.to_string();
         self.run(move || this.hash_blocking(&password)).await?
     }
 
     /// Verifies against `stored`, or against the dummy hash when there is no account.
-    pub async fn verify(&self, password: &str, stored: Option<&str>) -> Result<Verified, ApiError> {
+    pub async fn verify(
+        &self,
+        password: &str,
+        stored: Option<&str>,
+    ) -> Result<Verified, CryptoError> {
         let this = self.clone();
         let password = password.to_string();
         let known = stored.is_some();
@@ -118,16 +142,13 @@ impl PasswordHasher {
     async fn run<T: Send + 'static>(
         &self,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, ApiError> {
-        let _permit = self.permits.acquire().await.map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(ApiError::internal)
+    ) -> Result<T, CryptoError> {
+        let _permit = self.permits.acquire().await?;
+        Ok(tokio::task::spawn_blocking(f).await?)
     }
 
-    fn argon2(&self) -> Result<argon2::Argon2<'static>, ApiError> {
-        let params = argon2::Params::new(self.argon2_memory_kib, self.argon2_iterations, 1, None)
-            .map_err(|e| ApiError::internal(e.to_string()))?;
+    fn argon2(&self) -> Result<argon2::Argon2<'static>, CryptoError> {
+        let params = argon2::Params::new(self.argon2_memory_kib, self.argon2_iterations, 1, None)?;
         Ok(argon2::Argon2::new(
             argon2::Algorithm::Argon2id,
             argon2::Version::V0x13,
@@ -135,29 +156,24 @@ impl PasswordHasher {
         ))
     }
 
-    fn hash_blocking(&self, password: &str) -> Result<String, ApiError> {
+    fn hash_blocking(&self, password: &str) -> Result<String, CryptoError> {
         match self.algorithm {
             PasswordAlgorithm::Bcrypt => {
                 // bcrypt reads at most 72 bytes. Longer passwords (allowed up to 128 characters) are
                 // pre-hashed with SHA-256 so every character counts, and marked so verify knows.
                 if password.len() > 72 {
-                    let inner = bcrypt::hash(prehash(password), self.bcrypt_cost)
-                        .map_err(ApiError::internal)?;
+                    let inner = bcrypt::hash(prehash(password), self.bcrypt_cost)?;
                     Ok(format!("{BCRYPT_SHA256_PREFIX}{inner}"))
                 } else {
-                    bcrypt::hash(password, self.bcrypt_cost).map_err(ApiError::internal)
+                    Ok(bcrypt::hash(password, self.bcrypt_cost)?)
                 }
             }
             PasswordAlgorithm::Argon2id => {
                 use argon2::password_hash::{PasswordHasher as _, SaltString};
-                let mut salt = [0u8; 16];
-                rand::fill(&mut salt).map_err(|_| ApiError::internal("random failed"))?;
-                let salt =
-                    SaltString::encode_b64(&salt).map_err(|e| ApiError::internal(e.to_string()))?;
+                let salt = SaltString::encode_b64(&random_bytes::<16>()?)?;
                 Ok(self
                     .argon2()?
-                    .hash_password(password.as_bytes(), &salt)
-                    .map_err(|e| ApiError::internal(e.to_string()))?
+                    .hash_password(password.as_bytes(), &salt)?
                     .to_string())
             }
         }
@@ -225,7 +241,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        PasswordHasher::new(&Config::from_vars(&vars).unwrap()).unwrap()
+        PasswordHasher::new(&crate::config::Config::from_vars(&vars).unwrap().passwords).unwrap()
     }
 
     #[tokio::test]

@@ -63,6 +63,29 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(e: crate::domain::Invalid) -> Self {
+        Self::Validation(e.0)
+    }
+}
+
+impl From<crate::sessions::SessionError> for ApiError {
+    fn from(err: crate::sessions::SessionError) -> Self {
+        match err {
+            crate::sessions::SessionError::InvalidRefresh => {
+                Self::Unauthorized("Invalid or expired refresh token")
+            }
+            other => Self::internal(other),
+        }
+    }
+}
+
+impl From<crate::crypto::CryptoError> for ApiError {
+    fn from(err: crate::crypto::CryptoError) -> Self {
+        Self::internal(err)
+    }
+}
+
 /// The detail text of an error response, picked up by the error-body middleware.
 #[derive(Clone, Debug)]
 pub struct ErrorDetail(pub String);

@@ -13,6 +13,7 @@ use std::time::Duration;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::leases;
@@ -72,45 +73,52 @@ pub struct KafkaRelay {
 const LEASE_SECS: i64 = 30;
 
 impl KafkaRelay {
-    pub fn spawn(mut self) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(500);
-            let mut failures = 0u32;
-            loop {
-                let now = self.clock.now();
-                let leader =
-                    leases::acquire(&self.db, leases::KAFKA_RELAY, &self.holder, now, LEASE_SECS)
-                        .await
-                        .unwrap_or(false);
-                if !leader {
-                    tokio::time::sleep(Duration::from_secs(2)).await;
-                    continue;
-                }
+    /// Publishes while this replica holds the relay lease, until `shutdown` (then gives the lease
+    /// up, so another replica takes over at once).
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let mut backoff = Duration::from_millis(500);
+        let mut failures = 0u32;
+        loop {
+            let now = self.clock.now();
+            let leader =
+                leases::acquire(&self.db, leases::KAFKA_RELAY, &self.holder, now, LEASE_SECS)
+                    .await
+                    .unwrap_or(false);
+            let pause = if !leader {
+                Duration::from_secs(2)
+            } else {
                 match self.run_once().await {
                     Ok(Progress::Sent(n)) if n > 0 => {
                         backoff = Duration::from_millis(500);
                         failures = 0;
-                        continue;
+                        Duration::ZERO
                     }
                     Ok(Progress::Sent(_)) => {
                         failures = 0;
-                        tokio::time::sleep(Duration::from_millis(250)).await;
+                        Duration::from_millis(250)
                     }
                     Ok(Progress::Stuck) => {
                         failures += 1;
                         if failures >= 2 || self.producer.client().fatal_error().is_some() {
                             self.replace_producer();
                         }
-                        tokio::time::sleep(backoff).await;
+                        let pause = backoff;
                         backoff = (backoff * 2).min(Duration::from_secs(15));
+                        pause
                     }
                     Err(err) => {
                         tracing::warn!(error = %err, "kafka relay: database error");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        Duration::from_secs(1)
                     }
                 }
+            };
+            if !crate::tasks::pause(&shutdown, pause).await {
+                if leader {
+                    let _ = leases::release(&self.db, leases::KAFKA_RELAY, &self.holder).await;
+                }
+                return;
             }
-        })
+        }
     }
 
     /// An idempotent producer can stay stuck for good: after a fatal error, or when the broker lost

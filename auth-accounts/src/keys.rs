@@ -41,23 +41,38 @@ pub struct Keys {
 }
 
 impl Keys {
+    /// Loads the keys; outside production a missing signing key is generated and written.
     pub fn load(config: &Config) -> Result<Self, KeyError> {
-        let path = &config.jwt_private_key_path;
+        Self::load_with(config, true)
+    }
+
+    /// Loads the keys without writing anything: `Ok(None)` when there is no signing key yet (it
+    /// would be generated at start in development). For `auth-accounts check`.
+    pub fn read(config: &Config) -> Result<Option<Self>, KeyError> {
+        if !config.tokens.private_key_path.exists() && !config.production {
+            return Ok(None);
+        }
+        Self::load_with(config, false).map(Some)
+    }
+
+    fn load_with(config: &Config, write: bool) -> Result<Self, KeyError> {
+        let path = &config.tokens.private_key_path;
         let signing = if path.exists() {
             read_signing(path, config)?
-        } else if config.production {
+        } else if config.production || !write {
             return Err(load_err(
                 path,
                 "missing (keys are generated only when ENV=dev)",
             ));
         } else {
-            let key = SigningKey::generate(config.jwt_algorithm).map_err(|e| load_err(path, e))?;
+            let key =
+                SigningKey::generate(config.tokens.algorithm).map_err(|e| load_err(path, e))?;
             write_private(path, &key.to_pkcs8_pem().map_err(|e| load_err(path, e))?)?;
             tracing::warn!(path = %path.display(), kid = key.kid(), "generated a new signing key (development mode)");
             key
         };
-        let public = &config.jwt_public_key_path;
-        if !public.exists() {
+        let public = &config.tokens.public_key_path;
+        if write && !public.exists() {
             let pem = signing.public_pem().map_err(|e| load_err(public, e))?;
             if let Err(err) = write_file(public, &pem, 0o644) {
                 // Only a convenience copy for other tools: the JWKS is the real publication.
@@ -78,11 +93,11 @@ impl Keys {
             }
             verifying.insert(read_public(&retired, config)?);
         }
-        for extra in &config.jwt_additional_public_keys {
+        for extra in &config.tokens.additional_public_keys {
             verifying.insert(read_public(extra, config)?);
         }
         let mut validation =
-            Validation::new(config.jwt_issuer.clone(), config.jwt_audience.clone());
+            Validation::new(config.tokens.issuer.clone(), config.tokens.audience.clone());
         // Only the algorithms of keys we hold; a key's algorithm must also match the token's.
         let mut algorithms: Vec<auth_token::Algorithm> = Vec::new();
         for kid in verifying.kids() {
@@ -93,7 +108,7 @@ impl Keys {
             }
         }
         validation.algorithms = algorithms;
-        validation.leeway_secs = config.jwt_leeway;
+        validation.leeway_secs = config.tokens.leeway;
         let jwks = verifying.to_jwks();
         Ok(Self {
             signing,
@@ -111,12 +126,12 @@ impl Keys {
 
 fn read_signing(path: &Path, config: &Config) -> Result<SigningKey, KeyError> {
     let pem = std::fs::read_to_string(path).map_err(|e| load_err(path, e))?;
-    SigningKey::from_pem(&pem, config.jwt_algorithm).map_err(|e| load_err(path, e))
+    SigningKey::from_pem(&pem, config.tokens.algorithm).map_err(|e| load_err(path, e))
 }
 
 fn read_public(path: &Path, config: &Config) -> Result<VerifyingKey, KeyError> {
     let pem = std::fs::read_to_string(path).map_err(|e| load_err(path, e))?;
-    VerifyingKey::from_public_pem(&pem, config.jwt_algorithm)
+    VerifyingKey::from_public_pem(&pem, config.tokens.algorithm)
         .or_else(|first| {
             // A retired or extra key may use another algorithm than the current one.
             auth_token::Algorithm::ALL
@@ -129,7 +144,8 @@ fn read_public(path: &Path, config: &Config) -> Result<VerifyingKey, KeyError> {
 
 fn key_dir(config: &Config) -> PathBuf {
     config
-        .jwt_private_key_path
+        .tokens
+        .private_key_path
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."))
@@ -158,7 +174,7 @@ fn retired_keys(config: &Config) -> Vec<(PathBuf, i64)> {
         .collect()
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rotation {
     pub retired_kid: String,
@@ -169,7 +185,7 @@ pub struct Rotation {
 /// Rotates the keys on disk: current -> retired (public half), next -> current, new next.
 /// Safe to run while replicas serve: each file is replaced by a rename.
 pub fn rotate(config: &Config) -> Result<Rotation, KeyError> {
-    let current_path = &config.jwt_private_key_path;
+    let current_path = &config.tokens.private_key_path;
     let current = read_signing(current_path, config)?;
     let next_file = next_path(config);
     let promoted = if next_file.exists() {
@@ -177,7 +193,7 @@ pub fn rotate(config: &Config) -> Result<Rotation, KeyError> {
     } else {
         // First rotation: there was no pre-published key, so the new one signs at once. Edges fetch
         // it on first sight of its kid.
-        SigningKey::generate(config.jwt_algorithm).map_err(|e| load_err(&next_file, e))?
+        SigningKey::generate(config.tokens.algorithm).map_err(|e| load_err(&next_file, e))?
     };
     let retired_dir = key_dir(config).join("retired");
     let retired_file = retired_dir.join(format!("{}.pem", current.kid()));
@@ -189,13 +205,13 @@ pub fn rotate(config: &Config) -> Result<Rotation, KeyError> {
         .to_pkcs8_pem()
         .map_err(|e| load_err(current_path, e))?;
     replace_file(current_path, &promoted_pem, 0o600)?;
-    let public_path = &config.jwt_public_key_path;
+    let public_path = &config.tokens.public_key_path;
     let promoted_public = promoted
         .public_pem()
         .map_err(|e| load_err(public_path, e))?;
     replace_file(public_path, &promoted_public, 0o644)?;
     let new_next =
-        SigningKey::generate(config.jwt_algorithm).map_err(|e| load_err(&next_file, e))?;
+        SigningKey::generate(config.tokens.algorithm).map_err(|e| load_err(&next_file, e))?;
     replace_file(
         &next_file,
         &new_next

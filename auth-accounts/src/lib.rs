@@ -5,41 +5,50 @@
 //! other services verify access tokens with. It is a drop-in replacement for the SmartBudget auth
 //! service: the same routes under `/api/v1/auth`, the same JSON, cookies and environment variables.
 //!
-//! Modules:
-//! - [`config`]: typed configuration from the environment, validated once at start-up.
-//! - [`startup`]: [`startup::Application`] binds the listener and builds the router (tests use port 0).
-//! - [`state`]: the shared application state passed to handlers.
-//! - [`error`]: the one error type and its JSON body `{"status":"error","action":..,"detail":..}`.
-//! - [`http`]: extractors (JSON, authenticated user, client info), cookies, CSRF and error middleware.
-//! - [`domain`]: parsed input types (`Email`, `Password`, `Name`, `Country`) and device/location helpers.
-//! - [`crypto`]: password hashing off the async threads, random one-time and refresh tokens.
-//! - [`keys`]: signing keys on disk, generated on first start, and the published JWKS.
-//! - [`legacy`]: moving from the old service: its `.env` names, and `import-legacy` of its database.
-//! - [`metrics`]: Prometheus metrics at `/metrics`.
-//! - [`store`]: the database (SQLite or PostgreSQL through one code path) and its queries.
-//! - [`outbox`]: events and emails written in the same transaction as the change, and their relay.
-//! - [`smtp`]: SMTP delivery of the email outbox.
-//! - [`kafka`]: the relay publishing the event outbox to Kafka.
-//! - [`leases`]: which replica runs a singleton job (Kafka relay, cleanup).
-//! - [`cleanup`]: periodic removal of expired sessions, tokens and delivered outbox rows.
-//! - [`email`]: email templates (Russian and English).
-//! - [`probe`]: `auth-accounts probe`, the container health check (the image has no curl).
-//! - [`ratelimit`]: per-route and per-account limits, shared through Redis when configured.
-//! - [`revocations`]: the feed that pushes revoked sessions to the edges.
-//! - [`routes`]: feature modules, each owning its routes: registration, login, password, sessions,
-//!   tokens, health, docs.
+//! Layers, from the bottom up (no module imports one above it, and no two modules import each
+//! other; the unit test in `layers.rs` checks both over the sources):
+//!
+//! Engines, which know nothing of HTTP or of [`state::AppState`]:
+//! - [`config`]: typed configuration in sections, from the environment, validated once at start-up;
+//!   [`legacy`]: moving from the old service: its `.env` names (read by `config`), and
+//!   `import-legacy` of its database.
+//! - [`clock`], [`crypto`] (random tokens, hashes, password hashing), [`domain`] (parsed input
+//!   types `Email`, `Password`, `Name`, `Country`; device and location), [`email`] (templates).
+//! - [`store`]: the database (SQLite or PostgreSQL through one code path), its queries and
+//!   migrations; [`leases`]: which replica runs a singleton job.
+//! - [`events`]: the domain events, the Kafka contract as one type; [`outbox`]: their rows and the
+//!   email relay; [`smtp`], [`kafka`]: the SMTP mailer and the Kafka relay; [`cleanup`].
+//! - [`metrics`]: the Prometheus registry; [`ratelimit`]: the counters (Redis or in-process);
+//!   [`revocations`]: the revocation poller and Redis fan-out; [`keys`]: signing keys and JWKS;
+//!   [`tasks`]: background tasks ended by one cancellation token at shutdown.
+//!
+//! Above them:
+//! - [`state`]: the state handlers receive; [`unit_of_work`]: a transaction that records events and
+//!   queues emails with the change; [`sessions`]: opening sessions and the refresh state machine.
+//! - [`error`] and [`http`]: the error body, extractors (`AuthUser`, `MaybeAuthUser`, `ClientInfo`,
+//!   `ApiJson`), cookies, CSRF, and the middleware in front of the engines (metrics, rate limits).
+//! - [`routes`]: feature modules, each owning its routes, rate limits and OpenAPI entries, all nested
+//!   under `/api/v1/auth` once.
+//! - [`startup`]: [`startup::Application`] binds the listener, builds the router and the background
+//!   tasks (tests use port 0); [`commands`]: the command line (`serve`, `worker`, `rotate-keys`,
+//!   `migrate`, `check`, `import-legacy`, `probe`); [`probe`]: the container health check (the
+//!   image has no curl).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod cleanup;
 pub mod clock;
+pub mod commands;
 pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod email;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod kafka;
 pub mod keys;
+#[cfg(test)]
+mod layers;
 pub mod leases;
 pub mod legacy;
 pub mod metrics;
@@ -48,7 +57,10 @@ pub mod probe;
 pub mod ratelimit;
 pub mod revocations;
 pub mod routes;
+pub mod sessions;
 pub mod smtp;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod tasks;
+pub mod unit_of_work;

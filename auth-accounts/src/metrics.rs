@@ -1,25 +1,16 @@
-//! Prometheus metrics at `/metrics`, with the names the old README promised
+//! Prometheus metrics (served at `/metrics` by `routes::metrics`, counted by `http::metrics`), with the names the old README promised
 //! (`http_requests_total`, `http_request_duration_seconds`, `http_exceptions_total`,
 //! `auth_login_attempts_total`, `auth_failed_logins_total`) plus outbox and delivery metrics.
 //!
 //! Labels use the route template (`/api/v1/auth/sessions/{session_id}`), never the raw path, so a
 //! client cannot blow up the number of series.
 
-use std::sync::Arc;
-use std::time::Instant;
-
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-
-use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -154,6 +145,37 @@ impl Metrics {
         }
     }
 
+    /// Sets the backlog gauges of one outbox (`events`, `emails`).
+    pub fn set_outbox_backlog(&self, outbox: &str, pending: i64, oldest_age_secs: i64) {
+        let labels = OutboxLabels {
+            outbox: outbox.to_string(),
+        };
+        self.outbox_backlog.get_or_create(&labels).set(pending);
+        self.outbox_oldest_age
+            .get_or_create(&labels)
+            .set(oldest_age_secs);
+    }
+
+    /// Counts one request (the HTTP middleware calls it with the route template).
+    pub fn observe_request(&self, method: &str, handler: &str, status: u16, seconds: f64) {
+        let route = RouteLabels {
+            method: method.to_string(),
+            handler: handler.to_string(),
+        };
+        self.http_duration.get_or_create(&route).observe(seconds);
+        if (500..600).contains(&status) {
+            self.http_exceptions.get_or_create(&route).inc();
+        }
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                method: route.method,
+                handler: route.handler,
+                status: status.to_string(),
+            })
+            .inc();
+    }
+
+    /// The text exposition (OpenMetrics).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
@@ -161,71 +183,4 @@ impl Metrics {
         }
         out
     }
-}
-
-/// Records every request's count, duration and 5xx.
-pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let handler = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
-    let method = req.method().as_str().to_string();
-    let start = Instant::now();
-    let response = next.run(req).await;
-    let route = RouteLabels {
-        method: method.clone(),
-        handler: handler.clone(),
-    };
-    metrics
-        .http_duration
-        .get_or_create(&route)
-        .observe(start.elapsed().as_secs_f64());
-    if response.status().is_server_error() {
-        metrics.http_exceptions.get_or_create(&route).inc();
-    }
-    metrics
-        .http_requests
-        .get_or_create(&HttpLabels {
-            method,
-            handler,
-            status: response.status().as_u16().to_string(),
-        })
-        .inc();
-    response
-}
-
-/// `GET /metrics`: refreshes the outbox gauges from the database, then renders everything.
-pub async fn render(State(state): State<AppState>) -> Response {
-    let now = state.clock.now();
-    for (name, table) in [("events", "outbox_events"), ("emails", "email_outbox")] {
-        let row: Result<(i64, Option<i64>), _> = sqlx::query_as(&format!(
-            "SELECT COUNT(*), MIN(created_at) FROM {table} WHERE status = 'pending'"
-        ))
-        .fetch_one(&state.db)
-        .await;
-        if let Ok((count, oldest)) = row {
-            let labels = OutboxLabels {
-                outbox: name.to_string(),
-            };
-            state
-                .metrics
-                .outbox_backlog
-                .get_or_create(&labels)
-                .set(count);
-            state
-                .metrics
-                .outbox_oldest_age
-                .get_or_create(&labels)
-                .set(oldest.map(|t| now - t).unwrap_or(0));
-        }
-    }
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.encode(),
-    )
-        .into_response()
 }

@@ -10,55 +10,31 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
-use crate::clock::{rfc3339, Clock};
+use crate::clock::Clock;
 use crate::email::{render, Lang, Template};
+use crate::events::{Envelope, Event};
 use crate::metrics::{Metrics, ResultLabels};
 use crate::store::{Conn, Db};
 
-pub const SOURCE: &str = "auth-accounts";
-
-/// Event types (the old service's, plus reuse detection).
-pub mod events {
-    pub const VERIFICATION_STARTED: &str = "user.verification_started";
-    pub const VERIFICATION_VALIDATED: &str = "user.verification_validated";
-    pub const REGISTERED: &str = "user.registered";
-    pub const LOGIN: &str = "user.login";
-    pub const LOGIN_FAILED: &str = "user.login_failed";
-    pub const LOGOUT: &str = "user.logout";
-    pub const PASSWORD_RESET_STARTED: &str = "user.password_reset_started";
-    pub const PASSWORD_RESET_VALIDATED: &str = "user.password_reset_validated";
-    pub const PASSWORD_RESET: &str = "user.password_reset";
-    pub const PASSWORD_CHANGED: &str = "user.password_changed";
-    pub const TOKEN_REFRESHED: &str = "user.token_refreshed";
-    pub const SESSION_REVOKED: &str = "user.session_revoked";
-    pub const REFRESH_TOKEN_REUSED: &str = "user.refresh_token_reused";
-    pub const SIGNING_KEY_ROTATED: &str = "auth.signing_key_rotated";
-}
-
-/// Records an event in the outbox. `data` must never hold secrets (tokens, passwords).
-pub async fn record_event(
+/// Records an event in the outbox (through [`crate::unit_of_work::UnitOfWork::record`]).
+pub(crate) async fn record_event(
     conn: &mut Conn,
     topic: &str,
-    event_type: &str,
     user_id: Option<&str>,
-    data: Value,
+    event: &Event,
     now: i64,
 ) -> sqlx::Result<()> {
     // Time-ordered (v7, monotonic within the process): the relay publishes in (created_at,
     // event_id) order, and created_at has one-second resolution, so a random id would reorder one
     // user's events within a second.
     let event_id = uuid::Uuid::now_v7().to_string();
-    let envelope = json!({
-        "eventId": event_id,
-        "eventType": event_type,
-        "occurredAt": rfc3339(now),
-        "source": SOURCE,
-        "userId": user_id,
-        "data": data,
-    });
+    let event_type = event.event_type();
+    let payload = Envelope::new(&event_id, user_id, event, now)
+        .to_json()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO outbox_events (event_id, topic, event_type, user_id, payload, created_at, status, attempts, next_attempt_at)
          VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $6)",
@@ -67,7 +43,7 @@ pub async fn record_event(
     .bind(topic)
     .bind(event_type)
     .bind(user_id)
-    .bind(envelope.to_string())
+    .bind(payload)
     .bind(now)
     .execute(conn)
     .await?;
@@ -76,7 +52,7 @@ pub async fn record_event(
 }
 
 /// Queues an email in the outbox; the mail relay sends it after the transaction commits.
-pub async fn queue_email(
+pub(crate) async fn queue_email(
     conn: &mut Conn,
     to: &str,
     template: &Template<'_>,
@@ -101,6 +77,20 @@ pub async fn queue_email(
     .map(|_| ())
 }
 
+/// Undelivered rows of each outbox: (`events` or `emails`, count, oldest `created_at`).
+pub async fn backlog(db: &Db) -> sqlx::Result<Vec<(&'static str, i64, Option<i64>)>> {
+    let mut out = Vec::new();
+    for (name, table) in [("events", "outbox_events"), ("emails", "email_outbox")] {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), MIN(created_at) FROM {table} WHERE status = 'pending'"
+        ))
+        .fetch_one(db)
+        .await?;
+        out.push((name, count, oldest));
+    }
+    Ok(out)
+}
+
 #[derive(Debug, sqlx::FromRow)]
 pub struct OutgoingEmail {
     pub email_id: String,
@@ -114,8 +104,21 @@ pub struct OutgoingEmail {
     pub next_attempt_at: i64,
 }
 
+/// Why one email was not delivered (stored in `last_error`, retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("writing the email file: {0}")]
+    File(#[from] std::io::Error),
+    #[error("bad address: {0}")]
+    Address(#[from] lettre::address::AddressError),
+    #[error("building the message: {0}")]
+    Message(#[from] lettre::error::Error),
+    #[error("SMTP: {0}")]
+    Smtp(#[from] lettre::transport::smtp::Error),
+}
+
 pub type DeliveryFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>>;
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
 
 /// Where emails go: a folder in the embedded mode, an SMTP server in production.
 pub trait Mailer: Send + Sync + 'static {
@@ -137,8 +140,8 @@ impl Mailer for FileMailer {
 }
 
 impl FileMailer {
-    fn write(&self, email: &OutgoingEmail) -> Result<(), String> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| e.to_string())?;
+    fn write(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
+        std::fs::create_dir_all(&self.dir)?;
         let boundary = format!("b-{}", email.email_id);
         let message = format!(
             "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{id}@auth-accounts>\r\n\
@@ -158,8 +161,8 @@ impl FileMailer {
             .join(format!("{}-{}.eml", email.created_at, email.email_id));
         let tmp = path.with_extension("tmp");
         // Write then rename: a reader never sees half a message.
-        std::fs::write(&tmp, message).map_err(|e| e.to_string())?;
-        std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+        std::fs::write(&tmp, message)?;
+        std::fs::rename(&tmp, &path)?;
         let link = email
             .body_text
             .lines()
@@ -190,22 +193,21 @@ pub struct EmailRelay {
 }
 
 impl EmailRelay {
-    /// Delivers pending emails until the process stops. Woken at once by `notify` after a commit,
-    /// and polls every second as a safety net (another replica's rows, retries that came due).
-    pub fn spawn(self, notify: Arc<Notify>) -> tokio::task::JoinHandle<()> {
-        tokio::spawn(async move {
-            loop {
-                match self.run_once().await {
-                    Ok(n) if n > 0 => continue,
-                    Ok(_) => {}
-                    Err(err) => tracing::warn!(error = %err, "email relay: database error"),
-                }
-                tokio::select! {
-                    _ = notify.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
+    /// Delivers pending emails until `shutdown`. Woken at once by `notify` after a commit, and
+    /// polls every second as a safety net (another replica's rows, retries that came due).
+    pub async fn run(self, notify: Arc<Notify>, shutdown: CancellationToken) {
+        while !shutdown.is_cancelled() {
+            match self.run_once().await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) => {}
+                Err(err) => tracing::warn!(error = %err, "email relay: database error"),
             }
-        })
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
     }
 
     /// One pass over due emails; returns how many it handled.
@@ -273,7 +275,7 @@ impl EmailRelay {
                     .bind(status)
                     .bind(attempts)
                     .bind(self.clock.now() + backoff)
-                    .bind(err)
+                    .bind(err.to_string())
                     .bind(&email.email_id)
                     .execute(db)
                     .await?;

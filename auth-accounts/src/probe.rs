@@ -51,18 +51,27 @@ pub fn check(host: &str, port: u16, which: &str) -> bool {
         == Some("200")
 }
 
-/// The subcommand: exit status 0 when healthy, 1 when not, 2 for a bad argument.
-pub fn main(config: &crate::config::Config, args: &[String]) -> i32 {
-    let which = args.first().map(String::as_str).unwrap_or("live");
-    if which != "live" && which != "ready" {
-        eprintln!("usage: auth-accounts probe [live|ready]");
-        return 2;
+/// The probe to ask for: `live` (the default) or `ready`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Which {
+    #[default]
+    Live,
+    Ready,
+}
+
+impl Which {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Which::Live => "live",
+            Which::Ready => "ready",
+        }
     }
-    if check(&config.host, config.port, which) {
-        0
-    } else {
-        1
-    }
+}
+
+/// The subcommand: `true` (exit status 0) when the server configured by `config` answers 200,
+/// `false` (exit status 1) otherwise. A bad argument is clap's usage error (status 2).
+pub fn healthy(config: &crate::config::Config, which: Which) -> bool {
+    check(&config.http.host, config.http.port, which.as_str())
 }
 
 #[cfg(test)]

@@ -6,20 +6,13 @@
 //! replica (looser by at most the replica count) instead of disappearing, no request fails because
 //! of it, and health reports Redis down. The per-email failure throttle counts unknown addresses
 //! exactly like real ones, so a 429 says nothing about whether an account exists.
+//!
+//! This is the engine; the per-route middleware that feature routers attach is
+//! `http::ratelimit`.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::ApiError;
-use crate::http::client::client_ip;
-use crate::metrics::RouteLabels;
-use crate::state::AppState;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
@@ -168,55 +161,6 @@ impl RateLimiter {
         }
         entry.1 = entry.1.saturating_add(1);
         u64::from(entry.1)
-    }
-}
-
-/// The per-route limits (requests per minute per client address).
-fn limit_for(state: &AppState, route: &str) -> Option<u32> {
-    let rl = &state.config.rate_limit;
-    match route {
-        "/api/v1/auth/verify-email"
-        | "/api/v1/auth/complete-registration"
-        | "/api/v1/auth/login"
-        | "/api/v1/auth/reset-password"
-        | "/api/v1/auth/sessions/logout-others" => Some(rl.auth_per_minute),
-        "/api/v1/auth/refresh" => Some(rl.refresh_per_minute),
-        _ => None,
-    }
-}
-
-pub async fn per_route(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if !state.config.rate_limit.enabled {
-        return next.run(req).await;
-    }
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|m| m.as_str().to_string());
-    let Some((route, limit)) = route.and_then(|r| limit_for(&state, &r).map(|l| (r, l))) else {
-        return next.run(req).await;
-    };
-    let ip: Option<IpAddr> = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| client_ip(c.0.ip(), req.headers(), &state.config.trusted_proxies));
-    let key = format!(
-        "ip:{}:{route}",
-        ip.map(|i| i.to_string()).unwrap_or_default()
-    );
-    match state.limiter.hit(&key, limit, 60, state.clock.now()).await {
-        Decision::Allowed => next.run(req).await,
-        Decision::Limited { retry_after_secs } => {
-            state
-                .metrics
-                .rate_limited
-                .get_or_create(&RouteLabels {
-                    method: req.method().to_string(),
-                    handler: route,
-                })
-                .inc();
-            ApiError::TooManyRequests { retry_after_secs }.into_response()
-        }
     }
 }
 

@@ -6,25 +6,20 @@
 //! over the NDJSON stream and through Redis. The messages, the stream path and the Redis names are
 //! the token crate's (`auth_token::FeedMessage` and friends), shared with the edge; `until` is
 //! `TokenLifetime::revoked_until` of the revocation time.
+//!
+//! This module is the engine (queries, poller, Redis fan-out); the HTTP stream that serves it is
+//! `routes::revocations`.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use auth_token::{
     FeedMessage, Revocation, TokenLifetime, REDIS_REVOCATIONS_CHANNEL, REDIS_REVOKED_SET,
-    REVOCATION_STREAM_CONTENT_TYPE, REVOCATION_STREAM_PATH,
 };
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::error::ApiError;
-use crate::state::AppState;
 use crate::store::Db;
 
 /// Revocations since `since` (inclusive), oldest first.
@@ -125,138 +120,79 @@ impl RedisFanout {
     }
 }
 
-pub fn spawn_poller(
+/// Polls the database every 200 ms and broadcasts new revocations to connected streams, until
+/// `shutdown`. With Redis, a second task publishes them there (see [`RedisFanout`]).
+pub async fn poll(
     db: Db,
     clock: Clock,
     lifetime: TokenLifetime,
     tx: broadcast::Sender<Revocation>,
-    redis: Option<RedisFanout>,
-) -> tokio::task::JoinHandle<()> {
-    // Redis gets its own task: a slow or unreachable Redis must not hold up the streams.
-    if let Some(fanout) = redis {
-        spawn_fanout(db.clone(), clock.clone(), lifetime, tx.subscribe(), fanout);
-    }
-    tokio::spawn(async move {
-        let mut cursor = clock.now();
-        // Revocation times have one-second resolution: remember what was sent for the cursor's
-        // second so a row seen twice is sent once.
-        let mut sent_at_cursor: HashSet<String> = HashSet::new();
-        loop {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            match revoked_since(&db, cursor, lifetime).await {
-                Ok(rows) => {
-                    for (revocation, at) in rows {
-                        if at > cursor {
-                            cursor = at;
-                            sent_at_cursor.clear();
-                        }
-                        if sent_at_cursor.insert(revocation.sid.clone()) {
-                            // No receivers is fine: no edge is connected.
-                            let _ = tx.send(revocation);
-                        }
+    shutdown: CancellationToken,
+) {
+    let mut cursor = clock.now();
+    // Revocation times have one-second resolution: remember what was sent for the cursor's
+    // second so a row seen twice is sent once.
+    let mut sent_at_cursor: HashSet<String> = HashSet::new();
+    while crate::tasks::pause(&shutdown, Duration::from_millis(200)).await {
+        match revoked_since(&db, cursor, lifetime).await {
+            Ok(rows) => {
+                for (revocation, at) in rows {
+                    if at > cursor {
+                        cursor = at;
+                        sent_at_cursor.clear();
+                    }
+                    if sent_at_cursor.insert(revocation.sid.clone()) {
+                        // No receivers is fine: no edge is connected.
+                        let _ = tx.send(revocation);
                     }
                 }
-                Err(err) => tracing::warn!(error = %err, "revocation poller: database error"),
             }
+            Err(err) => tracing::warn!(error = %err, "revocation poller: database error"),
         }
-    })
+    }
 }
 
-/// Publishes what the poller broadcasts to Redis; retries a pending full resync every 200 ms and
-/// does one every 30 s anyway.
-fn spawn_fanout(
-    db: Db,
-    clock: Clock,
-    lifetime: TokenLifetime,
-    mut rx: broadcast::Receiver<Revocation>,
-    mut fanout: RedisFanout,
-) {
-    use broadcast::error::{RecvError, TryRecvError};
-    tokio::spawn(async move {
+impl RedisFanout {
+    /// Publishes what the poller broadcasts to Redis, until `shutdown`; retries a pending full
+    /// resync every 200 ms and does one every 30 s anyway. Its own task: a slow or unreachable
+    /// Redis must not hold up the streams.
+    pub async fn run(
+        mut self,
+        db: Db,
+        clock: Clock,
+        lifetime: TokenLifetime,
+        mut rx: broadcast::Receiver<Revocation>,
+        shutdown: CancellationToken,
+    ) {
+        use broadcast::error::{RecvError, TryRecvError};
         // A Redis that restarted empty (no persistence) answers writes fine, so no failure would
         // trigger a resync: re-publish the whole recent set every 30 s regardless. Cheap (only
         // sessions revoked within one access-token lifetime) and idempotent (ZADD).
         let mut last_full = tokio::time::Instant::now();
-        loop {
+        while !shutdown.is_cancelled() {
             if last_full.elapsed() >= Duration::from_secs(30) {
-                fanout.resync = true;
+                self.resync = true;
                 last_full = tokio::time::Instant::now();
             }
             let mut fresh = Vec::new();
-            match tokio::time::timeout(Duration::from_millis(200), rx.recv()).await {
-                Ok(Ok(revocation)) => fresh.push(revocation),
-                // Missed some: publish the whole recent set again.
-                Ok(Err(RecvError::Lagged(_))) => fanout.resync = true,
-                Ok(Err(RecvError::Closed)) => return,
-                Err(_) => {}
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                received = tokio::time::timeout(Duration::from_millis(200), rx.recv()) => match received {
+                    Ok(Ok(revocation)) => fresh.push(revocation),
+                    // Missed some: publish the whole recent set again.
+                    Ok(Err(RecvError::Lagged(_))) => self.resync = true,
+                    Ok(Err(RecvError::Closed)) => return,
+                    Err(_) => {}
+                },
             }
             loop {
                 match rx.try_recv() {
                     Ok(revocation) => fresh.push(revocation),
-                    Err(TryRecvError::Lagged(_)) => fanout.resync = true,
+                    Err(TryRecvError::Lagged(_)) => self.resync = true,
                     Err(_) => break,
                 }
             }
-            fanout.tick(&db, &fresh, clock.now(), lifetime).await;
-        }
-    });
-}
-
-pub fn router() -> Router<AppState> {
-    Router::new().route(REVOCATION_STREAM_PATH, get(stream))
-}
-
-async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &state.config.revocations_token {
-        let presented = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !crate::crypto::ct_eq(presented, expected.expose()) {
-            return ApiError::Unauthorized("Revocation feed token required").into_response();
+            self.tick(&db, &fresh, clock.now(), lifetime).await;
         }
     }
-    // Subscribe before reading the snapshot so nothing falls between the two.
-    let rx = state.revocations.subscribe();
-    let shutting_down = state.shutting_down.clone();
-    let lifetime = state.config.token_lifetime();
-    let now = state.clock.now();
-    let snapshot = match revoked_since(&state.db, now - lifetime.horizon(), lifetime).await {
-        Ok(rows) => rows.into_iter().map(|(r, _)| r).collect::<Vec<_>>(),
-        Err(err) => return ApiError::from(err).into_response(),
-    };
-    let first = FeedMessage::Snapshot {
-        revocations: snapshot,
-    }
-    .to_line();
-    if *shutting_down.borrow() {
-        return ApiError::Unavailable("Shutting down").into_response();
-    }
-    let body = futures_util::stream::unfold((Some(first), rx), move |(pending, mut rx)| {
-        let mut shutting_down = shutting_down.clone();
-        async move {
-            if let Some(first) = pending {
-                return Some((Ok::<_, std::io::Error>(first), (None, rx)));
-            }
-            let next = tokio::select! {
-                _ = shutting_down.changed() => return None,
-                r = rx.recv() => match r {
-                    Ok(rev) => FeedMessage::Revoked(rev).to_line(),
-                    // A slow edge missed messages: end the stream; it reconnects and gets a snapshot.
-                    Err(_) => return None,
-                },
-                _ = tokio::time::sleep(Duration::from_secs(15)) => FeedMessage::Ping.to_line(),
-            };
-            Some((Ok(next), (None, rx)))
-        }
-    });
-    let mut response = Body::from_stream(body).into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(REVOCATION_STREAM_CONTENT_TYPE),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }

@@ -10,9 +10,20 @@ use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret as _;
 
-use crate::config::{Config, SmtpTls};
-use crate::outbox::{DeliveryFuture, Mailer, OutgoingEmail};
+use crate::config::{EmailConfig, SmtpTls};
+use crate::outbox::{DeliveryError, DeliveryFuture, Mailer, OutgoingEmail};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpError {
+    #[error("SMTP_HOST is not set")]
+    NoHost,
+    #[error("TLS parameters: {0}")]
+    Tls(#[from] lettre::transport::smtp::Error),
+    #[error("SMTP_FROM_EMAIL/SMTP_FROM_NAME: {0}")]
+    From(#[from] lettre::address::AddressError),
+}
 
 pub struct SmtpMailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -20,38 +31,36 @@ pub struct SmtpMailer {
 }
 
 impl SmtpMailer {
-    pub fn new(config: &Config) -> Result<Self, String> {
-        let host = config.smtp_host.clone().ok_or("SMTP_HOST is not set")?;
-        let tls_params = || TlsParameters::new(host.clone()).map_err(|e| e.to_string());
-        let tls = match config.smtp_tls {
+    pub fn new(config: &EmailConfig) -> Result<Self, SmtpError> {
+        let smtp = &config.smtp;
+        let host = smtp.host.clone().ok_or(SmtpError::NoHost)?;
+        let tls_params = || TlsParameters::new(host.clone());
+        let tls = match smtp.tls {
             SmtpTls::Starttls => Tls::Required(tls_params()?),
             SmtpTls::Tls => Tls::Wrapper(tls_params()?),
             SmtpTls::Opportunistic => Tls::Opportunistic(tls_params()?),
             SmtpTls::None => Tls::None,
         };
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host.as_str())
-            .port(config.smtp_port)
+            .port(smtp.port)
             .tls(tls)
             .timeout(Some(Duration::from_secs(15)));
-        if let (Some(user), Some(pass)) = (&config.smtp_user, &config.smtp_pass) {
-            builder =
-                builder.credentials(Credentials::new(user.clone(), pass.expose().to_string()));
+        if let (Some(user), Some(pass)) = (&smtp.user, &smtp.pass) {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                pass.expose_secret().to_string(),
+            ));
         }
-        let from = format!("{} <{}>", config.smtp_from_name, config.smtp_from_email)
-            .parse::<Mailbox>()
-            .map_err(|e| format!("SMTP_FROM_EMAIL/SMTP_FROM_NAME: {e}"))?;
+        let from: Mailbox = config.from_header().parse()?;
         Ok(Self {
             transport: builder.build(),
             from,
         })
     }
 
-    fn message(&self, email: &OutgoingEmail) -> Result<Message, String> {
-        let to: Mailbox = email
-            .recipient
-            .parse()
-            .map_err(|e| format!("recipient: {e}"))?;
-        Message::builder()
+    fn message(&self, email: &OutgoingEmail) -> Result<Message, DeliveryError> {
+        let to: Mailbox = email.recipient.parse()?;
+        Ok(Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(email.subject.clone())
@@ -68,8 +77,7 @@ impl SmtpMailer {
                             .header(ContentType::TEXT_HTML)
                             .body(email.body_html.clone()),
                     ),
-            )
-            .map_err(|e| e.to_string())
+            )?)
     }
 }
 
@@ -77,11 +85,8 @@ impl Mailer for SmtpMailer {
     fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> DeliveryFuture<'a> {
         Box::pin(async move {
             let message = self.message(email)?;
-            self.transport
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            self.transport.send(message).await?;
+            Ok(())
         })
     }
 }

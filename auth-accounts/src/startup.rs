@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method};
 use axum::Router;
+use secrecy::ExposeSecret as _;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -26,6 +28,7 @@ use crate::outbox::FileMailer;
 use crate::routes;
 use crate::state::AppState;
 use crate::store;
+use crate::tasks::Background;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -37,16 +40,27 @@ pub enum StartError {
     Bind(String, std::io::Error),
     #[error("cannot connect to Redis: {0}")]
     Redis(#[source] redis::RedisError),
-    #[error("start-up failed: {0}")]
-    Other(String),
+    #[error("Redis did not answer within 5 s")]
+    RedisTimeout,
+    #[error("password hashing: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
+    #[error("SMTP: {0}")]
+    Smtp(#[from] crate::smtp::SmtpError),
+    #[error("Kafka producer: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("key reload: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 pub struct Application {
     listener: TcpListener,
     router: Router,
     state: AppState,
-    shutdown_tx: tokio::sync::watch::Sender<bool>,
+    background: Background,
 }
+
+/// How long a clean shutdown waits for background tasks to finish their current step.
+const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
 
 impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
@@ -55,25 +69,25 @@ impl Application {
 
     /// As [`Application::build`], with a clock the caller controls (tests move time forward).
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
-        let addr = format!("{}:{}", config.host, config.port);
-        let (shutdown_tx, shutting_down) = tokio::sync::watch::channel(false);
-        let state = build_state(config, clock, shutting_down).await?;
+        let addr = format!("{}:{}", config.http.host, config.http.port);
+        let state = build_state(config, clock, CancellationToken::new()).await?;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
-        if state.config.run_workers {
-            spawn_workers(&state)?;
+        let background = Background::new();
+        if state.config.workers.in_api_process {
+            spawn_workers(&state, &background);
         } else {
             // The revocation feed is part of serving: edges stream from this process.
-            spawn_revocation_poller(&state);
+            spawn_revocation_feed(&state, &background);
         }
-        spawn_key_reloader(&state);
+        spawn_key_reloader(&state, &background);
         let router = router(state.clone());
         Ok(Self {
             listener,
             router,
             state,
-            shutdown_tx,
+            background,
         })
     }
 
@@ -85,7 +99,8 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    /// Serves until `shutdown` resolves, drains in-flight requests, then stops the background
+    /// tasks and waits for them.
     pub async fn run_until(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -93,21 +108,59 @@ impl Application {
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
-        let tx = self.shutdown_tx;
+        let draining = self.state.draining.clone();
         let signal = async move {
             shutdown.await;
-            let _ = tx.send(true);
+            draining.cancel();
         };
-        axum::serve(self.listener, service)
+        let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(signal)
-            .await
+            .await;
+        self.background.shutdown(BACKGROUND_GRACE).await;
+        served
     }
 }
 
+/// Runs only the background work (`auth-accounts worker`) until `shutdown` resolves.
+pub async fn run_worker(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), StartError> {
+    let state = build_state(config, Clock::default(), CancellationToken::new()).await?;
+    let background = Background::new();
+    spawn_workers(&state, &background);
+    spawn_key_reloader(&state, &background);
+    tracing::info!("auth-accounts worker running");
+    shutdown.await;
+    background.shutdown(BACKGROUND_GRACE).await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}
+
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
     let origins: Vec<HeaderValue> = state
         .config
+        .http
         .allowed_origins
         .iter()
         .filter_map(|o| HeaderValue::from_str(o).ok())
@@ -123,12 +176,7 @@ pub fn router(state: AppState) -> Router {
             header::ACCEPT_LANGUAGE,
         ])
         .max_age(Duration::from_secs(600));
-    let router = routes::router()
-        .route("/metrics", axum::routing::get(crate::metrics::render))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            crate::ratelimit::per_route,
-        ))
+    let router = routes::router(&state)
         .layer(axum::middleware::from_fn(errors::error_body))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -143,7 +191,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(errors::error_body))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
-            crate::metrics::track,
+            crate::http::metrics::track,
         ))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024));
     // CORS_MODE=gateway: the gateway adds its own headers; a second set would make browsers refuse.
@@ -158,16 +206,16 @@ pub fn router(state: AppState) -> Router {
 pub async fn build_state(
     config: Config,
     clock: Clock,
-    shutting_down: tokio::sync::watch::Receiver<bool>,
+    draining: CancellationToken,
 ) -> Result<AppState, StartError> {
     let db = store::connect(&config).await?;
     let keys = Keys::load(&config)?;
-    let hasher = PasswordHasher::new(&config).map_err(|e| StartError::Other(e.to_string()))?;
+    let hasher = PasswordHasher::new(&config.passwords)?;
     let geoip = GeoIp::open(config.geoip_db_path.as_deref());
-    let redis = match &config.redis_url {
+    let redis = match &config.redis.url {
         None => None,
         Some(url) => {
-            let client = redis::Client::open(url.expose()).map_err(StartError::Redis)?;
+            let client = redis::Client::open(url.expose_secret()).map_err(StartError::Redis)?;
             // Reachable at start, or start-up fails loudly; later outages are survived (the
             // manager reconnects, and callers fall back as documented in `ratelimit`).
             // Reconnect attempts at most 1 s apart (the default backoff grows to 60 s, so service
@@ -181,22 +229,17 @@ pub async fn build_state(
                 redis::aio::ConnectionManager::new_with_config(client, manager_config),
             )
             .await
-            .map_err(|_| StartError::Other("Redis did not answer within 5 s".into()))?
+            .map_err(|_| StartError::RedisTimeout)?
             .map_err(StartError::Redis)?;
             Some(manager)
         }
     };
-    let smtp = match config.smtp_host {
-        Some(_) => Some(Arc::new(
-            crate::smtp::SmtpMailer::new(&config).map_err(StartError::Other)?,
-        )),
+    let smtp = match config.email.smtp.host {
+        Some(_) => Some(Arc::new(crate::smtp::SmtpMailer::new(&config.email)?)),
         None => None,
     };
-    let kafka = match &config.kafka_bootstrap_servers {
-        Some(servers) => Some(
-            crate::kafka::producer(servers)
-                .map_err(|e| StartError::Other(format!("Kafka producer: {e}")))?,
-        ),
+    let kafka = match &config.kafka.bootstrap_servers {
+        Some(servers) => Some(crate::kafka::producer(servers)?),
         None => None,
     };
     Ok(AppState {
@@ -208,7 +251,7 @@ pub async fn build_state(
         clock,
         mail_notify: Arc::new(Notify::new()),
         revocations: tokio::sync::broadcast::channel(1024).0,
-        shutting_down,
+        draining,
         metrics: Arc::new(crate::metrics::Metrics::new()),
         limiter: Arc::new(crate::ratelimit::RateLimiter::new(redis.clone())),
         redis,
@@ -221,9 +264,7 @@ pub async fn build_state(
 /// `auth-accounts rotate-keys`, or an operator replacing files). `Ok(true)` when keys changed.
 pub async fn reload_keys(state: &AppState) -> Result<bool, StartError> {
     let config = state.config.clone();
-    let keys = tokio::task::spawn_blocking(move || Keys::load(&config))
-        .await
-        .map_err(|e| StartError::Other(e.to_string()))??;
+    let keys = tokio::task::spawn_blocking(move || Keys::load(&config)).await??;
     let current = state.keys();
     if keys.fingerprint() == current.fingerprint() && keys.signing.kid() == current.signing.kid() {
         return Ok(false);
@@ -235,11 +276,11 @@ pub async fn reload_keys(state: &AppState) -> Result<bool, StartError> {
     Ok(true)
 }
 
-fn spawn_key_reloader(state: &AppState) {
+fn spawn_key_reloader(state: &AppState, background: &Background) {
     let state = state.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(5)).await;
+    let shutdown = background.token();
+    background.spawn(async move {
+        while crate::tasks::pause(&shutdown, Duration::from_secs(5)).await {
             if let Err(err) = reload_keys(&state).await {
                 tracing::warn!(error = %err, "key reload failed; keeping the current keys");
             }
@@ -247,67 +288,69 @@ fn spawn_key_reloader(state: &AppState) {
     });
 }
 
-fn spawn_revocation_poller(state: &AppState) {
-    crate::revocations::spawn_poller(
+fn spawn_revocation_feed(state: &AppState, background: &Background) {
+    let lifetime = state.config.token_lifetime();
+    if let Some(redis) = &state.redis {
+        let fanout = crate::revocations::RedisFanout::new(redis.clone());
+        background.spawn(fanout.run(
+            state.db.clone(),
+            state.clock.clone(),
+            lifetime,
+            state.revocations.subscribe(),
+            background.token(),
+        ));
+    }
+    background.spawn(crate::revocations::poll(
         state.db.clone(),
         state.clock.clone(),
-        state.config.token_lifetime(),
+        lifetime,
         state.revocations.clone(),
-        state
-            .redis
-            .clone()
-            .map(crate::revocations::RedisFanout::new),
-    );
+        background.token(),
+    ));
 }
 
 /// Starts the background work: revocation feed, email relay, Kafka relay, cleanup. Runs inside the
 /// API process by default (`RUN_WORKERS=true`) or alone as `auth-accounts worker`.
-pub fn spawn_workers(state: &AppState) -> Result<(), StartError> {
-    spawn_revocation_poller(state);
+pub fn spawn_workers(state: &AppState, background: &Background) {
+    spawn_revocation_feed(state, background);
     let holder = format!(
         "{}-{}",
         std::env::var("HOSTNAME").unwrap_or_else(|_| "auth-accounts".into()),
         uuid::Uuid::new_v4().simple()
     );
+    let config = &state.config;
     let mailer: Arc<dyn crate::outbox::Mailer> = match &state.smtp {
         Some(smtp) => smtp.clone(),
         None => Arc::new(FileMailer {
-            dir: state.config.mail_dir.clone(),
-            from: format!(
-                "{} <{}>",
-                state.config.smtp_from_name, state.config.smtp_from_email
-            ),
-            log_links: !state.config.production,
+            dir: config.email.mail_dir.clone(),
+            from: config.email.from_header(),
+            log_links: !config.production,
         }),
     };
-    crate::outbox::EmailRelay {
+    let relay = crate::outbox::EmailRelay {
         db: state.db.clone(),
         mailer,
         clock: state.clock.clone(),
         metrics: state.metrics.clone(),
-    }
-    .spawn(state.mail_notify.clone());
-    if let Some(producer) = &state.kafka {
-        crate::kafka::KafkaRelay {
+    };
+    background.spawn(relay.run(state.mail_notify.clone(), background.token()));
+    if let (Some(producer), Some(bootstrap)) = (&state.kafka, &config.kafka.bootstrap_servers) {
+        let relay = crate::kafka::KafkaRelay {
             db: state.db.clone(),
             producer: producer.clone(),
             clock: state.clock.clone(),
             metrics: state.metrics.clone(),
             holder: holder.clone(),
-            bootstrap: state
-                .config
-                .kafka_bootstrap_servers
-                .clone()
-                .unwrap_or_default(),
-        }
-        .spawn();
+            bootstrap: bootstrap.clone(),
+        };
+        background.spawn(relay.run(background.token()));
     }
-    crate::cleanup::spawn(
+    background.spawn(crate::cleanup::run(
         state.db.clone(),
         state.clock.clone(),
-        state.config.token_lifetime().horizon(),
+        config.token_lifetime().horizon(),
         holder,
-        Duration::from_secs(state.config.cleanup_interval_secs),
-    );
-    Ok(())
+        Duration::from_secs(config.workers.cleanup_interval_secs),
+        background.token(),
+    ));
 }

@@ -11,6 +11,7 @@ use crate::crypto::PasswordHasher;
 use crate::domain::GeoIp;
 use crate::keys::Keys;
 use crate::store::Db;
+use crate::unit_of_work::UnitOfWork;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,9 +26,9 @@ pub struct AppState {
     pub mail_notify: Arc<Notify>,
     /// New revocations, fanned out to the edges' revocation streams.
     pub revocations: tokio::sync::broadcast::Sender<auth_token::Revocation>,
-    /// Flips to `true` when the server starts shutting down, so long-lived streams end and the
-    /// graceful drain does not wait for them forever.
-    pub shutting_down: tokio::sync::watch::Receiver<bool>,
+    /// Cancelled when the server starts draining, so long-lived streams end and the graceful
+    /// drain does not wait for them forever.
+    pub draining: tokio_util::sync::CancellationToken,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Shared Redis connection (reconnects by itself) when `REDIS_URL` is set.
@@ -45,21 +46,13 @@ impl AppState {
             .map(|k| k.clone())
             .unwrap_or_else(|p| p.into_inner().clone())
     }
-
-    pub fn topic(&self) -> &str {
-        &self.config.kafka_topic
-    }
 }
 
 impl AppState {
-    /// Starts a write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`): a
-    /// deferred transaction that read first and writes later fails at once with "database is
-    /// locked" when another writer got in between, instead of waiting for its turn.
-    pub async fn begin(&self) -> sqlx::Result<crate::store::Tx> {
-        if self.config.is_sqlite() {
-            self.db.begin_with("BEGIN IMMEDIATE").await
-        } else {
-            self.db.begin().await
-        }
+    /// Starts a unit of work (a write transaction with its outbox) at the current time.
+    pub async fn unit_of_work(&self) -> sqlx::Result<UnitOfWork> {
+        Ok(UnitOfWork::begin(&self.db, &self.config, self.clock.now())
+            .await?
+            .notify_mail(self.mail_notify.clone()))
     }
 }

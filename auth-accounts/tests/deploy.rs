@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use auth_accounts::config::Config;
+use auth_accounts::config::{Config, ExposeSecret as _};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -173,11 +173,11 @@ fn env_example_configures_the_service() {
     }
     let config = Config::from_vars(&vars).expect(".env.example is a valid configuration");
     assert_eq!(
-        config.database_url.expose(),
+        config.database.url.expose_secret(),
         "postgres://auth:auth@auth_postgres:5432/auth"
     );
     assert_eq!(
-        config.kafka_bootstrap_servers.as_deref(),
+        config.kafka.bootstrap_servers.as_deref(),
         Some("kafka:9092")
     );
 }

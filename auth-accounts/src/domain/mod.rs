@@ -17,9 +17,3 @@ pub use text::{Country, Name};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct Invalid(pub String);
-
-impl From<Invalid> for crate::error::ApiError {
-    fn from(e: Invalid) -> Self {
-        Self::Validation(e.0)
-    }
-}

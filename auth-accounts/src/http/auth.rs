@@ -1,4 +1,6 @@
-//! `AuthUser`: the authenticated caller, from `Authorization: Bearer` or the `access_token` cookie.
+//! `AuthUser`: the authenticated caller, from `Authorization: Bearer` or the `access_token` cookie;
+//! `MaybeAuthUser`: the caller if there is a valid token, for routes that also serve anonymous
+//! callers (logout, gateway-verify).
 //!
 //! Besides the signature and claims, the session behind the token must still be live: every
 //! revocation (logout, session delete, password change or reset) takes effect on the next request
@@ -77,5 +79,35 @@ where
             .map_err(|_| ApiError::Unauthorized("Malformed credentials"))?
             .ok_or(ApiError::Unauthorized("Not authenticated"))?;
         authenticate(&state, token, source).await
+    }
+}
+
+/// The caller when the request carries a valid token for a live session, else `None`. Never a
+/// rejection: a missing, invalid or expired token (or a database that cannot say) is no identity.
+#[derive(Clone, Debug)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl<S> FromRequestParts<S> for MaybeAuthUser
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = AppState::from_ref(state);
+        // Malformed credentials (several Authorization headers, an ambiguous cookie) are no
+        // identity either.
+        let Ok(Some((token, source))) = access_token(&parts.headers) else {
+            return Ok(Self(None));
+        };
+        match authenticate(&state, token, source).await {
+            Ok(user) => Ok(Self(Some(user))),
+            Err(ApiError::Unauthorized(_)) => Ok(Self(None)),
+            Err(err) => {
+                tracing::warn!(error = %err, "could not check an access token; treated as none");
+                Ok(Self(None))
+            }
+        }
     }
 }

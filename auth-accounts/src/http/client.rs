@@ -11,9 +11,9 @@ use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 
-use crate::config::IpNet;
 use crate::error::ApiError;
 use crate::state::AppState;
+use ipnet::IpNet;
 
 #[derive(Clone, Debug)]
 pub struct ClientInfo {
@@ -43,7 +43,7 @@ where
                 .map(str::to_string)
         };
         Ok(Self {
-            ip: peer.map(|p| client_ip(p, &parts.headers, &state.config.trusted_proxies)),
+            ip: peer.map(|p| client_ip(p, &parts.headers, &state.config.http.trusted_proxies)),
             // Bounded: the value is stored with the session.
             user_agent: header_str(header::USER_AGENT).map(|ua| ua.chars().take(512).collect()),
             accept_language: header_str(header::ACCEPT_LANGUAGE),
@@ -52,7 +52,7 @@ where
 }
 
 pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(ip));
+    let is_trusted = |ip: IpAddr| crate::config::in_networks(trusted, ip);
     if !is_trusted(peer) {
         if headers.contains_key("x-forwarded-for") {
             warn_untrusted_proxy(peer);
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
-        let trusted = vec![IpNet::parse("10.0.0.0/8").unwrap()];
+        let trusted = vec![crate::config::parse_network("10.0.0.0/8").unwrap()];
         let proxy: IpAddr = "10.0.0.5".parse().unwrap();
         let stranger: IpAddr = "203.0.113.9".parse().unwrap();
         // Untrusted peer: its header is ignored.

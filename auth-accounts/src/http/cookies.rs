@@ -22,15 +22,15 @@ fn build(
 ) -> Cookie<'static> {
     let mut c = Cookie::new(name, value);
     c.set_http_only(true);
-    c.set_secure(config.cookie_secure);
-    c.set_same_site(match config.cookie_same_site {
+    c.set_secure(config.cookies.secure);
+    c.set_same_site(match config.cookies.same_site {
         SameSite::Lax => CookieSameSite::Lax,
         SameSite::Strict => CookieSameSite::Strict,
         SameSite::None => CookieSameSite::None,
     });
     c.set_path(path);
     c.set_max_age(cookie::time::Duration::seconds(max_age));
-    if let Some(domain) = &config.cookie_domain {
+    if let Some(domain) = &config.cookies.domain {
         c.set_domain(domain.clone());
     }
     c
@@ -50,7 +50,7 @@ pub fn set_tokens(headers: &mut HeaderMap, config: &Config, access: &str, refres
             ACCESS_COOKIE,
             access.to_string(),
             "/",
-            config.access_ttl,
+            config.tokens.access_ttl,
         ),
     );
     append(
@@ -60,7 +60,7 @@ pub fn set_tokens(headers: &mut HeaderMap, config: &Config, access: &str, refres
             REFRESH_COOKIE,
             refresh.to_string(),
             REFRESH_PATH,
-            config.refresh_ttl,
+            config.tokens.refresh_ttl,
         ),
     );
     // The old service set the refresh cookie at Path=/; expire that copy so it stops travelling

@@ -30,49 +30,37 @@ use crate::crypto::hex;
 use crate::domain::{Country, Email, Name};
 use crate::store::{self, Db, Tx};
 
-pub const USAGE: &str =
-    "usage: auth-accounts import-legacy --from <old PostgreSQL URL> [--dry-run] [--batch-size N]";
-
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The arguments of `import-legacy` (a clap subcommand of the binary, see `commands`).
+#[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct Options {
     /// The old service's database (its `DB__DB_URL`; `postgresql+asyncpg://` is accepted).
+    #[arg(long, value_name = "URL", value_parser = old_database_url)]
     pub from: String,
     /// Read and check everything, write nothing (the target is not even opened).
+    #[arg(long)]
     pub dry_run: bool,
+    /// Rows per batch; each batch commits on its own.
+    #[arg(long, value_name = "N", default_value_t = 500,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub batch_size: i64,
 }
 
+fn old_database_url(url: &str) -> Result<String, std::convert::Infallible> {
+    Ok(crate::config::normalise_database_url(url))
+}
+
 impl Options {
-    /// Parses the arguments after `import-legacy`.
+    /// Parses the arguments after `import-legacy` (the same parser as the command line's).
     pub fn parse(args: &[String]) -> Result<Self, String> {
-        let mut from = None;
-        let mut dry_run = false;
-        let mut batch_size = 500;
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (arg.as_str(), None),
-            };
-            let mut value = || inline.clone().or_else(|| it.next().cloned());
-            match name {
-                "--from" => from = Some(value().ok_or("--from needs a URL")?),
-                "--dry-run" => dry_run = true,
-                "--batch-size" => {
-                    batch_size = value()
-                        .and_then(|v| v.parse::<i64>().ok())
-                        .filter(|n| (1..=10_000).contains(n))
-                        .ok_or("--batch-size needs a number from 1 to 10000")?;
-                }
-                other => return Err(format!("unknown argument {other:?}")),
-            }
+        #[derive(clap::Parser)]
+        #[command(name = "auth-accounts import-legacy", no_binary_name = true)]
+        struct Args {
+            #[command(flatten)]
+            options: Options,
         }
-        let from = from.ok_or("--from is required")?;
-        Ok(Self {
-            from: crate::config::normalise_database_url(&from),
-            dry_run,
-            batch_size,
-        })
+        <Args as clap::Parser>::try_parse_from(args)
+            .map(|a| a.options)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -545,28 +533,15 @@ async fn write_session(
     Ok(Ok(true))
 }
 
-/// The `import-legacy` subcommand: prints the report, exits 0 (all taken), 3 (finished, some rows
-/// rejected), 2 (bad arguments) or 1 (failed; batches already committed stay, a rerun resumes).
-pub async fn main(config: &Config, args: &[String]) -> i32 {
-    let options = match Options::parse(args) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("auth-accounts import-legacy: {e}\n{USAGE}");
-            return 2;
-        }
-    };
-    match run(config, &options).await {
-        Ok(report) => {
-            print!("{report}");
-            if report.rejected.is_empty() {
-                0
-            } else {
-                3
-            }
-        }
-        Err(e) => {
-            eprintln!("auth-accounts import-legacy: {e}");
-            1
+impl Report {
+    /// The exit status of `import-legacy` once it finished: 0 when every row was taken, 3 when some
+    /// were rejected (a failed run is 1, bad arguments 2; batches already committed stay, and a
+    /// rerun resumes).
+    pub fn exit_status(&self) -> u8 {
+        if self.rejected.is_empty() {
+            0
+        } else {
+            3
         }
     }
 }

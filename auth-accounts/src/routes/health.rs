@@ -8,22 +8,21 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::state::AppState;
 use crate::store;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/health", get(health))
-        .route("/api/v1/auth/health/live", get(live))
-        .route("/api/v1/auth/health/ready", get(ready))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(live))
+        .routes(routes!(ready))
 }
 
 /// Liveness: no dependency is checked.
-#[utoipa::path(get, path = "/api/v1/auth/health/live", tag = "health",
+#[utoipa::path(get, path = "/health/live", tag = "health",
     responses((status = 200, description = "The process serves requests: `{\"status\":\"ok\"}`")))]
 pub async fn live() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
@@ -31,11 +30,11 @@ pub async fn live() -> Response {
 
 /// Readiness: `ready` when the database answers (the only required dependency) and the server is
 /// not shutting down; `not_ready` with 503 otherwise. Components as in `/health`.
-#[utoipa::path(get, path = "/api/v1/auth/health/ready", tag = "health",
+#[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "Ready to take traffic"), (status = 503, description = "Not ready: database down or shutting down")))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let (database, components) = check(&state).await;
-    let draining = *state.shutting_down.borrow();
+    let draining = state.draining.is_cancelled();
     let (code, status) = if database && !draining {
         (StatusCode::OK, "ready")
     } else {
@@ -48,7 +47,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// Component states: `ok`, `down`, or `disabled` (not configured). The database is required; GeoIP
 /// is optional. Redis, Kafka and SMTP are reported as `disabled` until their integrations are
 /// configured (the embedded mode keeps events in the outbox and writes emails to a folder).
-#[utoipa::path(get, path = "/api/v1/auth/health", tag = "health",
+#[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "All required components are up"), (status = 503, description = "A required component is down")))]
 pub async fn health(State(state): State<AppState>) -> Response {
     let (database, components) = check(&state).await;

@@ -6,29 +6,30 @@
 
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::post;
-use axum::Router;
 use serde::Deserialize;
-use serde_json::json;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::domain::{Email, Password};
 use crate::email::{Lang, Template};
 use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
+use crate::http::ratelimit::{per_client, Limit};
 use crate::http::{ApiJson, AuthUser, ClientInfo};
-use crate::outbox::{events, queue_email, record_event};
-use crate::routes::issue::{open_session, respond, TokenDelivery};
+use crate::routes::issue::{respond, TokenDelivery};
 use crate::routes::registration::{link, EmailRequest};
 use crate::routes::{ErrorBody, StatusBody};
 use crate::state::AppState;
 use crate::store::one_time::{self, Purpose};
 use crate::store::{sessions, users};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/reset-password", post(reset_password))
-        .route("/api/v1/auth/complete-reset", post(complete_reset))
-        .route("/api/v1/auth/change-password", post(change_password))
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(reset_password))
+        // A route layer covers the routes added above it.
+        .route_layer(per_client(state, Limit::Auth))
+        .routes(routes!(complete_reset))
+        .routes(routes!(change_password))
 }
 
 fn user_lang(locale: Option<&str>, accept_language: Option<&str>) -> Lang {
@@ -38,7 +39,7 @@ fn user_lang(locale: Option<&str>, accept_language: Option<&str>) -> Lang {
 }
 
 /// Start a password reset: emails a link when the account exists. Always 200.
-#[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "password", request_body = EmailRequest,
+#[utoipa::path(post, path = "/reset-password", tag = "password", request_body = EmailRequest,
     responses((status = 200, body = StatusBody), (status = 422, body = ErrorBody)))]
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -46,19 +47,19 @@ pub async fn reset_password(
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> ApiResult<ApiJson<StatusBody>> {
     let email = Email::parse(&req.email)?;
-    let now = state.clock.now();
     let token = crate::crypto::random_token()?;
-    let mut tx = state.begin().await?;
-    let user = users::find_by_email(&mut tx, &email).await?;
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    let user = users::find_by_email(&mut uow, &email).await?;
     // The token row is written either way so both paths do the same work; without an account
     // nobody receives it, and complete-reset refuses it.
     one_time::replace(
-        &mut tx,
+        &mut uow,
         Purpose::Reset,
         &email,
         &token,
         now,
-        state.config.one_time_token_ttl,
+        state.config.tokens.one_time_ttl,
     )
     .await?;
     if let Some(user) = &user {
@@ -69,27 +70,20 @@ pub async fn reset_password(
             &email,
         );
         let lang = user_lang(user.locale.as_deref(), client.accept_language.as_deref());
-        queue_email(
-            &mut tx,
+        let ttl_minutes = state.config.tokens.one_time_ttl / 60;
+        uow.email(
             email.as_str(),
             &Template::Reset { link: &url },
             lang,
-            state.config.one_time_token_ttl / 60,
-            now,
+            ttl_minutes,
         )
         .await?;
-        record_event(
-            &mut tx,
-            state.topic(),
-            events::PASSWORD_RESET_STARTED,
-            Some(&user.user_id),
-            json!({ "email": email.as_str() }),
-            now,
-        )
-        .await?;
+        let event = Event::PasswordResetStarted {
+            email: email.as_str().to_string(),
+        };
+        uow.record(Some(&user.user_id), event).await?;
     }
-    tx.commit().await?;
-    state.mail_notify.notify_one();
+    uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
         "resetPassword",
         "If the account exists, a password reset email has been sent.",
@@ -107,7 +101,7 @@ pub struct CompleteResetRequest {
 }
 
 /// Set a new password with the emailed token; signs out every session.
-#[utoipa::path(post, path = "/api/v1/auth/complete-reset", tag = "password", request_body = CompleteResetRequest,
+#[utoipa::path(post, path = "/complete-reset", tag = "password", request_body = CompleteResetRequest,
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn complete_reset(
     State(state): State<AppState>,
@@ -118,38 +112,26 @@ pub async fn complete_reset(
     let email = Email::parse(&req.email)?;
     let password = Password::parse(&req.new_password)?;
     let hash = state.hasher.hash(password.expose()).await?;
-    let now = state.clock.now();
-    let mut tx = state.begin().await?;
-    if !one_time::consume(&mut tx, Purpose::Reset, &email, &req.token, now).await? {
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    if !one_time::consume(&mut uow, Purpose::Reset, &email, &req.token, now).await? {
         return Err(INVALID);
     }
     // A token issued for an address without an account: same answer as a wrong token.
-    let user = users::find_by_email(&mut tx, &email)
+    let user = users::find_by_email(&mut uow, &email)
         .await?
         .ok_or(INVALID)?;
-    users::set_password_hash(&mut tx, &user.user_id, &hash, now).await?;
-    let revoked = sessions::revoke_all(&mut tx, &user.user_id, None, now).await?;
-    record_event(
-        &mut tx,
-        state.topic(),
-        events::PASSWORD_RESET,
+    users::set_password_hash(&mut uow, &user.user_id, &hash, now).await?;
+    let revoked_sessions = sessions::revoke_all(&mut uow, &user.user_id, None, now).await?;
+    uow.record(
         Some(&user.user_id),
-        json!({ "revokedSessions": revoked }),
-        now,
+        Event::PasswordReset { revoked_sessions },
     )
     .await?;
     let lang = user_lang(user.locale.as_deref(), client.accept_language.as_deref());
-    queue_email(
-        &mut tx,
-        &user.email,
-        &Template::PasswordChanged,
-        lang,
-        0,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.mail_notify.notify_one();
+    uow.email(&user.email, &Template::PasswordChanged, lang, 0)
+        .await?;
+    uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
         "completeReset",
         "Password has been reset.",
@@ -169,7 +151,7 @@ pub struct ChangePasswordRequest {
 }
 
 /// Change the password; other sessions are signed out and this one gets fresh tokens.
-#[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "password", request_body = ChangePasswordRequest,
+#[utoipa::path(post, path = "/change-password", tag = "password", request_body = ChangePasswordRequest,
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn change_password(
@@ -195,33 +177,28 @@ pub async fn change_password(
         return Err(ApiError::Unauthorized("Invalid credentials"));
     }
     let hash = state.hasher.hash(new_password.expose()).await?;
-    let now = state.clock.now();
-    let mut tx = state.begin().await?;
-    users::set_password_hash(&mut tx, &user.user_id, &hash, now).await?;
-    let revoked = sessions::revoke_all(&mut tx, &user.user_id, None, now).await?;
-    let issued = open_session(&state, &mut tx, &user.user_id, user.role, &client).await?;
-    let data = json!({ "revokedSessions": revoked, "sessionId": issued.session_id });
-    record_event(
-        &mut tx,
-        state.topic(),
-        events::PASSWORD_CHANGED,
-        Some(&user.user_id),
-        data,
-        now,
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    users::set_password_hash(&mut uow, &user.user_id, &hash, now).await?;
+    let revoked_sessions = sessions::revoke_all(&mut uow, &user.user_id, None, now).await?;
+    let issued = crate::sessions::open(
+        &state,
+        &mut uow,
+        &user.user_id,
+        user.role,
+        client.ip,
+        client.user_agent.as_deref(),
     )
     .await?;
+    let event = Event::PasswordChanged {
+        revoked_sessions,
+        session_id: issued.session_id.clone(),
+    };
+    uow.record(Some(&user.user_id), event).await?;
     let lang = user_lang(user.locale.as_deref(), client.accept_language.as_deref());
-    queue_email(
-        &mut tx,
-        &user.email,
-        &Template::PasswordChanged,
-        lang,
-        0,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.mail_notify.notify_one();
+    uow.email(&user.email, &Template::PasswordChanged, lang, 0)
+        .await?;
+    uow.commit().await?;
     // Answer the way the caller authenticated: cookie clients get cookies, Bearer clients the body.
     let delivery = req.token_delivery.unwrap_or(match auth.source {
         crate::http::TokenSource::Cookie => TokenDelivery::Cookie,

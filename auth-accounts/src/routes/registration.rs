@@ -9,32 +9,32 @@
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use serde::Deserialize;
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::config::VerifyEmailMode;
 use crate::domain::{Country, Email, Name, Password};
 use crate::email::{Lang, Template};
 use crate::error::{ApiError, ApiResult};
+use crate::events::Event;
+use crate::http::ratelimit::{per_client, Limit};
 use crate::http::{ApiJson, ClientInfo};
-use crate::outbox::{events, queue_email, record_event};
-use crate::routes::issue::{open_session, respond, TokenDelivery};
+use crate::routes::issue::{respond, TokenDelivery};
 use crate::routes::{ErrorBody, StatusBody};
+use crate::sessions;
 use crate::state::AppState;
 use crate::store::one_time::{self, Purpose};
 use crate::store::{is_unique_violation, users};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/verify-email", post(verify_email))
-        .route("/api/v1/auth/verify-link", get(verify_link))
-        .route(
-            "/api/v1/auth/complete-registration",
-            post(complete_registration),
-        )
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(verify_email))
+        .routes(routes!(complete_registration))
+        // A route layer covers the routes added above it: verify-link is not limited.
+        .route_layer(per_client(state, Limit::Auth))
+        .routes(routes!(verify_link))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -46,18 +46,18 @@ pub struct EmailRequest {
 /// An emailed link to a frontend route (`FRONTEND_*_PATH` below `FRONTEND_URL`).
 pub fn link(state: &AppState, path: &str, token: &str, email: &Email) -> String {
     crate::config::link(
-        &state.config.frontend_url,
+        &state.config.http.frontend_url,
         path,
         &[("token", token), ("email", email.as_str())],
     )
 }
 
 fn ttl_minutes(state: &AppState) -> i64 {
-    state.config.one_time_token_ttl / 60
+    state.config.tokens.one_time_ttl / 60
 }
 
 /// Start registration: emails a verification link (or an "already registered" notice).
-#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "registration", request_body = EmailRequest,
+#[utoipa::path(post, path = "/verify-email", tag = "registration", request_body = EmailRequest,
     responses((status = 200, body = StatusBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn verify_email(
     State(state): State<AppState>,
@@ -65,24 +65,25 @@ pub async fn verify_email(
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> ApiResult<ApiJson<StatusBody>> {
     let email = Email::parse(&req.email)?;
-    let now = state.clock.now();
     let lang = Lang::from_accept_language(client.accept_language.as_deref());
     let token = crate::crypto::random_token()?;
-    let mut tx = state.begin().await?;
-    let existing = users::find_by_email(&mut tx, &email).await?;
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    let existing = users::find_by_email(&mut uow, &email).await?;
     if existing.is_some() && state.config.frontend.verify_email == VerifyEmailMode::IdentifierFirst
     {
-        // The old service's answer: go on to the password step; nothing is emailed.
+        // The old service's answer: go on to the password step; nothing is emailed (the unit of
+        // work is dropped uncommitted: nothing is written either).
         return Ok(ApiJson(StatusBody::success("sign_in", "Complete sign in.")));
     }
     // The same writes on both paths (token row, email row, event) keep the timing alike.
     one_time::replace(
-        &mut tx,
+        &mut uow,
         Purpose::Verification,
         &email,
         &token,
         now,
-        state.config.one_time_token_ttl,
+        state.config.tokens.one_time_ttl,
     )
     .await?;
     let template_links;
@@ -101,7 +102,7 @@ pub async fn verify_email(
         Some(_) => {
             // The frontend's password reset starts on its sign-in page, so that is the one link.
             template_links = crate::config::link(
-                &state.config.frontend_url,
+                &state.config.http.frontend_url,
                 &state.config.frontend.sign_in_path,
                 &[],
             );
@@ -110,27 +111,14 @@ pub async fn verify_email(
             }
         }
     };
-    queue_email(
-        &mut tx,
-        email.as_str(),
-        &template,
-        lang,
-        ttl_minutes(&state),
-        now,
-    )
-    .await?;
+    uow.email(email.as_str(), &template, lang, ttl_minutes(&state))
+        .await?;
     let user_id = existing.as_ref().map(|u| u.user_id.as_str());
-    record_event(
-        &mut tx,
-        state.topic(),
-        events::VERIFICATION_STARTED,
-        user_id,
-        json!({ "email": email.as_str() }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    state.mail_notify.notify_one();
+    let event = Event::VerificationStarted {
+        email: email.as_str().to_string(),
+    };
+    uow.record(user_id, event).await?;
+    uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
         "sign_up",
         "Verification email sent.",
@@ -149,7 +137,7 @@ pub struct LinkQuery {
 }
 
 /// Check an emailed link without using it up.
-#[utoipa::path(get, path = "/api/v1/auth/verify-link", tag = "registration", params(LinkQuery),
+#[utoipa::path(get, path = "/verify-link", tag = "registration", params(LinkQuery),
     responses((status = 200, body = StatusBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn verify_link(
     State(state): State<AppState>,
@@ -170,28 +158,21 @@ pub async fn verify_link(
     };
     const INVALID: ApiError = ApiError::Unauthorized("Invalid or expired link");
     let email = Email::parse(&email).map_err(|_| INVALID)?;
-    let now = state.clock.now();
-    let mut tx = state.begin().await?;
-    if !one_time::check(&mut tx, purpose, &email, &token, now).await? {
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    if !one_time::check(&mut uow, purpose, &email, &token, now).await? {
         return Err(INVALID);
     }
+    let address = email.as_str().to_string();
     let event = match purpose {
-        Purpose::Verification => events::VERIFICATION_VALIDATED,
-        Purpose::Reset => events::PASSWORD_RESET_VALIDATED,
+        Purpose::Verification => Event::VerificationValidated { email: address },
+        Purpose::Reset => Event::PasswordResetValidated { email: address },
     };
-    let user_id = users::find_by_email(&mut tx, &email)
+    let user_id = users::find_by_email(&mut uow, &email)
         .await?
         .map(|u| u.user_id);
-    record_event(
-        &mut tx,
-        state.topic(),
-        event,
-        user_id.as_deref(),
-        json!({ "email": email.as_str() }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    uow.record(user_id.as_deref(), event).await?;
+    uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
         "verify_link",
         "Link is valid.",
@@ -224,7 +205,7 @@ pub struct CompleteRegistrationRequest {
 }
 
 /// Finish registration: creates the account and signs it in.
-#[utoipa::path(post, path = "/api/v1/auth/complete-registration", tag = "registration", request_body = CompleteRegistrationRequest,
+#[utoipa::path(post, path = "/complete-registration", tag = "registration", request_body = CompleteRegistrationRequest,
     responses((status = 200, body = StatusBody, description = "Signed in: cookies set, or tokens in the body"),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn complete_registration(
@@ -239,16 +220,16 @@ pub async fn complete_registration(
     let lang = Lang::from_accept_language(client.accept_language.as_deref());
     // Hash before the transaction: it takes a while and must not hold a database lock.
     let password_hash = state.hasher.hash(password.expose()).await?;
-    let now = state.clock.now();
-    let mut tx = state.begin().await?;
-    if !one_time::consume(&mut tx, Purpose::Verification, &email, &req.token, now).await? {
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    if !one_time::consume(&mut uow, Purpose::Verification, &email, &req.token, now).await? {
         return Err(ApiError::Unauthorized(
             "Invalid or expired verification token",
         ));
     }
     let user_id = uuid::Uuid::new_v4().to_string();
     let inserted = users::insert(
-        &mut tx,
+        &mut uow,
         users::NewUser {
             user_id: &user_id,
             email: &email,
@@ -266,19 +247,24 @@ pub async fn complete_registration(
         }
         other => other?,
     }
-    let issued = open_session(&state, &mut tx, &user_id, 0, &client).await?;
-    users::touch_last_login(&mut tx, &user_id, now).await?;
-    let data = json!({ "email": email.as_str(), "name": name.as_str(), "country": country.as_str(), "sessionId": issued.session_id });
-    record_event(
-        &mut tx,
-        state.topic(),
-        events::REGISTERED,
-        Some(&user_id),
-        data,
-        now,
+    let issued = sessions::open(
+        &state,
+        &mut uow,
+        &user_id,
+        0,
+        client.ip,
+        client.user_agent.as_deref(),
     )
     .await?;
-    tx.commit().await?;
+    users::touch_last_login(&mut uow, &user_id, now).await?;
+    let event = Event::Registered {
+        email: email.as_str().to_string(),
+        name: name.as_str().to_string(),
+        country: country.as_str().to_string(),
+        session_id: issued.session_id.clone(),
+    };
+    uow.record(Some(&user_id), event).await?;
+    uow.commit().await?;
     let body = json!({ "status": "success", "action": "completeRegistration", "detail": "Registration completed.", "userId": user_id });
     respond(&state, &issued, req.token_delivery, body)
 }

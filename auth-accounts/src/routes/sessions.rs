@@ -1,26 +1,27 @@
 //! The signed-in user: profile and sessions (list, end one, end all others).
 
 use axum::extract::{Path, State};
-use axum::routing::{delete, get, post};
-use axum::Router;
 use serde::Serialize;
-use serde_json::json;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::clock::rfc3339;
 use crate::error::{ApiError, ApiResult};
+use crate::events::{Event, RevokeReason};
+use crate::http::ratelimit::{per_client, Limit};
 use crate::http::{ApiJson, AuthUser};
-use crate::outbox::{events, record_event};
 use crate::routes::{ErrorBody, StatusBody};
 use crate::state::AppState;
 use crate::store::{sessions, users};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/me", get(me))
-        .route("/api/v1/auth/sessions", get(list))
-        .route("/api/v1/auth/sessions/logout-others", post(logout_others))
-        .route("/api/v1/auth/sessions/{session_id}", delete(revoke))
+pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(logout_others))
+        // A route layer covers the routes added above it.
+        .route_layer(per_client(state, Limit::Auth))
+        .routes(routes!(me))
+        .routes(routes!(list))
+        .routes(routes!(revoke))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -37,7 +38,7 @@ pub struct MeBody {
 }
 
 /// The current user.
-#[utoipa::path(get, path = "/api/v1/auth/me", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/me", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = MeBody), (status = 401, body = ErrorBody)))]
 pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<ApiJson<MeBody>> {
     let mut conn = state.db.acquire().await?;
@@ -75,7 +76,7 @@ pub struct SessionsBody {
 }
 
 /// Live sessions of the current user (revoked and expired ones are not listed).
-#[utoipa::path(get, path = "/api/v1/auth/sessions", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = SessionsBody), (status = 401, body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -99,7 +100,7 @@ pub async fn list(
 }
 
 /// End one of the current user's sessions. Someone else's or an unknown id: 404.
-#[utoipa::path(delete, path = "/api/v1/auth/sessions/{session_id}", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(delete, path = "/sessions/{session_id}", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     params(("session_id" = String, Path, description = "Session id (UUID)")),
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn revoke(
@@ -110,21 +111,17 @@ pub async fn revoke(
     let id = uuid::Uuid::parse_str(&session_id)
         .map_err(|_| ApiError::Validation("session_id must be a UUID".into()))?;
     let id = id.hyphenated().to_string();
-    let now = state.clock.now();
-    let mut tx = state.begin().await?;
-    if !sessions::revoke(&mut tx, &id, &auth.user_id, now).await? {
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    if !sessions::revoke(&mut uow, &id, &auth.user_id, now).await? {
         return Err(ApiError::NotFound("Session not found"));
     }
-    record_event(
-        &mut tx,
-        state.topic(),
-        events::SESSION_REVOKED,
-        Some(&auth.user_id),
-        json!({ "sessionId": id, "reason": "user" }),
-        now,
-    )
-    .await?;
-    tx.commit().await?;
+    let event = Event::SessionRevoked {
+        session_id: id,
+        reason: RevokeReason::User,
+    };
+    uow.record(Some(&auth.user_id), event).await?;
+    uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
         "revokeSession",
         "Session revoked.",
@@ -132,27 +129,24 @@ pub async fn revoke(
 }
 
 /// End every session of the current user except this one.
-#[utoipa::path(post, path = "/api/v1/auth/sessions/logout-others", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(post, path = "/sessions/logout-others", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody)))]
 pub async fn logout_others(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<ApiJson<StatusBody>> {
-    let now = state.clock.now();
-    let mut tx = state.begin().await?;
-    let revoked = sessions::revoke_all(&mut tx, &auth.user_id, Some(&auth.session_id), now).await?;
+    let mut uow = state.unit_of_work().await?;
+    let now = uow.now();
+    let revoked =
+        sessions::revoke_all(&mut uow, &auth.user_id, Some(&auth.session_id), now).await?;
     for id in &revoked {
-        record_event(
-            &mut tx,
-            state.topic(),
-            events::SESSION_REVOKED,
-            Some(&auth.user_id),
-            json!({ "sessionId": id, "reason": "logout_others" }),
-            now,
-        )
-        .await?;
+        let event = Event::SessionRevoked {
+            session_id: id.clone(),
+            reason: RevokeReason::LogoutOthers,
+        };
+        uow.record(Some(&auth.user_id), event).await?;
     }
-    tx.commit().await?;
+    uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
         "revokeOtherSessions",
         format!("{} other session(s) revoked.", revoked.len()),

@@ -1,26 +1,28 @@
 //! Token checks for other services: validate-token, gateway-verify (nginx `auth_request`), JWKS.
 
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
-use axum::Router;
+use axum::routing::any;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use auth_token::{HEADER_SESSION_ID, HEADER_USER_ID, HEADER_USER_ROLE};
 
 use crate::error::ApiResult;
 use crate::http::errors::KeepBody;
-use crate::http::{auth, ApiJson, TokenSource};
+use crate::http::{auth, ApiJson, MaybeAuthUser, TokenSource};
 use crate::routes::ErrorBody;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/auth/validate-token", post(validate_token))
-        .route("/api/v1/auth/gateway-verify", any(gateway_verify))
-        .route("/api/v1/auth/.well-known/jwks.json", get(jwks))
+pub fn router() -> OpenApiRouter<AppState> {
+    // gateway-verify answers every method (a proxy may forward the original one); documented as GET.
+    let (schemas, paths, _) = routes!(gateway_verify);
+    OpenApiRouter::new()
+        .routes(routes!(validate_token))
+        .routes((schemas, paths, any(gateway_verify)))
+        .routes(routes!(jwks))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -46,7 +48,7 @@ pub struct ValidateBody {
 }
 
 /// Check an access token: signature, claims, and that its session is still live.
-#[utoipa::path(post, path = "/api/v1/auth/validate-token", tag = "tokens", request_body = ValidateRequest,
+#[utoipa::path(post, path = "/validate-token", tag = "tokens", request_body = ValidateRequest,
     responses((status = 200, body = ValidateBody), (status = 401, body = ErrorBody)))]
 pub async fn validate_token(
     State(state): State<AppState>,
@@ -67,15 +69,11 @@ pub async fn validate_token(
 
 /// Forward-auth for a gateway: 200 with `X-User-Id`, `X-Session-Id`, `X-User-Role`, or a bare 401.
 /// Accepts the `access_token` cookie (as the old gateway sent it) or `Authorization: Bearer`.
-#[utoipa::path(get, path = "/api/v1/auth/gateway-verify", tag = "tokens", security(("bearer" = []), ("cookie" = [])),
+#[utoipa::path(get, path = "/gateway-verify", tag = "tokens", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Authenticated; identity in X-User-Id, X-Session-Id, X-User-Role"),
         (status = 401, description = "Not authenticated (empty body)")))]
-pub async fn gateway_verify(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let verified = match auth::access_token(&headers) {
-        Ok(Some((token, source))) => auth::authenticate(&state, token, source).await.ok(),
-        Ok(None) | Err(_) => None,
-    };
-    let mut response = match verified {
+pub async fn gateway_verify(MaybeAuthUser(caller): MaybeAuthUser) -> Response {
+    let mut response = match caller {
         Some(user) => {
             let mut response = StatusCode::OK.into_response();
             let h = response.headers_mut();
@@ -107,7 +105,7 @@ pub async fn gateway_verify(State(state): State<AppState>, headers: HeaderMap) -
 }
 
 /// The public keys that verify access tokens (RFC 7517).
-#[utoipa::path(get, path = "/api/v1/auth/.well-known/jwks.json", tag = "tokens",
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
     responses((status = 200, description = "JWK Set", content_type = "application/json")))]
 pub async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = axum::Json(&state.keys().jwks).into_response();

@@ -10,6 +10,7 @@ pub mod users;
 use std::sync::Once;
 use std::time::Duration;
 
+use secrecy::ExposeSecret as _;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor as _};
 
@@ -34,12 +35,81 @@ pub enum StoreError {
 
 /// Opens the pool and applies the migrations of the configured database.
 pub async fn connect(config: &Config) -> Result<Db, StoreError> {
+    let db = open(config, true).await?;
+    migrate(&db, config).await?;
+    Ok(db)
+}
+
+fn migrator(config: &Config) -> &'static sqlx::migrate::Migrator {
+    if config.is_sqlite() {
+        &SQLITE
+    } else {
+        &POSTGRES
+    }
+}
+
+/// Applies the pending migrations; returns how many were applied.
+pub async fn migrate(db: &Db, config: &Config) -> Result<usize, StoreError> {
+    let before = schema_state(db, config).await.map(|s| s.pending.len());
+    migrator(config)
+        .run(db)
+        .await
+        .map_err(StoreError::Migrate)?;
+    Ok(before.unwrap_or(0))
+}
+
+/// Where the database's schema stands against the migrations built into this binary.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SchemaState {
+    pub applied: usize,
+    /// Built-in migrations not applied yet (`version description`).
+    pub pending: Vec<String>,
+    /// Versions applied to the database that this binary does not know (a newer release ran).
+    pub unknown: Vec<i64>,
+}
+
+/// Reads the migration table without changing anything.
+pub async fn schema_state(db: &Db, config: &Config) -> Result<SchemaState, StoreError> {
+    let exists: Option<(i64,)> = sqlx::query_as(if config.is_sqlite() {
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
+    } else {
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '_sqlx_migrations'"
+    })
+    .fetch_optional(db)
+    .await
+    .map_err(StoreError::Connect)?;
+    let applied: Vec<i64> = if exists.is_some_and(|(n,)| n > 0) {
+        sqlx::query_as::<_, (i64,)>("SELECT version FROM _sqlx_migrations WHERE success = TRUE")
+            .fetch_all(db)
+            .await
+            .map_err(StoreError::Connect)?
+            .into_iter()
+            .map(|(v,)| v)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let known: Vec<i64> = migrator(config).iter().map(|m| m.version).collect();
+    Ok(SchemaState {
+        applied: applied.len(),
+        pending: migrator(config)
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| format!("{} {}", m.version, m.description))
+            .collect(),
+        unknown: applied.into_iter().filter(|v| !known.contains(v)).collect(),
+    })
+}
+
+/// Opens the pool without touching the schema. `create` makes a missing SQLite file (and its
+/// directory); without it a missing file is a connection error (`check` must not write).
+pub async fn open(config: &Config, create: bool) -> Result<Db, StoreError> {
     static DRIVERS: Once = Once::new();
     DRIVERS.call_once(sqlx::any::install_default_drivers);
 
-    let mut url = config.database_url.expose().to_string();
+    let mut url = config.database.url.expose_secret().to_string();
     let sqlite = config.is_sqlite();
-    if sqlite {
+    if sqlite && create {
         if let Some(path) = sqlite_path(&url) {
             if let Some(parent) = std::path::Path::new(&path)
                 .parent()
@@ -49,20 +119,18 @@ pub async fn connect(config: &Config) -> Result<Db, StoreError> {
                     .map_err(|e| StoreError::DataDir(parent.display().to_string(), e))?;
             }
         }
-        if !url.contains("mode=") {
-            url.push_str(if url.contains('?') {
-                "&mode=rwc"
-            } else {
-                "?mode=rwc"
-            });
-        }
+    }
+    if sqlite && !url.contains("mode=") {
+        let mode = if create { "mode=rwc" } else { "mode=rw" };
+        url.push(if url.contains('?') { '&' } else { '?' });
+        url.push_str(mode);
     }
     let options: AnyConnectOptions = url.parse().map_err(StoreError::Connect)?;
     let pool = AnyPoolOptions::new()
         .max_connections(if sqlite {
-            config.db_pool_size.min(8)
+            config.database.pool_size.min(8)
         } else {
-            config.db_pool_size
+            config.database.pool_size
         })
         .acquire_timeout(Duration::from_secs(5))
         .after_connect(move |conn, _meta| {
@@ -81,8 +149,6 @@ pub async fn connect(config: &Config) -> Result<Db, StoreError> {
         .connect_with(options)
         .await
         .map_err(StoreError::Connect)?;
-    let migrator = if sqlite { &SQLITE } else { &POSTGRES };
-    migrator.run(&pool).await.map_err(StoreError::Migrate)?;
     Ok(pool)
 }
 

@@ -8,6 +8,7 @@ use crate::helpers::{json_body, spawn_app, Backend};
 both!(
     health_reports_components,
     openapi_and_docs,
+    openapi_lists_what_the_shared_layers_answer,
     probes_live_and_ready
 );
 
@@ -83,6 +84,7 @@ async fn openapi_and_docs(backend: Backend) {
         (".well-known/jwks.json", "get"),
         ("gateway-verify", "get"),
         ("health", "get"),
+        ("revocations/stream", "get"),
         ("health/live", "get"),
         ("health/ready", "get"),
     ] {
@@ -91,6 +93,31 @@ async fn openapi_and_docs(backend: Backend) {
             paths.get(&full).and_then(|p| p.get(method)).is_some(),
             "{method} {full} documented"
         );
+    }
+    // Every documented operation is served: none answers 404 (no such route) or 405 (no such
+    // method). The converse, every served route documented, holds by construction (routes are
+    // registered through `routes!` with their docs; see the unit test in `routes`).
+    for (path, item) in paths {
+        let url = format!(
+            "{}{}",
+            app.root(),
+            path.replace("{session_id}", &uuid::Uuid::new_v4().to_string())
+        );
+        for method in item.as_object().expect("path item").keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes())
+                .unwrap_or_else(|_| panic!("{method} {path}"));
+            let response = app
+                .client
+                .request(method.clone(), &url)
+                .send()
+                .await
+                .expect("request");
+            let status = response.status();
+            assert!(
+                status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is documented but answers {status}"
+            );
+        }
     }
     let schemes = &doc["components"]["securitySchemes"];
     assert_eq!(schemes["bearer"]["scheme"], "bearer");
@@ -108,4 +135,30 @@ async fn openapi_and_docs(backend: Backend) {
         let html = response.text().await.unwrap();
         assert!(html.contains("/api/v1/auth/openapi.json"), "{page}");
     }
+}
+
+/// What schemathesis found undocumented on the first run (scripts/schemathesis): the served
+/// document says what the shared layers (JSON extractor, CSRF check) answer.
+async fn openapi_lists_what_the_shared_layers_answer(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc = json_body(app.get("openapi.json", None).await).await;
+    let op = |path: &str, method: &str| doc["paths"][path][method].clone();
+    let login = op("/api/v1/auth/login", "post");
+    for code in ["400", "403", "415", "422"] {
+        assert!(login["responses"][code].is_object(), "login {code}");
+    }
+    // A GET carries no body and is not CSRF-checked.
+    let me = op("/api/v1/auth/me", "get");
+    assert!(me["responses"]["415"].is_null() && me["responses"]["403"].is_null());
+    for path in ["/api/v1/auth/logout", "/api/v1/auth/refresh"] {
+        assert_eq!(op(path, "post")["requestBody"]["required"], false, "{path}");
+    }
+    let link = op("/api/v1/auth/verify-link", "get");
+    for p in link["parameters"].as_array().unwrap() {
+        if p["name"] == "token" || p["name"] == "email" {
+            assert_eq!(p["required"], true, "{p}");
+        }
+    }
+    let email = &doc["components"]["schemas"]["EmailRequest"]["properties"]["email"];
+    assert_eq!(email["format"], "email");
 }
