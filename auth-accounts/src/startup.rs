@@ -302,6 +302,7 @@ fn spawn_revocation_feed(state: &AppState, background: &Background) {
     }
     background.spawn(crate::revocations::poll(
         state.db.clone(),
+        !state.config.is_sqlite(),
         state.clock.clone(),
         lifetime,
         state.revocations.clone(),
