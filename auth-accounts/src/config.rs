@@ -301,8 +301,21 @@ pub(crate) fn normalise_database_url(url: &str) -> String {
     url.to_string()
 }
 
-fn origin_of(url: &url::Url) -> String {
-    url.origin().ascii_serialization()
+/// The origin a browser sends for pages at `url`. App shells use schemes without a tuple origin
+/// in the URL standard (`capacitor://localhost`, `ionic://localhost`), which `url` serialises as
+/// the opaque `null`; browsers send them as `scheme://host`, so they are spelled out here.
+/// Storing `null` instead would allow every sandboxed page and `file:` document.
+fn origin_of(url: &url::Url) -> Result<String, String> {
+    match url.origin() {
+        url::Origin::Tuple(..) => Ok(url.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => match url.host_str() {
+            Some(host) if !host.is_empty() => Ok(match url.port() {
+                Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                None => format!("{}://{host}", url.scheme()),
+            }),
+            _ => Err(format!("{url} has no origin (no host)")),
+        },
+    }
 }
 
 impl Config {
@@ -338,7 +351,7 @@ impl Config {
                 "required with CORS_MODE=gateway in ENV=prod (the gateway's address or network)",
             ));
         }
-        Ok(Self {
+        let config = Self {
             production,
             log: LogConfig {
                 level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
@@ -365,7 +378,61 @@ impl Config {
             frontend,
             geoip_db_path: v.path("GEOIP_DB_PATH"),
             ignored_legacy_vars,
-        })
+        };
+        if production {
+            config.refuse_unsafe_production()?;
+        }
+        Ok(config)
+    }
+
+    /// `ENV=prod` means safe: settings that are fine on a laptop and dangerous in front of users
+    /// stop the start, each naming its variable. (The signing key file's permissions are checked
+    /// where it is read, [`crate::keys`].)
+    fn refuse_unsafe_production(&self) -> Result<(), ConfigError> {
+        if !self.rate_limit.enabled {
+            return Err(bad(
+                "RATE_LIMIT_ENABLED",
+                "cannot be false when ENV=prod (passwords could be guessed at full speed)",
+            ));
+        }
+        if self.http.revocations_token.is_none() {
+            return Err(bad(
+                "REVOCATIONS_TOKEN",
+                "required when ENV=prod (anyone could follow the revocation feed); give the edges \
+                 the same value in AUTH_EDGE_REVOCATIONS_TOKEN",
+            ));
+        }
+        if self.http.frontend_url.scheme() != "https" {
+            return Err(bad(
+                "FRONTEND_URL",
+                "must be https:// when ENV=prod (links in emails carry one-time tokens)",
+            ));
+        }
+        if let Some(everything) = self
+            .http
+            .trusted_proxies
+            .iter()
+            .find(|n| n.prefix_len() == 0)
+        {
+            return Err(bad(
+                "TRUSTED_PROXIES",
+                format!(
+                    "{everything} trusts every address when ENV=prod: any client could choose its \
+                     address (rate limits, session locations); list the gateway's network"
+                ),
+            ));
+        }
+        if self.passwords.algorithm == PasswordAlgorithm::Bcrypt && self.passwords.bcrypt_cost < 10
+        {
+            return Err(bad(
+                "BCRYPT_COST",
+                format!(
+                    "{} is below 10, too cheap to slow down guessing when ENV=prod",
+                    self.passwords.bcrypt_cost
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -381,7 +448,8 @@ impl HttpConfig {
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let frontend_url = url::Url::parse(&v.string("FRONTEND_URL", "http://localhost:3000"))
             .map_err(|e| bad("FRONTEND_URL", e.to_string()))?;
-        let mut allowed_origins = vec![origin_of(&frontend_url)];
+        let mut allowed_origins =
+            vec![origin_of(&frontend_url).map_err(|e| bad("FRONTEND_URL", e))?];
         for item in v.list("CORS_ALLOWED_ORIGINS") {
             if item == "*" {
                 // A wildcard with credentials would let any site act as the user.
@@ -392,7 +460,7 @@ impl HttpConfig {
             }
             let url = url::Url::parse(item)
                 .map_err(|e| bad("CORS_ALLOWED_ORIGINS", format!("{item}: {e}")))?;
-            let origin = origin_of(&url);
+            let origin = origin_of(&url).map_err(|e| bad("CORS_ALLOWED_ORIGINS", e))?;
             if !allowed_origins.contains(&origin) {
                 allowed_origins.push(origin);
             }
@@ -417,10 +485,13 @@ impl HttpConfig {
         })
     }
 
+    /// Exact match against the configured origins; the opaque `null` never matches.
     pub fn is_origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(origin))
+        origin != "null"
+            && self
+                .allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
     }
 }
 
@@ -721,9 +792,61 @@ pub(crate) mod tests {
         assert!(!c.is_origin_allowed("https://evil.example.com"));
     }
 
+    /// The smallest safe production configuration.
+    const PROD: [(&str, &str); 3] = [
+        ("ENV", "prod"),
+        ("REVOCATIONS_TOKEN", "feed-token-0123456789"),
+        ("FRONTEND_URL", "https://app.example.com"),
+    ];
+
+    #[test]
+    fn prod_refuses_unsafe_settings_naming_each() {
+        Config::from_vars(&vars(&PROD)).unwrap();
+        for (change, var) in [
+            (("RATE_LIMIT_ENABLED", "false"), "RATE_LIMIT_ENABLED"),
+            (("REVOCATIONS_TOKEN", ""), "REVOCATIONS_TOKEN"),
+            (("FRONTEND_URL", "http://app.example.com"), "FRONTEND_URL"),
+            (
+                ("TRUSTED_PROXIES", "10.0.0.0/8, 0.0.0.0/0"),
+                "TRUSTED_PROXIES",
+            ),
+            (("TRUSTED_PROXIES", "::/0"), "TRUSTED_PROXIES"),
+            (("BCRYPT_COST", "9"), "BCRYPT_COST"),
+        ] {
+            let mut pairs: Vec<(&str, &str)> = PROD
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != change.0)
+                .collect();
+            pairs.push(change);
+            let e = Config::from_vars(&vars(&pairs)).unwrap_err();
+            assert_eq!(e.var, var, "{change:?}");
+            // The same settings start in development.
+            pairs.retain(|(k, _)| *k != "ENV");
+            Config::from_vars(&vars(&pairs)).unwrap();
+        }
+    }
+
+    #[test]
+    fn opaque_origins_are_spelled_out_and_null_never_matches() {
+        let c = Config::from_vars(&vars(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "capacitor://localhost, ionic://localhost:8100",
+        )]))
+        .unwrap();
+        assert!(c.is_origin_allowed("capacitor://localhost"));
+        assert!(c.is_origin_allowed("ionic://localhost:8100"));
+        assert!(!c.is_origin_allowed("null"));
+        assert!(!c.http.allowed_origins.iter().any(|o| o == "null"));
+        let e =
+            Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "data:text/html,hi")])).unwrap_err();
+        assert_eq!(e.var, "CORS_ALLOWED_ORIGINS");
+    }
+
     #[test]
     fn prod_behind_a_gateway_needs_trusted_proxies() {
-        let gateway = [("ENV", "prod"), ("CORS_MODE", "gateway")];
+        let mut gateway = PROD.to_vec();
+        gateway.push(("CORS_MODE", "gateway"));
         let e = Config::from_vars(&vars(&gateway)).unwrap_err();
         assert_eq!(e.var, "TRUSTED_PROXIES");
         let mut with_proxy = gateway.to_vec();
