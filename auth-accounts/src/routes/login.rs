@@ -61,26 +61,8 @@ pub async fn login(
     // Bound the work an attacker can ask for; real passwords are at most 128 characters.
     let password: String = req.password.chars().take(256).collect();
     // Per-address throttle on failures, counted alike for unknown addresses (no enumeration).
-    let throttle_key = format!(
-        "login-fail:{}",
-        email.as_ref().map(Email::as_str).unwrap_or("invalid")
-    );
-    let rl = &state.config.rate_limit;
-    if rl.enabled {
-        let now = state.clock.now();
-        let failures = state
-            .limiter
-            .peek(&throttle_key, rl.login_failure_window, now)
-            .await;
-        if failures >= u64::from(rl.login_failures) {
-            let window = rl.login_failure_window;
-            let retry_after_secs = u64::try_from(window - now.rem_euclid(window))
-                .unwrap_or(1)
-                .max(1);
-            state.metrics.failed_logins.inc();
-            return Err(ApiError::TooManyRequests { retry_after_secs });
-        }
-    }
+    let throttle_key = failure_key(email.as_ref().map(Email::as_str));
+    refuse_when_throttled(&state, &throttle_key).await?;
     let user = match &email {
         Some(email) => {
             let mut conn = state.db.acquire().await?;
@@ -97,13 +79,7 @@ pub async fn login(
     let user = match user {
         Some(u) if verified.ok && u.is_active == 1 => u,
         other => {
-            state.metrics.failed_logins.inc();
-            if rl.enabled {
-                let _ = state
-                    .limiter
-                    .hit(&throttle_key, u32::MAX, rl.login_failure_window, now)
-                    .await;
-            }
+            count_failure(&state, &throttle_key, now).await;
             let mut uow = state.unit_of_work().await?;
             let event = Event::LoginFailed {
                 email: email.as_ref().map(|e| e.as_str().to_string()),
@@ -248,4 +224,41 @@ pub async fn logout(
         ApiJson(StatusBody::success("logout", "Logged out.")),
     )
         .into_response())
+}
+
+/// The failed-password counter of an address (`None`: a malformed one). Shared by login and
+/// change-password, so a stolen session cannot guess the password faster than a login could.
+pub(crate) fn failure_key(email: Option<&str>) -> String {
+    format!("login-fail:{}", email.unwrap_or("invalid"))
+}
+
+/// 429 while the address has had too many failed password checks in the current window.
+pub(crate) async fn refuse_when_throttled(state: &AppState, key: &str) -> ApiResult<()> {
+    let rl = &state.config.rate_limit;
+    if !rl.enabled {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let failures = state.limiter.peek(key, rl.login_failure_window, now).await;
+    if failures >= u64::from(rl.login_failures) {
+        let window = rl.login_failure_window;
+        let retry_after_secs = u64::try_from(window - now.rem_euclid(window))
+            .unwrap_or(1)
+            .max(1);
+        state.metrics.failed_logins.inc();
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    Ok(())
+}
+
+/// Counts one failed password check.
+pub(crate) async fn count_failure(state: &AppState, key: &str, now: i64) {
+    state.metrics.failed_logins.inc();
+    let rl = &state.config.rate_limit;
+    if rl.enabled {
+        let _ = state
+            .limiter
+            .hit(key, u32::MAX, rl.login_failure_window, now)
+            .await;
+    }
 }

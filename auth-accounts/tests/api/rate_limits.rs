@@ -272,3 +272,105 @@ async fn limits_are_shared_through_redis_and_survive_its_outage() {
     }
     assert_limited(login(&a, &user, PASSWORD, None).await, "login", 60).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_that_hashes_is_rate_limited() {
+    let app = spawn_app_with(Backend::Sqlite, LIMITED).await;
+    let user = email("hashes");
+    let tokens = app.register(&user, PASSWORD).await;
+    align_to_window(&[&app.clock], 60);
+    let reset = json!({ "email": user, "token": "not-the-token", "newPassword": "NewPass123!" });
+    for i in 1..=5 {
+        let response = app.post_json("complete-reset", &reset).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "complete-reset {i}"
+        );
+    }
+    assert_limited(
+        app.post_json("complete-reset", &reset).await,
+        "complete-reset",
+        60,
+    )
+    .await;
+    let change = json!({ "password": "wrong-password-1", "newPassword": "NewPass123!" });
+    for i in 1..=5 {
+        let response = app
+            .post_json_bearer("change-password", &change, &tokens.access)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "change-password {i}"
+        );
+    }
+    assert_limited(
+        app.post_json_bearer("change-password", &change, &tokens.access)
+            .await,
+        "change-password",
+        60,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_current_passwords_count_as_failed_logins() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "1000"),
+            ("LOGIN_FAILURE_LIMIT", "3"),
+        ],
+    )
+    .await;
+    let user = email("guess");
+    let tokens = app.register(&user, PASSWORD).await;
+    align_to_window(&[&app.clock], 900);
+    let guess = json!({ "password": "wrong-password-1", "newPassword": "NewPass123!" });
+    for _ in 1..=3 {
+        let response = app
+            .post_json_bearer("change-password", &guess, &tokens.access)
+            .await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "change-password").await;
+    }
+    // Throttled now, even with the right current password, and so is a login.
+    let right = json!({ "password": PASSWORD, "newPassword": "NewPass123!" });
+    assert_limited(
+        app.post_json_bearer("change-password", &right, &tokens.access)
+            .await,
+        "change-password",
+        900,
+    )
+    .await;
+    assert_limited(login(&app, &user, PASSWORD, None).await, "login", 900).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_reset_token_costs_no_password_hash() {
+    // An expensive hash (bcrypt cost 14) makes the difference plain: a wrong token is answered
+    // after a lookup, a right one after a hash.
+    let app = spawn_app_with(Backend::Sqlite, &[("BCRYPT_COST", "14")]).await;
+    let user = email("cheap");
+    app.register(&user, PASSWORD).await;
+    let wrong = json!({ "email": user, "token": "not-the-token", "newPassword": "NewPass123!" });
+    let started = Instant::now();
+    let response = app.post_json("complete-reset", &wrong).await;
+    let wrong_took = started.elapsed();
+    assert_error(response, StatusCode::UNAUTHORIZED, "complete-reset").await;
+    let response = app
+        .post_json("reset-password", &json!({ "email": user }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = app.latest_mail_token(&user).await;
+    let right = json!({ "email": user, "token": token, "newPassword": "NewPass123!" });
+    let started = Instant::now();
+    let response = app.post_json("complete-reset", &right).await;
+    let right_took = started.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        wrong_took * 5 < right_took,
+        "a wrong token took {wrong_took:?}, a right one {right_took:?}"
+    );
+}
