@@ -243,6 +243,8 @@ async fn limits_are_shared_through_redis_and_survive_its_outage() {
         }
         assert_limited(login(app, &user, PASSWORD, None).await, "login", 60).await;
     }
+    // Health checks are reused for two seconds: wait for a fresh one.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let response = a.get("health", None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let health = json_body(response).await;
