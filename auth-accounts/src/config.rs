@@ -188,6 +188,9 @@ pub struct TokenConfig {
     pub access_ttl: i64,
     pub leeway: i64,
     pub refresh_ttl: i64,
+    /// `SESSION_ABSOLUTE_TTL_SECONDS`: a session ends this long after sign-in however often it is
+    /// refreshed (ASVS 3.3.1's absolute timeout; the refresh TTL is the idle one).
+    pub session_absolute_ttl: i64,
     pub refresh_grace: i64,
     pub one_time_ttl: i64,
 }
@@ -587,6 +590,12 @@ impl EmailConfig {
 }
 
 impl TokenConfig {
+    /// When a session refreshed at `now` expires: a refresh TTL on from now, but never past the
+    /// absolute lifetime counted from sign-in (`created_at`).
+    pub fn session_expiry(&self, created_at: i64, now: i64) -> i64 {
+        (now + self.refresh_ttl).min(created_at + self.session_absolute_ttl)
+    }
+
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let algorithm = v
             .string("JWT_ALGORITHM", "RS256")
@@ -611,6 +620,7 @@ impl TokenConfig {
             access_ttl: v.positive("JWT_ACCESS_TTL_SECONDS", 900)?,
             leeway: v.num("JWT_LEEWAY_SECONDS", 30i64)?.clamp(0, 300),
             refresh_ttl: v.positive("REFRESH_TTL_SECONDS", 30 * 24 * 3600)?,
+            session_absolute_ttl: v.positive("SESSION_ABSOLUTE_TTL_SECONDS", 90 * 24 * 3600)?,
             refresh_grace: v.num("REFRESH_REUSE_GRACE_SECONDS", 10i64)?.clamp(0, 300),
             one_time_ttl: v.positive("ONE_TIME_TOKEN_TTL_SECONDS", 900)?,
         })

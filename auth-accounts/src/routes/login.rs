@@ -149,7 +149,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
 
 /// Rotate the refresh token and get a new access token.
 #[utoipa::path(post, path = "/refresh", tag = "login", request_body(content = RefreshRequest, description = "Optional"),
-    responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = StatusBody), (status = 400, body = ErrorBody, description = "tokenDelivery body with the refresh cookie"), (status = 401, body = ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -160,11 +160,18 @@ pub async fn refresh(
     // A token in the body answers in the body; the cookie answers with cookies.
     let (token, delivery) = match req.refresh_token.filter(|t| !t.is_empty()) {
         Some(t) => (t, req.token_delivery.unwrap_or(TokenDelivery::Body)),
-        None => (
-            cookies::read(&headers, REFRESH_COOKIE)
-                .ok_or(ApiError::Unauthorized("Refresh token missing"))?,
-            req.token_delivery.unwrap_or(TokenDelivery::Cookie),
-        ),
+        None => {
+            let token = cookies::read(&headers, REFRESH_COOKIE)
+                .ok_or(ApiError::Unauthorized("Refresh token missing"))?;
+            // Cookie in, cookie out: an HttpOnly refresh cookie must never be exchanged for
+            // tokens a page script can read.
+            if req.token_delivery == Some(TokenDelivery::Body) {
+                return Err(ApiError::BadRequest(
+                    "tokenDelivery \"body\" needs the refresh token in the body".into(),
+                ));
+            }
+            (token, TokenDelivery::Cookie)
+        }
     };
     match sessions::refresh(&state, &token, client.ip).await {
         Ok(issued) => respond(

@@ -223,10 +223,12 @@ pub async fn change_password(
         .await?;
     uow.commit().await?;
     // Answer the way the caller authenticated: cookie clients get cookies, Bearer clients the body.
-    let delivery = req.token_delivery.unwrap_or(match auth.source {
+    // A cookie-authenticated caller gets cookies whatever it asks for: cookies are never
+    // exchanged for tokens a page script can read.
+    let delivery = match auth.source {
         crate::http::TokenSource::Cookie => TokenDelivery::Cookie,
-        crate::http::TokenSource::Header => TokenDelivery::Body,
-    });
+        crate::http::TokenSource::Header => req.token_delivery.unwrap_or(TokenDelivery::Body),
+    };
     respond(
         &state,
         &issued,
