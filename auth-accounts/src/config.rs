@@ -205,14 +205,22 @@ pub struct PasswordConfig {
 }
 
 /// Request limits. The per-route limits are the old service's; `login_failures` throttles failed
-/// logins per email address (existing or not, so a 429 reveals nothing).
+/// password checks per email address *and client* (existing or not, so a 429 reveals nothing),
+/// so an attacker elsewhere cannot lock the real user out; `login_failures_per_account` is the
+/// looser ceiling per address from all clients together, which bounds distributed guessing.
 #[derive(Clone, Debug)]
 pub struct RateLimitConfig {
     pub enabled: bool,
     pub auth_per_minute: u32,
     pub refresh_per_minute: u32,
     pub login_failures: u32,
+    pub login_failures_per_account: u32,
     pub login_failure_window: i64,
+    /// `RATE_LIMIT_IPV6_PREFIX`: IPv6 clients are counted by this prefix (a host usually owns a
+    /// whole /64, and would otherwise get 2^64 buckets).
+    pub ipv6_prefix: u8,
+    /// `RATE_LIMIT_EMAILS_PER_RECIPIENT_PER_HOUR`: verification and reset emails to one address.
+    pub emails_per_recipient_per_hour: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -670,8 +678,30 @@ impl RateLimitConfig {
             auth_per_minute: v.num("RATE_LIMIT_AUTH_PER_MINUTE", 5u32)?.max(1),
             refresh_per_minute: v.num("RATE_LIMIT_REFRESH_PER_MINUTE", 30u32)?.max(1),
             login_failures: v.num("LOGIN_FAILURE_LIMIT", 10u32)?.max(1),
+            login_failures_per_account: v.num("LOGIN_FAILURE_ACCOUNT_LIMIT", 100u32)?.max(1),
             login_failure_window: v.positive("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+            ipv6_prefix: match v.num("RATE_LIMIT_IPV6_PREFIX", 64u8)? {
+                p @ 32..=128 => p,
+                _ => return Err(bad("RATE_LIMIT_IPV6_PREFIX", "must be between 32 and 128")),
+            },
+            emails_per_recipient_per_hour: v
+                .num("RATE_LIMIT_EMAILS_PER_RECIPIENT_PER_HOUR", 5u32)?
+                .max(1),
         })
+    }
+
+    /// The rate-limit identity of a client address: IPv4 as is, IPv6 by its prefix.
+    pub fn client_key(&self, ip: Option<IpAddr>) -> String {
+        match ip {
+            None => String::new(),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => ipnet::Ipv6Net::new(v6, self.ipv6_prefix)
+                    .map(|net| net.trunc().to_string())
+                    .unwrap_or_else(|_| v6.to_string()),
+            },
+        }
     }
 }
 
@@ -866,6 +896,36 @@ pub(crate) mod tests {
         // In dev the same configuration starts (and warns at the first forwarded request).
         let dev = Config::from_vars(&vars(&[("CORS_MODE", "gateway")])).unwrap();
         assert!(dev.http.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_prefix() {
+        let c = Config::from_vars(&vars(&[])).unwrap().rate_limit;
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            c.client_key(ip("2001:db8:1:2:aaaa::1")),
+            c.client_key(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            c.client_key(ip("2001:db8:1:2::1")),
+            c.client_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(c.client_key(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        assert_eq!(c.client_key(ip("198.51.100.7")), "198.51.100.7");
+        assert_eq!(c.client_key(ip("::ffff:198.51.100.7")), "198.51.100.7");
+        let c128 = Config::from_vars(&vars(&[("RATE_LIMIT_IPV6_PREFIX", "128")]))
+            .unwrap()
+            .rate_limit;
+        assert_ne!(
+            c128.client_key(ip("2001:db8::1")),
+            c128.client_key(ip("2001:db8::2"))
+        );
+        assert_eq!(
+            Config::from_vars(&vars(&[("RATE_LIMIT_IPV6_PREFIX", "8")]))
+                .unwrap_err()
+                .var,
+            "RATE_LIMIT_IPV6_PREFIX"
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Login, refresh and logout routes. The refresh state machine itself is [`crate::sessions`].
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -61,7 +63,7 @@ pub async fn login(
     // Bound the work an attacker can ask for; real passwords are at most 128 characters.
     let password: String = req.password.chars().take(256).collect();
     // Per-address throttle on failures, counted alike for unknown addresses (no enumeration).
-    let throttle_key = failure_key(email.as_ref().map(Email::as_str));
+    let throttle_key = failure_key(&state, email.as_ref().map(Email::as_str), client.ip);
     refuse_when_throttled(&state, &throttle_key).await?;
     let user = match &email {
         Some(email) => {
@@ -233,22 +235,44 @@ pub async fn logout(
         .into_response())
 }
 
-/// The failed-password counter of an address (`None`: a malformed one). Shared by login and
+/// The failed-password counters of an address: per address *and client* (the tight one, so a
+/// guesser elsewhere cannot lock the real user out), and per address from everywhere (the loose
+/// ceiling on distributed guessing). `None` email: a malformed one. Shared by login and
 /// change-password, so a stolen session cannot guess the password faster than a login could.
-pub(crate) fn failure_key(email: Option<&str>) -> String {
-    format!("login-fail:{}", email.unwrap_or("invalid"))
+pub(crate) struct FailureKeys {
+    client: String,
+    account: String,
 }
 
-/// 429 while the address has had too many failed password checks in the current window.
-pub(crate) async fn refuse_when_throttled(state: &AppState, key: &str) -> ApiResult<()> {
+pub(crate) fn failure_key(
+    state: &AppState,
+    email: Option<&str>,
+    ip: Option<IpAddr>,
+) -> FailureKeys {
+    let email = email.unwrap_or("invalid");
+    FailureKeys {
+        client: format!(
+            "login-fail:{email}:{}",
+            state.config.rate_limit.client_key(ip)
+        ),
+        account: format!("login-fail:{email}"),
+    }
+}
+
+/// 429 while the address has had too many failed password checks in the current window, from
+/// this client or from all of them.
+pub(crate) async fn refuse_when_throttled(state: &AppState, keys: &FailureKeys) -> ApiResult<()> {
     let rl = &state.config.rate_limit;
     if !rl.enabled {
         return Ok(());
     }
     let now = state.clock.now();
-    let failures = state.limiter.peek(key, rl.login_failure_window, now).await;
-    if failures >= u64::from(rl.login_failures) {
-        let window = rl.login_failure_window;
+    let window = rl.login_failure_window;
+    let from_client = state.limiter.peek(&keys.client, window, now).await;
+    let from_all = state.limiter.peek(&keys.account, window, now).await;
+    if from_client >= u64::from(rl.login_failures)
+        || from_all >= u64::from(rl.login_failures_per_account)
+    {
         let retry_after_secs = u64::try_from(window - now.rem_euclid(window))
             .unwrap_or(1)
             .max(1);
@@ -258,14 +282,16 @@ pub(crate) async fn refuse_when_throttled(state: &AppState, key: &str) -> ApiRes
     Ok(())
 }
 
-/// Counts one failed password check.
-pub(crate) async fn count_failure(state: &AppState, key: &str, now: i64) {
+/// Counts one failed password check on both counters.
+pub(crate) async fn count_failure(state: &AppState, keys: &FailureKeys, now: i64) {
     state.metrics.failed_logins.inc();
     let rl = &state.config.rate_limit;
     if rl.enabled {
-        let _ = state
-            .limiter
-            .hit(key, u32::MAX, rl.login_failure_window, now)
-            .await;
+        for key in [&keys.client, &keys.account] {
+            let _ = state
+                .limiter
+                .hit(key, u32::MAX, rl.login_failure_window, now)
+                .await;
+        }
     }
 }

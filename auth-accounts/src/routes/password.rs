@@ -48,6 +48,12 @@ pub async fn reset_password(
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> ApiResult<ApiJson<StatusBody>> {
     let email = Email::parse(&req.email)?;
+    if !crate::http::ratelimit::recipient_allowed(&state, email.as_str()).await {
+        return Ok(ApiJson(StatusBody::success(
+            "resetPassword",
+            "If the account exists, a password reset email has been sent.",
+        )));
+    }
     let token = crate::crypto::random_token()?;
     let mut uow = state.unit_of_work().await?;
     let now = uow.now();
@@ -188,7 +194,7 @@ pub async fn change_password(
     let current: String = req.password.chars().take(256).collect();
     // Throttled like failed logins, on the same counter: a stolen session must not be a faster
     // way to guess the password.
-    let throttle_key = crate::routes::login::failure_key(Some(&user.email));
+    let throttle_key = crate::routes::login::failure_key(&state, Some(&user.email), client.ip);
     crate::routes::login::refuse_when_throttled(&state, &throttle_key).await?;
     if !state
         .hasher

@@ -376,3 +376,110 @@ async fn a_wrong_reset_token_costs_no_password_hash() {
         "a wrong token took {wrong_took:?}, a right one {right_took:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_elsewhere_cannot_lock_the_owner_out_until_the_account_ceiling() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "1000"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("LOGIN_FAILURE_LIMIT", "3"),
+            ("LOGIN_FAILURE_ACCOUNT_LIMIT", "5"),
+        ],
+    )
+    .await;
+    let owner = email("owner");
+    app.register(&owner, PASSWORD).await;
+    align_to_window(&[&app.clock], 900);
+    for _ in 1..=3 {
+        let r = login(&app, &owner, "wrong-password-1", Some("203.0.113.66")).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "login").await;
+    }
+    // The guesser is throttled; the owner, from their own address, is not.
+    assert_limited(
+        login(&app, &owner, PASSWORD, Some("203.0.113.66")).await,
+        "login",
+        900,
+    )
+    .await;
+    assert_eq!(
+        login(&app, &owner, PASSWORD, Some("198.51.100.20"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Guessing from many addresses meets the looser per-account ceiling (5 in all).
+    for ip in ["203.0.113.67", "203.0.113.68"] {
+        let r = login(&app, &owner, "wrong-password-1", Some(ip)).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "login").await;
+    }
+    assert_limited(
+        login(&app, &owner, PASSWORD, Some("198.51.100.20")).await,
+        "login",
+        900,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_share_a_bucket_per_64() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let user = email("v6");
+    app.register(&user, PASSWORD).await;
+    align_to_window(&[&app.clock], 60);
+    // Five logins from five addresses of one /64 (with a port, as some proxies write them).
+    for i in 1..=5 {
+        let xff = format!("[2001:db8:7:7::{i}]:4430");
+        let r = login(&app, &user, PASSWORD, Some(&xff)).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {i}");
+    }
+    assert_limited(
+        login(&app, &user, PASSWORD, Some("2001:db8:7:7::99")).await,
+        "login",
+        60,
+    )
+    .await;
+    // Another /64 has its own budget.
+    assert_eq!(
+        login(&app, &user, PASSWORD, Some("2001:db8:7:8::1"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_inbox_gets_at_most_five_emails_an_hour() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "1000"),
+        ],
+    )
+    .await;
+    align_to_window(&[&app.clock], 3600);
+    let victim = email("inbox");
+    for _ in 1..=7 {
+        let r = app.verify_email(&victim).await;
+        assert_eq!(r.status(), StatusCode::OK, "the answer never changes");
+    }
+    app.wait_for_mail_relay().await;
+    assert_eq!(app.mails_to(&victim).await.len(), 5);
+    // The last link sent still works: nothing was replaced by the refused requests.
+    let token = app.latest_mail_token(&victim).await;
+    let body = crate::helpers::TestApp::registration_body(&victim, &token, PASSWORD);
+    assert_eq!(
+        app.post_json("complete-registration", &body).await.status(),
+        StatusCode::OK
+    );
+}
