@@ -188,6 +188,9 @@ pub struct TokenConfig {
     pub access_ttl: i64,
     pub leeway: i64,
     pub refresh_ttl: i64,
+    /// `SESSION_ABSOLUTE_TTL_SECONDS`: a session ends this long after sign-in however often it is
+    /// refreshed (ASVS 3.3.1's absolute timeout; the refresh TTL is the idle one).
+    pub session_absolute_ttl: i64,
     pub refresh_grace: i64,
     pub one_time_ttl: i64,
 }
@@ -202,14 +205,22 @@ pub struct PasswordConfig {
 }
 
 /// Request limits. The per-route limits are the old service's; `login_failures` throttles failed
-/// logins per email address (existing or not, so a 429 reveals nothing).
+/// password checks per email address *and client* (existing or not, so a 429 reveals nothing),
+/// so an attacker elsewhere cannot lock the real user out; `login_failures_per_account` is the
+/// looser ceiling per address from all clients together, which bounds distributed guessing.
 #[derive(Clone, Debug)]
 pub struct RateLimitConfig {
     pub enabled: bool,
     pub auth_per_minute: u32,
     pub refresh_per_minute: u32,
     pub login_failures: u32,
+    pub login_failures_per_account: u32,
     pub login_failure_window: i64,
+    /// `RATE_LIMIT_IPV6_PREFIX`: IPv6 clients are counted by this prefix (a host usually owns a
+    /// whole /64, and would otherwise get 2^64 buckets).
+    pub ipv6_prefix: u8,
+    /// `RATE_LIMIT_EMAILS_PER_RECIPIENT_PER_HOUR`: verification and reset emails to one address.
+    pub emails_per_recipient_per_hour: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -301,8 +312,21 @@ pub(crate) fn normalise_database_url(url: &str) -> String {
     url.to_string()
 }
 
-fn origin_of(url: &url::Url) -> String {
-    url.origin().ascii_serialization()
+/// The origin a browser sends for pages at `url`. App shells use schemes without a tuple origin
+/// in the URL standard (`capacitor://localhost`, `ionic://localhost`), which `url` serialises as
+/// the opaque `null`; browsers send them as `scheme://host`, so they are spelled out here.
+/// Storing `null` instead would allow every sandboxed page and `file:` document.
+fn origin_of(url: &url::Url) -> Result<String, String> {
+    match url.origin() {
+        url::Origin::Tuple(..) => Ok(url.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => match url.host_str() {
+            Some(host) if !host.is_empty() => Ok(match url.port() {
+                Some(port) => format!("{}://{host}:{port}", url.scheme()),
+                None => format!("{}://{host}", url.scheme()),
+            }),
+            _ => Err(format!("{url} has no origin (no host)")),
+        },
+    }
 }
 
 impl Config {
@@ -338,7 +362,7 @@ impl Config {
                 "required with CORS_MODE=gateway in ENV=prod (the gateway's address or network)",
             ));
         }
-        Ok(Self {
+        let config = Self {
             production,
             log: LogConfig {
                 level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
@@ -365,7 +389,61 @@ impl Config {
             frontend,
             geoip_db_path: v.path("GEOIP_DB_PATH"),
             ignored_legacy_vars,
-        })
+        };
+        if production {
+            config.refuse_unsafe_production()?;
+        }
+        Ok(config)
+    }
+
+    /// `ENV=prod` means safe: settings that are fine on a laptop and dangerous in front of users
+    /// stop the start, each naming its variable. (The signing key file's permissions are checked
+    /// where it is read, [`crate::keys`].)
+    fn refuse_unsafe_production(&self) -> Result<(), ConfigError> {
+        if !self.rate_limit.enabled {
+            return Err(bad(
+                "RATE_LIMIT_ENABLED",
+                "cannot be false when ENV=prod (passwords could be guessed at full speed)",
+            ));
+        }
+        if self.http.revocations_token.is_none() {
+            return Err(bad(
+                "REVOCATIONS_TOKEN",
+                "required when ENV=prod (anyone could follow the revocation feed); give the edges \
+                 the same value in AUTH_EDGE_REVOCATIONS_TOKEN",
+            ));
+        }
+        if self.http.frontend_url.scheme() != "https" {
+            return Err(bad(
+                "FRONTEND_URL",
+                "must be https:// when ENV=prod (links in emails carry one-time tokens)",
+            ));
+        }
+        if let Some(everything) = self
+            .http
+            .trusted_proxies
+            .iter()
+            .find(|n| n.prefix_len() == 0)
+        {
+            return Err(bad(
+                "TRUSTED_PROXIES",
+                format!(
+                    "{everything} trusts every address when ENV=prod: any client could choose its \
+                     address (rate limits, session locations); list the gateway's network"
+                ),
+            ));
+        }
+        if self.passwords.algorithm == PasswordAlgorithm::Bcrypt && self.passwords.bcrypt_cost < 10
+        {
+            return Err(bad(
+                "BCRYPT_COST",
+                format!(
+                    "{} is below 10, too cheap to slow down guessing when ENV=prod",
+                    self.passwords.bcrypt_cost
+                ),
+            ));
+        }
+        Ok(())
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -381,7 +459,8 @@ impl HttpConfig {
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let frontend_url = url::Url::parse(&v.string("FRONTEND_URL", "http://localhost:3000"))
             .map_err(|e| bad("FRONTEND_URL", e.to_string()))?;
-        let mut allowed_origins = vec![origin_of(&frontend_url)];
+        let mut allowed_origins =
+            vec![origin_of(&frontend_url).map_err(|e| bad("FRONTEND_URL", e))?];
         for item in v.list("CORS_ALLOWED_ORIGINS") {
             if item == "*" {
                 // A wildcard with credentials would let any site act as the user.
@@ -392,7 +471,7 @@ impl HttpConfig {
             }
             let url = url::Url::parse(item)
                 .map_err(|e| bad("CORS_ALLOWED_ORIGINS", format!("{item}: {e}")))?;
-            let origin = origin_of(&url);
+            let origin = origin_of(&url).map_err(|e| bad("CORS_ALLOWED_ORIGINS", e))?;
             if !allowed_origins.contains(&origin) {
                 allowed_origins.push(origin);
             }
@@ -417,10 +496,13 @@ impl HttpConfig {
         })
     }
 
+    /// Exact match against the configured origins; the opaque `null` never matches.
     pub fn is_origin_allowed(&self, origin: &str) -> bool {
-        self.allowed_origins
-            .iter()
-            .any(|o| o.eq_ignore_ascii_case(origin))
+        origin != "null"
+            && self
+                .allowed_origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin))
     }
 }
 
@@ -516,6 +598,12 @@ impl EmailConfig {
 }
 
 impl TokenConfig {
+    /// When a session refreshed at `now` expires: a refresh TTL on from now, but never past the
+    /// absolute lifetime counted from sign-in (`created_at`).
+    pub fn session_expiry(&self, created_at: i64, now: i64) -> i64 {
+        (now + self.refresh_ttl).min(created_at + self.session_absolute_ttl)
+    }
+
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let algorithm = v
             .string("JWT_ALGORITHM", "RS256")
@@ -540,6 +628,7 @@ impl TokenConfig {
             access_ttl: v.positive("JWT_ACCESS_TTL_SECONDS", 900)?,
             leeway: v.num("JWT_LEEWAY_SECONDS", 30i64)?.clamp(0, 300),
             refresh_ttl: v.positive("REFRESH_TTL_SECONDS", 30 * 24 * 3600)?,
+            session_absolute_ttl: v.positive("SESSION_ABSOLUTE_TTL_SECONDS", 90 * 24 * 3600)?,
             refresh_grace: v.num("REFRESH_REUSE_GRACE_SECONDS", 10i64)?.clamp(0, 300),
             one_time_ttl: v.positive("ONE_TIME_TOKEN_TTL_SECONDS", 900)?,
         })
@@ -589,8 +678,30 @@ impl RateLimitConfig {
             auth_per_minute: v.num("RATE_LIMIT_AUTH_PER_MINUTE", 5u32)?.max(1),
             refresh_per_minute: v.num("RATE_LIMIT_REFRESH_PER_MINUTE", 30u32)?.max(1),
             login_failures: v.num("LOGIN_FAILURE_LIMIT", 10u32)?.max(1),
+            login_failures_per_account: v.num("LOGIN_FAILURE_ACCOUNT_LIMIT", 100u32)?.max(1),
             login_failure_window: v.positive("LOGIN_FAILURE_WINDOW_SECONDS", 900)?,
+            ipv6_prefix: match v.num("RATE_LIMIT_IPV6_PREFIX", 64u8)? {
+                p @ 32..=128 => p,
+                _ => return Err(bad("RATE_LIMIT_IPV6_PREFIX", "must be between 32 and 128")),
+            },
+            emails_per_recipient_per_hour: v
+                .num("RATE_LIMIT_EMAILS_PER_RECIPIENT_PER_HOUR", 5u32)?
+                .max(1),
         })
+    }
+
+    /// The rate-limit identity of a client address: IPv4 as is, IPv6 by its prefix.
+    pub fn client_key(&self, ip: Option<IpAddr>) -> String {
+        match ip {
+            None => String::new(),
+            Some(IpAddr::V4(v4)) => v4.to_string(),
+            Some(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+                Some(v4) => v4.to_string(),
+                None => ipnet::Ipv6Net::new(v6, self.ipv6_prefix)
+                    .map(|net| net.trunc().to_string())
+                    .unwrap_or_else(|_| v6.to_string()),
+            },
+        }
     }
 }
 
@@ -721,9 +832,61 @@ pub(crate) mod tests {
         assert!(!c.is_origin_allowed("https://evil.example.com"));
     }
 
+    /// The smallest safe production configuration.
+    const PROD: [(&str, &str); 3] = [
+        ("ENV", "prod"),
+        ("REVOCATIONS_TOKEN", "feed-token-0123456789"),
+        ("FRONTEND_URL", "https://app.example.com"),
+    ];
+
+    #[test]
+    fn prod_refuses_unsafe_settings_naming_each() {
+        Config::from_vars(&vars(&PROD)).unwrap();
+        for (change, var) in [
+            (("RATE_LIMIT_ENABLED", "false"), "RATE_LIMIT_ENABLED"),
+            (("REVOCATIONS_TOKEN", ""), "REVOCATIONS_TOKEN"),
+            (("FRONTEND_URL", "http://app.example.com"), "FRONTEND_URL"),
+            (
+                ("TRUSTED_PROXIES", "10.0.0.0/8, 0.0.0.0/0"),
+                "TRUSTED_PROXIES",
+            ),
+            (("TRUSTED_PROXIES", "::/0"), "TRUSTED_PROXIES"),
+            (("BCRYPT_COST", "9"), "BCRYPT_COST"),
+        ] {
+            let mut pairs: Vec<(&str, &str)> = PROD
+                .iter()
+                .copied()
+                .filter(|(k, _)| *k != change.0)
+                .collect();
+            pairs.push(change);
+            let e = Config::from_vars(&vars(&pairs)).unwrap_err();
+            assert_eq!(e.var, var, "{change:?}");
+            // The same settings start in development.
+            pairs.retain(|(k, _)| *k != "ENV");
+            Config::from_vars(&vars(&pairs)).unwrap();
+        }
+    }
+
+    #[test]
+    fn opaque_origins_are_spelled_out_and_null_never_matches() {
+        let c = Config::from_vars(&vars(&[(
+            "CORS_ALLOWED_ORIGINS",
+            "capacitor://localhost, ionic://localhost:8100",
+        )]))
+        .unwrap();
+        assert!(c.is_origin_allowed("capacitor://localhost"));
+        assert!(c.is_origin_allowed("ionic://localhost:8100"));
+        assert!(!c.is_origin_allowed("null"));
+        assert!(!c.http.allowed_origins.iter().any(|o| o == "null"));
+        let e =
+            Config::from_vars(&vars(&[("CORS_ALLOWED_ORIGINS", "data:text/html,hi")])).unwrap_err();
+        assert_eq!(e.var, "CORS_ALLOWED_ORIGINS");
+    }
+
     #[test]
     fn prod_behind_a_gateway_needs_trusted_proxies() {
-        let gateway = [("ENV", "prod"), ("CORS_MODE", "gateway")];
+        let mut gateway = PROD.to_vec();
+        gateway.push(("CORS_MODE", "gateway"));
         let e = Config::from_vars(&vars(&gateway)).unwrap_err();
         assert_eq!(e.var, "TRUSTED_PROXIES");
         let mut with_proxy = gateway.to_vec();
@@ -733,6 +896,36 @@ pub(crate) mod tests {
         // In dev the same configuration starts (and warns at the first forwarded request).
         let dev = Config::from_vars(&vars(&[("CORS_MODE", "gateway")])).unwrap();
         assert!(dev.http.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_prefix() {
+        let c = Config::from_vars(&vars(&[])).unwrap().rate_limit;
+        let ip = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        assert_eq!(
+            c.client_key(ip("2001:db8:1:2:aaaa::1")),
+            c.client_key(ip("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            c.client_key(ip("2001:db8:1:2::1")),
+            c.client_key(ip("2001:db8:1:3::1"))
+        );
+        assert_eq!(c.client_key(ip("2001:db8:1:2::1")), "2001:db8:1:2::/64");
+        assert_eq!(c.client_key(ip("198.51.100.7")), "198.51.100.7");
+        assert_eq!(c.client_key(ip("::ffff:198.51.100.7")), "198.51.100.7");
+        let c128 = Config::from_vars(&vars(&[("RATE_LIMIT_IPV6_PREFIX", "128")]))
+            .unwrap()
+            .rate_limit;
+        assert_ne!(
+            c128.client_key(ip("2001:db8::1")),
+            c128.client_key(ip("2001:db8::2"))
+        );
+        assert_eq!(
+            Config::from_vars(&vars(&[("RATE_LIMIT_IPV6_PREFIX", "8")]))
+                .unwrap_err()
+                .var,
+            "RATE_LIMIT_IPV6_PREFIX"
+        );
     }
 
     #[test]

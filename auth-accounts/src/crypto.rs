@@ -143,8 +143,14 @@ impl PasswordHasher {
         &self,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, CryptoError> {
-        let _permit = self.permits.acquire().await?;
-        Ok(tokio::task::spawn_blocking(f).await?)
+        // The permit moves into the blocking task: a request dropped mid-hash (client gone,
+        // timeout) must not free a slot while its hash still occupies a core.
+        let permit = self.permits.clone().acquire_owned().await?;
+        Ok(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f()
+        })
+        .await?)
     }
 
     fn argon2(&self) -> Result<argon2::Argon2<'static>, CryptoError> {
@@ -242,6 +248,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         PasswordHasher::new(&crate::config::Config::from_vars(&vars).unwrap().passwords).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_hash_keeps_its_permit_until_the_hash_ends() {
+        let h = hasher(&[("BCRYPT_COST", "12"), ("PASSWORD_HASH_CONCURRENCY", "1")]);
+        let busy = h.clone();
+        let request = tokio::spawn(async move { busy.hash("correct horse").await });
+        while h.permits.available_permits() == 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // The client goes away mid-hash: the hash still runs, so its slot stays taken.
+        request.abort();
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert_eq!(
+            h.permits.available_permits(),
+            0,
+            "permit freed while hashing"
+        );
+        let start = std::time::Instant::now();
+        while h.permits.available_permits() == 0 {
+            assert!(start.elapsed() < std::time::Duration::from_secs(30));
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     #[tokio::test]

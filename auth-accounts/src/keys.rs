@@ -32,6 +32,30 @@ fn load_err(path: &Path, reason: impl ToString) -> KeyError {
     }
 }
 
+/// In production the signing key must not be readable by every local user (JWT_PRIVATE_KEY_PATH;
+/// a Kubernetes Secret volume needs `defaultMode: 0400` or `0440`, its default is 0644).
+fn refuse_world_readable(path: &Path) -> Result<(), KeyError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| load_err(path, e))?
+            .permissions()
+            .mode();
+        if mode & 0o004 != 0 {
+            return Err(load_err(
+                path,
+                format!(
+                    "JWT_PRIVATE_KEY_PATH is readable by every user (mode {:o}) when ENV=prod: \
+                     chmod o-r (0600, or 0440 for a group)",
+                    mode & 0o777
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub struct Keys {
     pub signing: SigningKey,
     pub verifying: KeySet,
@@ -57,6 +81,9 @@ impl Keys {
 
     fn load_with(config: &Config, write: bool) -> Result<Self, KeyError> {
         let path = &config.tokens.private_key_path;
+        if config.production && path.exists() {
+            refuse_world_readable(path)?;
+        }
         let signing = if path.exists() {
             read_signing(path, config)?
         } else if config.production || !write {
@@ -258,4 +285,39 @@ fn write_file(path: &Path, contents: &str, mode: u32) -> std::io::Result<()> {
         .open(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use auth_token::Algorithm;
+
+    #[test]
+    fn production_refuses_a_world_readable_signing_key() {
+        let dir = std::env::temp_dir().join(format!("auth-keys-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key_path = dir.join("private.pem");
+        let key = SigningKey::generate(Algorithm::RS256).unwrap();
+        std::fs::write(&key_path, key.to_pkcs8_pem().unwrap()).unwrap();
+        let path = key_path.to_str().unwrap();
+        let config = Config::from_vars(&crate::config::tests::vars(&[
+            ("ENV", "prod"),
+            ("REVOCATIONS_TOKEN", "feed-token-0123456789"),
+            ("FRONTEND_URL", "https://app.example.com"),
+            ("JWT_PRIVATE_KEY_PATH", path),
+            (
+                "JWT_PUBLIC_KEY_PATH",
+                dir.join("public.pem").to_str().unwrap(),
+            ),
+        ]))
+        .unwrap();
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Keys::read(&config).err().expect("refused");
+        assert!(e.to_string().contains("JWT_PRIVATE_KEY_PATH"), "{e}");
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(Keys::read(&config).unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

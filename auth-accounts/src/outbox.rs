@@ -245,7 +245,9 @@ impl EmailRelay {
                         })
                         .inc();
                     sqlx::query(
-                        "UPDATE email_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL WHERE email_id = $2",
+                        // The bodies carry one-time links: once delivered they are not kept at rest.
+                        "UPDATE email_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
+                             body_text = '', body_html = '' WHERE email_id = $2",
                     )
                     .bind(self.clock.now())
                     .bind(&email.email_id)
@@ -270,7 +272,11 @@ impl EmailRelay {
                     let backoff = 5i64.saturating_mul(1 << attempts.min(10));
                     tracing::warn!(email_id = %email.email_id, attempts, status, error = %err, "email delivery failed");
                     sqlx::query(
-                        "UPDATE email_outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4 WHERE email_id = $5",
+                        // A dead letter keeps its metadata for the operator, not its one-time links.
+                        "UPDATE email_outbox SET status = $1, attempts = $2, next_attempt_at = $3, last_error = $4,
+                             body_text = CASE WHEN $1 = 'dead' THEN '' ELSE body_text END,
+                             body_html = CASE WHEN $1 = 'dead' THEN '' ELSE body_html END
+                         WHERE email_id = $5",
                     )
                     .bind(status)
                     .bind(attempts)

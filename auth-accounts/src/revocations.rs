@@ -10,7 +10,7 @@
 //! This module is the engine (queries, poller, Redis fan-out); the HTTP stream that serves it is
 //! `routes::revocations`.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::time::Duration;
 
 use auth_token::{
@@ -120,34 +120,140 @@ impl RedisFanout {
     }
 }
 
-/// Polls the database every 200 ms and broadcasts new revocations to connected streams, until
-/// `shutdown`. With Redis, a second task publishes them there (see [`RedisFanout`]).
+/// Where the poller is in the revocation log (`migrations/*/0004_revocation_log.sql`).
+///
+/// SQLite has one writer at a time, so `seq` is commit order and the cursor is the last `seq`
+/// read. PostgreSQL commits concurrently, so a lower `seq` can become visible after a higher one:
+/// the cursor is a transaction id instead, the oldest transaction still running when the last
+/// read began (`txid_snapshot_xmin`). Every transaction below it had ended by then, so its rows
+/// were in that read; rows of younger transactions are read again until they fall below it, and
+/// `sent` keeps them from being streamed twice.
+enum LogCursor {
+    Sqlite { seq: i64 },
+    Postgres { xmin: i64, sent: HashMap<i64, i64> },
+}
+
+/// One row of the revocation log: `(seq, session_id, revoked_at, txid)`.
+type LogRow = (i64, String, i64, i64);
+
+impl LogCursor {
+    /// A cursor at the end of the log (what is already there is in every stream's snapshot).
+    async fn start(db: &Db, postgres: bool) -> sqlx::Result<LogCursor> {
+        if postgres {
+            Ok(LogCursor::Postgres {
+                xmin: current_xmin(db).await?,
+                sent: HashMap::new(),
+            })
+        } else {
+            let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM revocation_log")
+                .fetch_one(db)
+                .await?;
+            Ok(LogCursor::Sqlite { seq })
+        }
+    }
+
+    /// The revocations committed since the last read, each exactly once, in log order.
+    async fn next(&mut self, db: &Db) -> sqlx::Result<Vec<(String, i64)>> {
+        match self {
+            LogCursor::Sqlite { seq } => {
+                let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT seq, session_id, revoked_at FROM revocation_log WHERE seq > $1 ORDER BY seq",
+                )
+                .bind(*seq)
+                .fetch_all(db)
+                .await?;
+                if let Some((last, _, _)) = rows.last() {
+                    *seq = *last;
+                }
+                Ok(rows.into_iter().map(|(_, sid, at)| (sid, at)).collect())
+            }
+            LogCursor::Postgres { xmin, sent } => {
+                // xmin first, rows second: a transaction older than this xmin had ended before
+                // the row query's snapshot, so its rows are in it.
+                let next_xmin = current_xmin(db).await?;
+                let rows: Vec<LogRow> = sqlx::query_as(
+                    "SELECT seq, session_id, revoked_at, txid FROM revocation_log WHERE txid >= $1 ORDER BY seq",
+                )
+                .bind(*xmin)
+                .fetch_all(db)
+                .await?;
+                let mut fresh = Vec::new();
+                for (seq, sid, at, txid) in rows {
+                    if sent.insert(seq, txid).is_none() {
+                        fresh.push((sid, at));
+                    }
+                }
+                *xmin = next_xmin;
+                // Rows below the new cursor are never read again: forget them.
+                sent.retain(|_, txid| *txid >= next_xmin);
+                Ok(fresh)
+            }
+        }
+    }
+}
+
+async fn current_xmin(db: &Db) -> sqlx::Result<i64> {
+    let (xmin,): (i64,) = sqlx::query_as("SELECT txid_snapshot_xmin(txid_current_snapshot())")
+        .fetch_one(db)
+        .await?;
+    Ok(xmin)
+}
+
+/// Drops log rows older than the revocation horizon (their tokens have expired everywhere).
+async fn prune_log(db: &Db, before: i64) -> sqlx::Result<u64> {
+    Ok(
+        sqlx::query("DELETE FROM revocation_log WHERE revoked_at < $1")
+            .bind(before)
+            .execute(db)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Follows the revocation log every 200 ms and broadcasts new revocations to connected streams,
+/// until `shutdown`: every revocation committed by any replica, exactly once, whatever the order
+/// of its timestamp (see [`LogCursor`]). With Redis, a second task publishes them there (see
+/// [`RedisFanout`]).
 pub async fn poll(
     db: Db,
+    postgres: bool,
     clock: Clock,
     lifetime: TokenLifetime,
     tx: broadcast::Sender<Revocation>,
     shutdown: CancellationToken,
 ) {
-    let mut cursor = clock.now();
-    // Revocation times have one-second resolution: remember what was sent for the cursor's
-    // second so a row seen twice is sent once.
-    let mut sent_at_cursor: HashSet<String> = HashSet::new();
+    // At once, before the first pause: a revocation committed after start-up must be after the
+    // cursor (an edge that connected meanwhile got everything before it in its snapshot).
+    let mut cursor = LogCursor::start(&db, postgres).await.ok();
+    let mut last_prune = tokio::time::Instant::now();
     while crate::tasks::pause(&shutdown, Duration::from_millis(200)).await {
-        match revoked_since(&db, cursor, lifetime).await {
+        let log = match &mut cursor {
+            Some(log) => log,
+            None => match LogCursor::start(&db, postgres).await {
+                Ok(log) => cursor.insert(log),
+                Err(err) => {
+                    tracing::warn!(error = %err, "revocation poller: database error");
+                    continue;
+                }
+            },
+        };
+        match log.next(&db).await {
             Ok(rows) => {
-                for (revocation, at) in rows {
-                    if at > cursor {
-                        cursor = at;
-                        sent_at_cursor.clear();
-                    }
-                    if sent_at_cursor.insert(revocation.sid.clone()) {
-                        // No receivers is fine: no edge is connected.
-                        let _ = tx.send(revocation);
-                    }
+                for (sid, at) in rows {
+                    // No receivers is fine: no edge is connected.
+                    let _ = tx.send(Revocation {
+                        sid,
+                        until: lifetime.revoked_until(at),
+                    });
                 }
             }
             Err(err) => tracing::warn!(error = %err, "revocation poller: database error"),
+        }
+        if last_prune.elapsed() >= Duration::from_secs(60) {
+            last_prune = tokio::time::Instant::now();
+            if let Err(err) = prune_log(&db, clock.now() - lifetime.horizon()).await {
+                tracing::warn!(error = %err, "revocation log: prune failed");
+            }
         }
     }
 }

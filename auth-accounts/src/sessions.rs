@@ -88,7 +88,7 @@ pub async fn open(
             refresh_key: &hex(&key),
             first_token_hash: &sha256_hex(&refresh_token),
             now,
-            expires_at: now + state.config.tokens.refresh_ttl,
+            expires_at: state.config.tokens.session_expiry(now, now),
         },
     )
     .await?;
@@ -136,7 +136,7 @@ pub async fn refresh(
             })
         };
         if generation == session.refresh_generation {
-            let expires_at = now + state.config.tokens.refresh_ttl;
+            let expires_at = state.config.tokens.session_expiry(session.created_at, now);
             let rotated = sessions::rotate(
                 &mut uow,
                 &session.session_id,
@@ -167,7 +167,14 @@ pub async fn refresh(
             return issued(session.session_id, next);
         }
         let within_grace = now - session.rotated_at <= state.config.tokens.refresh_grace;
-        if generation + 1 == session.refresh_generation && within_grace {
+        // The grace answer goes only to the address that rotated (a retry, a second tab): a
+        // copy of the previous token replayed from elsewhere within the window is reuse. Both
+        // addresses must be known to differ (a client behind no trusted proxy is the proxy).
+        let same_client = match (ip.as_deref(), session.ip.as_deref()) {
+            (Some(now_ip), Some(rotated_ip)) => now_ip == rotated_ip,
+            _ => true,
+        };
+        if generation + 1 == session.refresh_generation && within_grace && same_client {
             // Same successor as the first answer; prove it is really the current token.
             let next_hash = sha256_hex(&next);
             let current = sessions::has_refresh_token(

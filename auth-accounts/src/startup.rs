@@ -199,7 +199,12 @@ pub fn router(state: AppState) -> Router {
         CorsMode::Service => router.layer(cors),
         CorsMode::Gateway => router,
     };
-    router.layer(TraceLayer::new_for_http()).with_state(state)
+    router
+        .layer(axum::middleware::from_fn(
+            crate::http::metrics::security_headers,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Everything the API and the workers share: database (migrated), keys, Redis, SMTP, Kafka.
@@ -250,6 +255,7 @@ pub async fn build_state(
         geoip,
         clock,
         mail_notify: Arc::new(Notify::new()),
+        health_cache: Arc::default(),
         revocations: tokio::sync::broadcast::channel(1024).0,
         draining,
         metrics: Arc::new(crate::metrics::Metrics::new()),
@@ -302,6 +308,7 @@ fn spawn_revocation_feed(state: &AppState, background: &Background) {
     }
     background.spawn(crate::revocations::poll(
         state.db.clone(),
+        !state.config.is_sqlite(),
         state.clock.clone(),
         lifetime,
         state.revocations.clone(),

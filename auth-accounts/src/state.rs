@@ -37,6 +37,10 @@ pub struct AppState {
     pub smtp: Option<Arc<crate::smtp::SmtpMailer>>,
     /// The Kafka producer when `KAFKA_BOOTSTRAP_SERVERS` is set (the relay and health use it).
     pub kafka: Option<rdkafka::producer::FutureProducer>,
+    /// The last health check and when it ran: `/health` and `/health/ready` reuse it for a
+    /// moment, so a flood of probes costs one check (see `routes::health`).
+    pub health_cache:
+        Arc<tokio::sync::Mutex<Option<(std::time::Instant, bool, serde_json::Value)>>>,
 }
 
 impl AppState {

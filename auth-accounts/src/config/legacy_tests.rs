@@ -36,6 +36,8 @@ fn the_old_env_example_configures_the_service() {
         ("JWT__EMAIL_TOKEN_EXPIRE_SECONDS", "600"),
         ("JWT__JWT_ISSUER", "budget-auth"),
         ("JWT__JWT_AUDIENCE", "budget"),
+        // New with this service, and required with ENV=prod: the revocation feed's token.
+        ("REVOCATIONS_TOKEN", "feed-token-0123456789"),
     ]))
     .unwrap();
     assert!(c.production);

@@ -65,10 +65,10 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
             return peer;
         };
         for item in value.split(',') {
-            match item.trim().parse::<IpAddr>() {
-                Ok(ip) => hops.push(ip),
+            match parse_hop(item) {
+                Some(ip) => hops.push(ip),
                 // A malformed entry: stop believing anything left of it.
-                Err(_) => hops.clear(),
+                None => hops.clear(),
             }
         }
     }
@@ -80,6 +80,20 @@ pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr
         }
     }
     candidate
+}
+
+/// One `X-Forwarded-For` entry: an address, with or without a port (`203.0.113.7:51234`,
+/// `[2001:db8::1]:443`, as some proxies write them), or a bracketed IPv6 address.
+fn parse_hop(item: &str) -> Option<IpAddr> {
+    let item = item.trim().trim_matches('"');
+    item.parse::<IpAddr>()
+        .ok()
+        .or_else(|| item.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+        .or_else(|| {
+            item.strip_prefix('[')
+                .and_then(|s| s.strip_suffix(']'))
+                .and_then(|s| s.parse().ok())
+        })
 }
 
 /// A proxy we do not trust forwards for its clients: they all get its address, so they share one
@@ -106,6 +120,25 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert("x-forwarded-for", HeaderValue::from_str(xff).unwrap());
         h
+    }
+
+    #[test]
+    fn forwarded_for_entries_with_ports() {
+        let trusted = vec![crate::config::parse_network("10.0.0.0/8").unwrap()];
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        for (xff, want) in [
+            ("198.51.100.7:51234", "198.51.100.7"),
+            ("[2001:db8::1]:443", "2001:db8::1"),
+            ("[2001:db8::2]", "2001:db8::2"),
+            ("\"198.51.100.8\"", "198.51.100.8"),
+            ("6.6.6.6, 198.51.100.9:80, 10.0.0.3:1234", "198.51.100.9"),
+        ] {
+            assert_eq!(
+                client_ip(proxy, &headers(xff), &trusted),
+                want.parse::<IpAddr>().unwrap(),
+                "{xff}"
+            );
+        }
     }
 
     #[test]

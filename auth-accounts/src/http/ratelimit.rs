@@ -133,11 +133,7 @@ async fn check(state: &AppState, limit: Limit, client: Client) -> Decision {
     if !config.enabled {
         return Decision::Allowed;
     }
-    let key = format!(
-        "ip:{}:{}",
-        client.ip.map(|i| i.to_string()).unwrap_or_default(),
-        client.route
-    );
+    let key = format!("ip:{}:{}", config.client_key(client.ip), client.route);
     let decision = state
         .limiter
         .hit(&key, limit.per_minute(config), 60, state.clock.now())
@@ -153,4 +149,30 @@ async fn check(state: &AppState, limit: Limit, client: Client) -> Decision {
             .inc();
     }
     decision
+}
+
+/// Whether another verification or reset email may go to `recipient` this hour
+/// (`RATE_LIMIT_EMAILS_PER_RECIPIENT_PER_HOUR`), counted alike for every address, registered or
+/// not. Over the limit the request is answered as usual and nothing is sent or changed (the last
+/// link stays valid): the answer reveals nothing, and nobody can flood an inbox from many
+/// addresses.
+pub async fn recipient_allowed(state: &AppState, recipient: &str) -> bool {
+    let config = &state.config.rate_limit;
+    if !config.enabled {
+        return true;
+    }
+    let decision = state
+        .limiter
+        .hit(
+            &format!("mail:{recipient}"),
+            config.emails_per_recipient_per_hour,
+            3600,
+            state.clock.now(),
+        )
+        .await;
+    if decision != Decision::Allowed {
+        tracing::info!("per-recipient email limit reached; nothing sent");
+        return false;
+    }
+    true
 }

@@ -128,11 +128,18 @@ impl Modify for SharedAnswers {
 
 /// The docs routes (not themselves part of the document). `document` is filled in once the whole
 /// API router, and with it the document, is built.
-pub fn router(document: Arc<OnceLock<String>>) -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .route("/openapi.json", get(move || openapi_json(document.clone())))
-        .route("/docs", get(swagger))
-        .route("/redoc", get(redoc))
+pub fn router(document: Arc<OnceLock<String>>, production: bool) -> OpenApiRouter<AppState> {
+    let router =
+        OpenApiRouter::new().route("/openapi.json", get(move || openapi_json(document.clone())));
+    // The two UI pages load their scripts from a CDN: served in development only, so a
+    // production origin that holds session cookies never runs third-party script.
+    if production {
+        router
+    } else {
+        router
+            .route("/docs", get(swagger))
+            .route("/redoc", get(redoc))
+    }
 }
 
 async fn openapi_json(document: Arc<OnceLock<String>>) -> Response {

@@ -69,7 +69,25 @@ pub async fn health(State(state): State<AppState>) -> Response {
 }
 
 /// Whether the database answers, and every component's state.
+/// How long one check answers for: probes and scrapers may call often, each check pings the
+/// database, Redis, SMTP and Kafka.
+const HEALTH_CACHE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// [`check_now`], reused for [`HEALTH_CACHE`]. Concurrent callers wait for the one check in
+/// flight instead of starting their own.
 async fn check(state: &AppState) -> (bool, serde_json::Value) {
+    let mut cache = state.health_cache.lock().await;
+    if let Some((at, database, components)) = &*cache {
+        if at.elapsed() < HEALTH_CACHE {
+            return (*database, components.clone());
+        }
+    }
+    let (database, components) = check_now(state).await;
+    *cache = Some((std::time::Instant::now(), database, components.clone()));
+    (database, components)
+}
+
+async fn check_now(state: &AppState) -> (bool, serde_json::Value) {
     let database = store::ping(&state.db).await;
     let redis = match &state.redis {
         None => "disabled",

@@ -1,5 +1,7 @@
 //! Login, refresh and logout routes. The refresh state machine itself is [`crate::sessions`].
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
@@ -61,26 +63,8 @@ pub async fn login(
     // Bound the work an attacker can ask for; real passwords are at most 128 characters.
     let password: String = req.password.chars().take(256).collect();
     // Per-address throttle on failures, counted alike for unknown addresses (no enumeration).
-    let throttle_key = format!(
-        "login-fail:{}",
-        email.as_ref().map(Email::as_str).unwrap_or("invalid")
-    );
-    let rl = &state.config.rate_limit;
-    if rl.enabled {
-        let now = state.clock.now();
-        let failures = state
-            .limiter
-            .peek(&throttle_key, rl.login_failure_window, now)
-            .await;
-        if failures >= u64::from(rl.login_failures) {
-            let window = rl.login_failure_window;
-            let retry_after_secs = u64::try_from(window - now.rem_euclid(window))
-                .unwrap_or(1)
-                .max(1);
-            state.metrics.failed_logins.inc();
-            return Err(ApiError::TooManyRequests { retry_after_secs });
-        }
-    }
+    let throttle_key = failure_key(&state, email.as_ref().map(Email::as_str), client.ip);
+    refuse_when_throttled(&state, &throttle_key).await?;
     let user = match &email {
         Some(email) => {
             let mut conn = state.db.acquire().await?;
@@ -97,13 +81,7 @@ pub async fn login(
     let user = match user {
         Some(u) if verified.ok && u.is_active == 1 => u,
         other => {
-            state.metrics.failed_logins.inc();
-            if rl.enabled {
-                let _ = state
-                    .limiter
-                    .hit(&throttle_key, u32::MAX, rl.login_failure_window, now)
-                    .await;
-            }
+            count_failure(&state, &throttle_key, now).await;
             let mut uow = state.unit_of_work().await?;
             let event = Event::LoginFailed {
                 email: email.as_ref().map(|e| e.as_str().to_string()),
@@ -173,7 +151,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
 
 /// Rotate the refresh token and get a new access token.
 #[utoipa::path(post, path = "/refresh", tag = "login", request_body(content = RefreshRequest, description = "Optional"),
-    responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = StatusBody), (status = 400, body = ErrorBody, description = "tokenDelivery body with the refresh cookie"), (status = 401, body = ErrorBody)))]
 pub async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -184,11 +162,18 @@ pub async fn refresh(
     // A token in the body answers in the body; the cookie answers with cookies.
     let (token, delivery) = match req.refresh_token.filter(|t| !t.is_empty()) {
         Some(t) => (t, req.token_delivery.unwrap_or(TokenDelivery::Body)),
-        None => (
-            cookies::read(&headers, REFRESH_COOKIE)
-                .ok_or(ApiError::Unauthorized("Refresh token missing"))?,
-            req.token_delivery.unwrap_or(TokenDelivery::Cookie),
-        ),
+        None => {
+            let token = cookies::read(&headers, REFRESH_COOKIE)
+                .ok_or(ApiError::Unauthorized("Refresh token missing"))?;
+            // Cookie in, cookie out: an HttpOnly refresh cookie must never be exchanged for
+            // tokens a page script can read.
+            if req.token_delivery == Some(TokenDelivery::Body) {
+                return Err(ApiError::BadRequest(
+                    "tokenDelivery \"body\" needs the refresh token in the body".into(),
+                ));
+            }
+            (token, TokenDelivery::Cookie)
+        }
     };
     match sessions::refresh(&state, &token, client.ip).await {
         Ok(issued) => respond(
@@ -248,4 +233,65 @@ pub async fn logout(
         ApiJson(StatusBody::success("logout", "Logged out.")),
     )
         .into_response())
+}
+
+/// The failed-password counters of an address: per address *and client* (the tight one, so a
+/// guesser elsewhere cannot lock the real user out), and per address from everywhere (the loose
+/// ceiling on distributed guessing). `None` email: a malformed one. Shared by login and
+/// change-password, so a stolen session cannot guess the password faster than a login could.
+pub(crate) struct FailureKeys {
+    client: String,
+    account: String,
+}
+
+pub(crate) fn failure_key(
+    state: &AppState,
+    email: Option<&str>,
+    ip: Option<IpAddr>,
+) -> FailureKeys {
+    let email = email.unwrap_or("invalid");
+    FailureKeys {
+        client: format!(
+            "login-fail:{email}:{}",
+            state.config.rate_limit.client_key(ip)
+        ),
+        account: format!("login-fail:{email}"),
+    }
+}
+
+/// 429 while the address has had too many failed password checks in the current window, from
+/// this client or from all of them.
+pub(crate) async fn refuse_when_throttled(state: &AppState, keys: &FailureKeys) -> ApiResult<()> {
+    let rl = &state.config.rate_limit;
+    if !rl.enabled {
+        return Ok(());
+    }
+    let now = state.clock.now();
+    let window = rl.login_failure_window;
+    let from_client = state.limiter.peek(&keys.client, window, now).await;
+    let from_all = state.limiter.peek(&keys.account, window, now).await;
+    if from_client >= u64::from(rl.login_failures)
+        || from_all >= u64::from(rl.login_failures_per_account)
+    {
+        let retry_after_secs = u64::try_from(window - now.rem_euclid(window))
+            .unwrap_or(1)
+            .max(1);
+        state.metrics.failed_logins.inc();
+        return Err(ApiError::TooManyRequests { retry_after_secs });
+    }
+    Ok(())
+}
+
+/// Counts one failed password check on both counters.
+pub(crate) async fn count_failure(state: &AppState, keys: &FailureKeys, now: i64) {
+    state.metrics.failed_logins.inc();
+    let rl = &state.config.rate_limit;
+    if rl.enabled {
+        for key in [&keys.client, &keys.account] {
+            let _ = state
+                .limiter
+                .hit(key, u32::MAX, rl.login_failure_window, now)
+                .await;
+        }
+    }
 }

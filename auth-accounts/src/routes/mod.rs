@@ -40,7 +40,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(tokens::router())
         .merge(health::router())
         .merge(revocations::router())
-        .merge(docs::router(document.clone()));
+        .merge(docs::router(document.clone(), state.config.production));
     let (router, mut openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .nest(PREFIX, features)
         .split_for_parts();

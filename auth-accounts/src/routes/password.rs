@@ -25,11 +25,12 @@ use crate::store::{sessions, users};
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        // Every route here sends an email or hashes a password: all are rate limited.
         .routes(routes!(reset_password))
-        // A route layer covers the routes added above it.
-        .route_layer(per_client(state, Limit::Auth))
         .routes(routes!(complete_reset))
         .routes(routes!(change_password))
+        // A route layer covers the routes added above it.
+        .route_layer(per_client(state, Limit::Auth))
 }
 
 fn user_lang(locale: Option<&str>, accept_language: Option<&str>) -> Lang {
@@ -47,6 +48,12 @@ pub async fn reset_password(
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> ApiResult<ApiJson<StatusBody>> {
     let email = Email::parse(&req.email)?;
+    if !crate::http::ratelimit::recipient_allowed(&state, email.as_str()).await {
+        return Ok(ApiJson(StatusBody::success(
+            "resetPassword",
+            "If the account exists, a password reset email has been sent.",
+        )));
+    }
     let token = crate::crypto::random_token()?;
     let mut uow = state.unit_of_work().await?;
     let now = uow.now();
@@ -111,6 +118,23 @@ pub async fn complete_reset(
     const INVALID: ApiError = ApiError::Unauthorized("Invalid or expired reset token");
     let email = Email::parse(&req.email)?;
     let password = Password::parse(&req.new_password)?;
+    // The cheap check first: a wrong token costs a lookup, not a password hash. (It is checked
+    // again, and used up, in the transaction below; the hash is made outside it so no write
+    // lock is held while it runs.)
+    {
+        let mut conn = state.db.acquire().await?;
+        if !one_time::check(
+            &mut conn,
+            Purpose::Reset,
+            &email,
+            &req.token,
+            state.clock.now(),
+        )
+        .await?
+        {
+            return Err(INVALID);
+        }
+    }
     let hash = state.hasher.hash(password.expose()).await?;
     let mut uow = state.unit_of_work().await?;
     let now = uow.now();
@@ -168,12 +192,17 @@ pub async fn change_password(
             .ok_or(ApiError::Unauthorized("Invalid or expired token"))?
     };
     let current: String = req.password.chars().take(256).collect();
+    // Throttled like failed logins, on the same counter: a stolen session must not be a faster
+    // way to guess the password.
+    let throttle_key = crate::routes::login::failure_key(&state, Some(&user.email), client.ip);
+    crate::routes::login::refuse_when_throttled(&state, &throttle_key).await?;
     if !state
         .hasher
         .verify(&current, Some(&user.password_hash))
         .await?
         .ok
     {
+        crate::routes::login::count_failure(&state, &throttle_key, state.clock.now()).await;
         return Err(ApiError::Unauthorized("Invalid credentials"));
     }
     let hash = state.hasher.hash(new_password.expose()).await?;
@@ -200,10 +229,12 @@ pub async fn change_password(
         .await?;
     uow.commit().await?;
     // Answer the way the caller authenticated: cookie clients get cookies, Bearer clients the body.
-    let delivery = req.token_delivery.unwrap_or(match auth.source {
+    // A cookie-authenticated caller gets cookies whatever it asks for: cookies are never
+    // exchanged for tokens a page script can read.
+    let delivery = match auth.source {
         crate::http::TokenSource::Cookie => TokenDelivery::Cookie,
-        crate::http::TokenSource::Header => TokenDelivery::Body,
-    });
+        crate::http::TokenSource::Header => req.token_delivery.unwrap_or(TokenDelivery::Body),
+    };
     respond(
         &state,
         &issued,

@@ -65,6 +65,12 @@ pub async fn verify_email(
     ApiJson(req): ApiJson<EmailRequest>,
 ) -> ApiResult<ApiJson<StatusBody>> {
     let email = Email::parse(&req.email)?;
+    if !crate::http::ratelimit::recipient_allowed(&state, email.as_str()).await {
+        return Ok(ApiJson(StatusBody::success(
+            "sign_up",
+            "Verification email sent.",
+        )));
+    }
     let lang = Lang::from_accept_language(client.accept_language.as_deref());
     let token = crate::crypto::random_token()?;
     let mut uow = state.unit_of_work().await?;

@@ -46,6 +46,8 @@ async fn probes_live_and_ready(backend: Backend) {
     assert_eq!(body["components"]["database"], "ok");
     // The database goes away: not ready (out of the load balancer), but still alive (no restart).
     app.state.db.close().await;
+    // Checks are reused for two seconds (a probe flood costs one check).
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let response = app.get("health/ready", None).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = json_body(response).await;
@@ -161,4 +163,110 @@ async fn openapi_lists_what_the_shared_layers_answer(backend: Backend) {
     }
     let email = &doc["components"]["schemas"]["EmailRequest"]["properties"]["email"];
     assert_eq!(email["format"], "email");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_is_nosniff_and_personal_ones_are_never_cached() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let tokens = app
+        .register(&crate::helpers::email("headers"), crate::helpers::PASSWORD)
+        .await;
+    for (path, bearer) in [
+        ("me", Some(tokens.access.as_str())),
+        ("sessions", Some(tokens.access.as_str())),
+        ("health", None),
+        ("no-such-route", None),
+    ] {
+        let response = app.get(path, bearer).await;
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+    }
+    // The JWKS keeps its own caching policy.
+    let jwks = app.get(".well-known/jwks.json", None).await;
+    assert_eq!(jwks.headers()["x-content-type-options"], "nosniff");
+    assert_ne!(jwks.headers()["cache-control"], "no-store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_methods_share_one_metrics_label() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for method in ["FROBNICATE", "BREW", "X-A1"] {
+        let m = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        app.client
+            .request(m, app.url("health"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let metrics = app
+        .client
+        .get(format!("http://127.0.0.1:{}/metrics", app.port))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !metrics.contains("FROBNICATE") && !metrics.contains("BREW"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("method=\"other\""), "{metrics}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_are_reused_for_two_seconds() {
+    let mut redis = crate::peers::RedisServer::start().await;
+    let url = redis.url();
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, &[("REDIS_URL", url.as_str())]).await;
+    let components = |body: serde_json::Value| body["components"]["redis"].clone();
+    assert_eq!(
+        components(json_body(app.get("health", None).await).await),
+        "ok"
+    );
+    redis.stop();
+    // Within the cache window the last check answers (a probe flood costs one check)...
+    assert_eq!(
+        components(json_body(app.get("health", None).await).await),
+        "ok"
+    );
+    // ...and after it, a fresh one.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        components(json_body(app.get("health", None).await).await),
+        "down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documentation_pages_are_served_in_development_only() {
+    let dev = spawn_app(Backend::Sqlite).await;
+    assert_eq!(dev.get("docs", None).await.status(), StatusCode::OK);
+    // The same environment (its signing key now exists) in production.
+    let prod = crate::helpers::spawn_on(
+        &dev.env,
+        &[
+            ("ENV", "prod"),
+            ("REVOCATIONS_TOKEN", "feed-token-0123456789"),
+            ("FRONTEND_URL", "https://app.example.com"),
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("BCRYPT_COST", "10"),
+        ],
+    )
+    .await;
+    for page in ["docs", "redoc"] {
+        assert_eq!(
+            prod.get(page, None).await.status(),
+            StatusCode::NOT_FOUND,
+            "{page}"
+        );
+    }
+    assert_eq!(
+        prod.get("openapi.json", None).await.status(),
+        StatusCode::OK
+    );
 }

@@ -243,6 +243,8 @@ async fn limits_are_shared_through_redis_and_survive_its_outage() {
         }
         assert_limited(login(app, &user, PASSWORD, None).await, "login", 60).await;
     }
+    // Health checks are reused for two seconds: wait for a fresh one.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let response = a.get("health", None).await;
     assert_eq!(response.status(), StatusCode::OK);
     let health = json_body(response).await;
@@ -271,4 +273,213 @@ async fn limits_are_shared_through_redis_and_survive_its_outage() {
         );
     }
     assert_limited(login(&a, &user, PASSWORD, None).await, "login", 60).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_that_hashes_is_rate_limited() {
+    let app = spawn_app_with(Backend::Sqlite, LIMITED).await;
+    let user = email("hashes");
+    let tokens = app.register(&user, PASSWORD).await;
+    align_to_window(&[&app.clock], 60);
+    let reset = json!({ "email": user, "token": "not-the-token", "newPassword": "NewPass123!" });
+    for i in 1..=5 {
+        let response = app.post_json("complete-reset", &reset).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "complete-reset {i}"
+        );
+    }
+    assert_limited(
+        app.post_json("complete-reset", &reset).await,
+        "complete-reset",
+        60,
+    )
+    .await;
+    let change = json!({ "password": "wrong-password-1", "newPassword": "NewPass123!" });
+    for i in 1..=5 {
+        let response = app
+            .post_json_bearer("change-password", &change, &tokens.access)
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "change-password {i}"
+        );
+    }
+    assert_limited(
+        app.post_json_bearer("change-password", &change, &tokens.access)
+            .await,
+        "change-password",
+        60,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_current_passwords_count_as_failed_logins() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "1000"),
+            ("LOGIN_FAILURE_LIMIT", "3"),
+        ],
+    )
+    .await;
+    let user = email("guess");
+    let tokens = app.register(&user, PASSWORD).await;
+    align_to_window(&[&app.clock], 900);
+    let guess = json!({ "password": "wrong-password-1", "newPassword": "NewPass123!" });
+    for _ in 1..=3 {
+        let response = app
+            .post_json_bearer("change-password", &guess, &tokens.access)
+            .await;
+        assert_error(response, StatusCode::UNAUTHORIZED, "change-password").await;
+    }
+    // Throttled now, even with the right current password, and so is a login.
+    let right = json!({ "password": PASSWORD, "newPassword": "NewPass123!" });
+    assert_limited(
+        app.post_json_bearer("change-password", &right, &tokens.access)
+            .await,
+        "change-password",
+        900,
+    )
+    .await;
+    assert_limited(login(&app, &user, PASSWORD, None).await, "login", 900).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_reset_token_costs_no_password_hash() {
+    // An expensive hash (bcrypt cost 14) makes the difference plain: a wrong token is answered
+    // after a lookup, a right one after a hash.
+    let app = spawn_app_with(Backend::Sqlite, &[("BCRYPT_COST", "14")]).await;
+    let user = email("cheap");
+    app.register(&user, PASSWORD).await;
+    let wrong = json!({ "email": user, "token": "not-the-token", "newPassword": "NewPass123!" });
+    let started = Instant::now();
+    let response = app.post_json("complete-reset", &wrong).await;
+    let wrong_took = started.elapsed();
+    assert_error(response, StatusCode::UNAUTHORIZED, "complete-reset").await;
+    let response = app
+        .post_json("reset-password", &json!({ "email": user }))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let token = app.latest_mail_token(&user).await;
+    let right = json!({ "email": user, "token": token, "newPassword": "NewPass123!" });
+    let started = Instant::now();
+    let response = app.post_json("complete-reset", &right).await;
+    let right_took = started.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        wrong_took * 5 < right_took,
+        "a wrong token took {wrong_took:?}, a right one {right_took:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guesser_elsewhere_cannot_lock_the_owner_out_until_the_account_ceiling() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "1000"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+            ("LOGIN_FAILURE_LIMIT", "3"),
+            ("LOGIN_FAILURE_ACCOUNT_LIMIT", "5"),
+        ],
+    )
+    .await;
+    let owner = email("owner");
+    app.register(&owner, PASSWORD).await;
+    align_to_window(&[&app.clock], 900);
+    for _ in 1..=3 {
+        let r = login(&app, &owner, "wrong-password-1", Some("203.0.113.66")).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "login").await;
+    }
+    // The guesser is throttled; the owner, from their own address, is not.
+    assert_limited(
+        login(&app, &owner, PASSWORD, Some("203.0.113.66")).await,
+        "login",
+        900,
+    )
+    .await;
+    assert_eq!(
+        login(&app, &owner, PASSWORD, Some("198.51.100.20"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // Guessing from many addresses meets the looser per-account ceiling (5 in all).
+    for ip in ["203.0.113.67", "203.0.113.68"] {
+        let r = login(&app, &owner, "wrong-password-1", Some(ip)).await;
+        assert_error(r, StatusCode::UNAUTHORIZED, "login").await;
+    }
+    assert_limited(
+        login(&app, &owner, PASSWORD, Some("198.51.100.20")).await,
+        "login",
+        900,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_clients_share_a_bucket_per_64() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("TRUSTED_PROXIES", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let user = email("v6");
+    app.register(&user, PASSWORD).await;
+    align_to_window(&[&app.clock], 60);
+    // Five logins from five addresses of one /64 (with a port, as some proxies write them).
+    for i in 1..=5 {
+        let xff = format!("[2001:db8:7:7::{i}]:4430");
+        let r = login(&app, &user, PASSWORD, Some(&xff)).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {i}");
+    }
+    assert_limited(
+        login(&app, &user, PASSWORD, Some("2001:db8:7:7::99")).await,
+        "login",
+        60,
+    )
+    .await;
+    // Another /64 has its own budget.
+    assert_eq!(
+        login(&app, &user, PASSWORD, Some("2001:db8:7:8::1"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_inbox_gets_at_most_five_emails_an_hour() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("RATE_LIMIT_ENABLED", "true"),
+            ("RATE_LIMIT_AUTH_PER_MINUTE", "1000"),
+        ],
+    )
+    .await;
+    align_to_window(&[&app.clock], 3600);
+    let victim = email("inbox");
+    for _ in 1..=7 {
+        let r = app.verify_email(&victim).await;
+        assert_eq!(r.status(), StatusCode::OK, "the answer never changes");
+    }
+    app.wait_for_mail_relay().await;
+    assert_eq!(app.mails_to(&victim).await.len(), 5);
+    // The last link sent still works: nothing was replaced by the refused requests.
+    let token = app.latest_mail_token(&victim).await;
+    let body = crate::helpers::TestApp::registration_body(&victim, &token, PASSWORD);
+    assert_eq!(
+        app.post_json("complete-registration", &body).await.status(),
+        StatusCode::OK
+    );
 }

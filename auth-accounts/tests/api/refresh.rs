@@ -14,6 +14,9 @@ both!(
     token_from_body_keys_or_cookie,
     concurrent_refreshes_agree,
     unknown_tokens_revoke_nothing,
+    a_refresh_cookie_is_never_exchanged_for_body_tokens,
+    sessions_end_at_their_absolute_lifetime,
+    the_grace_answer_goes_only_to_the_client_that_rotated,
 );
 
 async fn refreshed(response: reqwest::Response) -> (String, String) {
@@ -219,4 +222,67 @@ async fn unknown_tokens_revoke_nothing(backend: Backend) {
         .await
         .iter()
         .any(|e| e == "user.refresh_token_reused" || e == "user.session_revoked"));
+}
+
+async fn a_refresh_cookie_is_never_exchanged_for_body_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let session = app.register(&email("cookie-in"), PASSWORD).await;
+    let response = app
+        .client
+        .post(app.url("refresh"))
+        .header("cookie", format!("refresh_token={}", session.refresh))
+        .header("origin", FRONTEND)
+        .json(&json!({ "tokenDelivery": "body" }))
+        .send()
+        .await
+        .unwrap();
+    assert!(set_cookies(&response).is_empty());
+    let body = assert_error(response, StatusCode::BAD_REQUEST, "refresh").await;
+    assert!(!body.contains(&session.refresh));
+    // The cookie still works, the way it was meant to be used.
+    app.assert_access_works(&session.access).await;
+    let response = app
+        .client
+        .post(app.url("refresh"))
+        .header("cookie", format!("refresh_token={}", session.refresh))
+        .header("origin", FRONTEND)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(cookie_value(&response, "refresh_token").is_some());
+    assert!(json_body(response).await.get("refresh_token").is_none());
+}
+
+async fn sessions_end_at_their_absolute_lifetime(backend: Backend) {
+    let app = spawn_app_with(backend, &[("SESSION_ABSOLUTE_TTL_SECONDS", "3600")]).await;
+    let session = app.register(&email("absolute"), PASSWORD).await;
+    let mut refresh = session.refresh;
+    // Refreshed every 20 minutes: the idle timeout never strikes, the absolute one does.
+    for _ in 0..2 {
+        app.clock.advance(1200);
+        refresh = refreshed(app.refresh_body(&refresh).await).await.1;
+    }
+    app.clock.advance(1201);
+    app.assert_refresh_dead(&refresh).await;
+}
+
+async fn the_grace_answer_goes_only_to_the_client_that_rotated(backend: Backend) {
+    let app = spawn_app_with(backend, &[("TRUSTED_PROXIES", "127.0.0.1")]).await;
+    let session = app.register(&email("bound"), PASSWORD).await;
+    let from = |ip: &'static str, token: &str| {
+        app.client
+            .post(app.url("refresh"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({ "refreshToken": token }))
+            .send()
+    };
+    let (_, next) = refreshed(from("203.0.113.7", &session.refresh).await.unwrap()).await;
+    // The same client retrying within the window gets the same successor...
+    let (_, again) = refreshed(from("203.0.113.7", &session.refresh).await.unwrap()).await;
+    assert_eq!(again, next);
+    // ...a copy replayed from elsewhere is reuse: refused, and the family is revoked.
+    let response = from("198.51.100.9", &session.refresh).await.unwrap();
+    assert_error(response, StatusCode::UNAUTHORIZED, "refresh").await;
+    app.assert_refresh_dead(&next).await;
 }

@@ -7,12 +7,13 @@ use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, email, spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::helpers::{assert_error, email, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD};
 use crate::peers::{wait_for, RedisServer};
 
 both!(
     logout_reaches_redis_within_a_second,
-    stream_sends_snapshot_then_revocations
+    stream_sends_snapshot_then_revocations,
+    revocations_committed_out_of_order_are_streamed
 );
 
 /// The access-token horizon with the default settings: 900 s lifetime + 30 s leeway.
@@ -283,4 +284,63 @@ async fn revocations_survive_a_redis_outage() {
     #[allow(clippy::cast_possible_truncation)]
     let until = until as i64;
     assert_eq!(until, revoked_at(&app, &during.session_id).await + HORIZON);
+}
+
+/// Revokes a session directly in the database with the given stamp, as a replica whose clock
+/// read came earlier (or later) than its commit would.
+async fn revoke_stamped(app: &TestApp, session_id: &str, stamp: i64) {
+    let updated = sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE session_id = $2")
+        .bind(stamp)
+        .bind(session_id)
+        .execute(&app.state.db)
+        .await
+        .expect("revoke")
+        .rows_affected();
+    assert_eq!(updated, 1);
+}
+
+async fn revocations_committed_out_of_order_are_streamed(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = email("order");
+    let first = app.register(&user, PASSWORD).await;
+    let later = app.login(&user, PASSWORD).await;
+    let concurrent = app.login(&user, PASSWORD).await;
+    let committed_meanwhile = app.login(&user, PASSWORD).await;
+    let response = app
+        .client
+        .get(app.url("revocations/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut lines = Lines {
+        response,
+        buffer: Vec::new(),
+    };
+    assert_eq!(lines.next(Duration::from_secs(2)).await["type"], "snapshot");
+    let now = chrono::Utc::now().timestamp();
+
+    // A revocation stamped later commits first...
+    revoke_stamped(&app, &later.session_id, now + 5).await;
+    next_revocation(&mut lines, &later.session_id, &[]).await;
+    // ...then one stamped earlier (a replica that waited for a lock): it is still streamed.
+    revoke_stamped(&app, &first.session_id, now - 5).await;
+    next_revocation(&mut lines, &first.session_id, &[]).await;
+
+    if backend == Backend::Postgres {
+        // Two transactions at once: the one that started first (and took the lower log number)
+        // commits last.
+        let mut slow = app.state.db.begin().await.expect("begin");
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE session_id = $2")
+            .bind(now)
+            .bind(&concurrent.session_id)
+            .execute(&mut *slow)
+            .await
+            .expect("revoke in the slow transaction");
+        revoke_stamped(&app, &committed_meanwhile.session_id, now).await;
+        next_revocation(&mut lines, &committed_meanwhile.session_id, &[]).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        slow.commit().await.expect("commit");
+        next_revocation(&mut lines, &concurrent.session_id, &[]).await;
+    }
 }

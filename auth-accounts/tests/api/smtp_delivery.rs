@@ -231,3 +231,24 @@ fn tempdir(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_emails_keep_no_one_time_links_at_rest() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    let user = crate::helpers::email("at-rest");
+    let response = app.verify_email(&user).await;
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    app.wait_for_mail_relay().await;
+    let token = app.latest_mail_token(&user).await;
+    let rows: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT status, body_text, body_html FROM email_outbox")
+            .fetch_all(&app.state.db)
+            .await
+            .unwrap();
+    assert!(!rows.is_empty());
+    for (status, text, html) in rows {
+        assert_eq!(status, "sent");
+        assert!(!text.contains(&token) && !html.contains(&token));
+        assert!(text.is_empty() && html.is_empty());
+    }
+}
