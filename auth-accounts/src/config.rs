@@ -143,6 +143,9 @@ pub struct Config {
     /// `JWT_ADDITIONAL_PUBLIC_KEY_PATHS`: retired (or upcoming) public keys still published in the
     /// JWKS and accepted, so tokens signed before a key change stay valid until they expire.
     pub jwt_additional_public_keys: Vec<PathBuf>,
+    /// `JWT_RETIRED_KEYS_DIR`: where rotation keeps retired public keys (default `retired/` beside
+    /// the private key). A separate directory lets Kubernetes mount them from their own Secret.
+    pub jwt_retired_keys_dir: PathBuf,
     pub jwt_algorithm: Algorithm,
     pub jwt_issuer: String,
     pub jwt_audience: String,
@@ -173,6 +176,9 @@ pub struct Config {
     /// `RUN_WORKERS`: run the relays and cleanup inside the API process (default), or leave them
     /// to a separate `auth-accounts worker` process.
     pub run_workers: bool,
+    /// `MIGRATE_ON_START`: apply pending migrations at start-up (default). `false` only checks that
+    /// none is pending and leaves applying them to `auth-accounts migrate` (a Kubernetes Job).
+    pub migrate_on_start: bool,
     pub cleanup_interval_secs: u64,
     /// Old-service variables that are set but have no effect (name, why), logged at start-up.
     pub ignored_legacy_vars: Vec<(&'static str, &'static str)>,
@@ -376,6 +382,19 @@ impl Config {
             .map(|n| n.get())
             .unwrap_or(2);
         let certs = |name: &str| PathBuf::from("certs").join(name);
+        let jwt_private_key_path = v
+            .get("JWT_PRIVATE_KEY_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| certs("jwt-private.pem"));
+        let jwt_retired_keys_dir = v.get("JWT_RETIRED_KEYS_DIR").map_or_else(
+            || {
+                jwt_private_key_path
+                    .parent()
+                    .unwrap_or_else(|| std::path::Path::new("."))
+                    .join("retired")
+            },
+            PathBuf::from,
+        );
         Ok(Self {
             production,
             log_level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
@@ -399,10 +418,7 @@ impl Config {
             smtp_pass: v.get("SMTP_PASS").map(Secret::new),
             smtp_from_email: v.string("SMTP_FROM_EMAIL", "noreply@localhost"),
             smtp_from_name: v.string("SMTP_FROM_NAME", "SmartBudget"),
-            jwt_private_key_path: v
-                .get("JWT_PRIVATE_KEY_PATH")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| certs("jwt-private.pem")),
+            jwt_private_key_path,
             jwt_public_key_path: v
                 .get("JWT_PUBLIC_KEY_PATH")
                 .map(PathBuf::from)
@@ -417,6 +433,7 @@ impl Config {
                         .collect()
                 })
                 .unwrap_or_default(),
+            jwt_retired_keys_dir,
             jwt_algorithm,
             jwt_issuer: v.string("JWT_ISSUER", "auth-service"),
             jwt_audience: v.string("JWT_AUDIENCE", "smart-budget"),
@@ -441,6 +458,7 @@ impl Config {
             request_timeout_secs: v.num("REQUEST_TIMEOUT_SECONDS", 10u64)?.max(1),
             revocations_token: v.get("REVOCATIONS_TOKEN").map(Secret::new),
             run_workers: v.flag("RUN_WORKERS", true)?,
+            migrate_on_start: v.flag("MIGRATE_ON_START", true)?,
             cleanup_interval_secs: v.num("CLEANUP_INTERVAL_SECONDS", 3600u64)?.max(10),
             rate_limit: RateLimitConfig {
                 enabled: v.flag("RATE_LIMIT_ENABLED", true)?,
@@ -488,6 +506,26 @@ pub(crate) mod tests {
         assert_eq!(c.allowed_origins, vec!["http://localhost:3000".to_string()]);
         assert_eq!(c.jwt_issuer, "auth-service");
         assert_eq!(c.jwt_audience, "smart-budget");
+        assert!(c.migrate_on_start);
+        assert_eq!(c.jwt_retired_keys_dir, PathBuf::from("certs/retired"));
+    }
+
+    #[test]
+    fn retired_keys_and_migrations_for_kubernetes() {
+        let c = Config::from_vars(&vars(&[
+            ("JWT_PRIVATE_KEY_PATH", "/etc/auth/keys/private.pem"),
+            ("MIGRATE_ON_START", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.jwt_retired_keys_dir,
+            PathBuf::from("/etc/auth/keys/retired")
+        );
+        assert!(!c.migrate_on_start);
+        let c = Config::from_vars(&vars(&[("JWT_RETIRED_KEYS_DIR", "/etc/auth/retired")])).unwrap();
+        assert_eq!(c.jwt_retired_keys_dir, PathBuf::from("/etc/auth/retired"));
+        let e = Config::from_vars(&vars(&[("MIGRATE_ON_START", "sometimes")])).unwrap_err();
+        assert_eq!(e.var, "MIGRATE_ON_START");
     }
 
     #[test]

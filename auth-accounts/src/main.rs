@@ -4,6 +4,7 @@
 //! auth-accounts            serve the API (and, by default, run the background workers)
 //! auth-accounts worker     only the background workers: email and Kafka relays, cleanup
 //! auth-accounts rotate-keys   rotate the signing keys on disk (see `keys`), record the event
+//! auth-accounts migrate    apply pending database migrations, then exit (a Job or init container)
 //! auth-accounts --check    validate configuration, database, migrations and keys, then exit
 //! auth-accounts import-legacy --from URL [--dry-run]   copy the old service's users and sessions
 //! auth-accounts probe [live|ready]   container health check against the running server
@@ -44,6 +45,21 @@ async fn main() {
     if std::env::args().nth(1).as_deref() == Some("import-legacy") {
         let args: Vec<String> = std::env::args().skip(2).collect();
         std::process::exit(auth_accounts::legacy::import::main(&config, &args).await);
+    }
+    if std::env::args().nth(1).as_deref() == Some("migrate") {
+        match auth_accounts::store::migrate(&config).await {
+            Ok(applied) if applied.is_empty() => println!("database schema is up to date"),
+            Ok(applied) => println!(
+                "applied {} migration(s): {}",
+                applied.len(),
+                applied.join(", ")
+            ),
+            Err(err) => {
+                eprintln!("auth-accounts migrate: {err}");
+                std::process::exit(1);
+            }
+        }
+        return;
     }
     let check_only = std::env::args().any(|a| a == "--check");
     if std::env::args().nth(1).as_deref() == Some("rotate-keys") {

@@ -19,8 +19,18 @@ pub type Db = AnyPool;
 pub type Tx = sqlx::Transaction<'static, Any>;
 pub type Conn = sqlx::AnyConnection;
 
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+/// The migrations of one database kind. Applied migrations this binary does not know (a newer
+/// release's expand step) are tolerated: migrations are expand/contract (docs/upgrading.md), so the
+/// previous release keeps running beside the next one during a rolling upgrade or a rollback.
+fn migrator(sqlite: bool) -> sqlx::migrate::Migrator {
+    let mut migrator = if sqlite {
+        sqlx::migrate!("../migrations/sqlite")
+    } else {
+        sqlx::migrate!("../migrations/postgres")
+    };
+    migrator.set_ignore_missing(true);
+    migrator
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,10 +40,63 @@ pub enum StoreError {
     Connect(#[source] sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error(
+        "the database schema is behind this release: {count} migration(s) pending, the first is \
+         {first}; run `auth-accounts migrate` (MIGRATE_ON_START is false)"
+    )]
+    Pending { count: usize, first: String },
 }
 
-/// Opens the pool and applies the migrations of the configured database.
+/// Opens the pool. With `MIGRATE_ON_START` (the default) it applies the pending migrations;
+/// without, it only checks that none is pending (`auth-accounts migrate` applies them).
 pub async fn connect(config: &Config) -> Result<Db, StoreError> {
+    let pool = open(config).await?;
+    let migrator = migrator(config.is_sqlite());
+    if config.migrate_on_start {
+        migrator.run(&pool).await.map_err(StoreError::Migrate)?;
+    } else {
+        let pending = pending(&pool, &migrator).await;
+        if let Some(first) = pending.first() {
+            return Err(StoreError::Pending {
+                count: pending.len(),
+                first: first.clone(),
+            });
+        }
+    }
+    Ok(pool)
+}
+
+/// `auth-accounts migrate`: applies the pending migrations, whatever `MIGRATE_ON_START` says, and
+/// returns their names. Concurrent runs are safe (sqlx takes a lock on PostgreSQL).
+pub async fn migrate(config: &Config) -> Result<Vec<String>, StoreError> {
+    let pool = open(config).await?;
+    let migrator = migrator(config.is_sqlite());
+    let pending = pending(&pool, &migrator).await;
+    migrator.run(&pool).await.map_err(StoreError::Migrate)?;
+    pool.close().await;
+    Ok(pending)
+}
+
+/// The migrations this binary knows that the database has not applied (`VERSION description`).
+/// No migrations table yet means none is applied.
+async fn pending(pool: &Db, migrator: &sqlx::migrate::Migrator) -> Vec<String> {
+    use sqlx::migrate::Migrate as _;
+    let applied: Vec<i64> = match pool.acquire().await {
+        Ok(mut conn) => conn
+            .list_applied_migrations()
+            .await
+            .map(|list| list.into_iter().map(|m| m.version).collect())
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    migrator
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration() && !applied.contains(&m.version))
+        .map(|m| format!("{} {}", m.version, m.description))
+        .collect()
+}
+
+async fn open(config: &Config) -> Result<Db, StoreError> {
     static DRIVERS: Once = Once::new();
     DRIVERS.call_once(sqlx::any::install_default_drivers);
 
@@ -81,8 +144,6 @@ pub async fn connect(config: &Config) -> Result<Db, StoreError> {
         .connect_with(options)
         .await
         .map_err(StoreError::Connect)?;
-    let migrator = if sqlite { &SQLITE } else { &POSTGRES };
-    migrator.run(&pool).await.map_err(StoreError::Migrate)?;
     Ok(pool)
 }
 
