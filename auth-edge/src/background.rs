@@ -27,11 +27,13 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
         url,
         token,
         redis_url,
+        tls,
     } = sources;
     let stream = async {
         if let Some(uri) = url {
             revocations::stream::run(
                 uri,
+                tls.clone(),
                 token,
                 verifier.revocations_handle(),
                 verifier.metrics_handle(),
@@ -44,10 +46,36 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
         if let Some(url) = redis_url {
             revocations::redis::run(
                 url,
+                tls.clone(),
                 verifier.revocations_handle(),
                 verifier.metrics_handle(),
             )
             .await;
+        }
+    };
+    let watch = async {
+        // Says loudly when the revocation set goes stale and when it recovers (the fail mode
+        // decides what requests get meanwhile; see `revocations::FailMode`).
+        let policy = verifier.staleness_policy();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut was_stale = false;
+        loop {
+            tick.tick().await;
+            let stale = verifier.revocations_stale();
+            if stale && !was_stale {
+                tracing::error!(
+                    mode = ?policy.mode,
+                    max_staleness = ?policy.max_staleness,
+                    "no revocation source heard from within the bound: {}",
+                    match policy.mode {
+                        revocations::FailMode::Closed => "not ready, answering 503 to tokens",
+                        revocations::FailMode::Open => "still accepting tokens, revoked sessions included",
+                    }
+                );
+            } else if !stale && was_stale {
+                tracing::info!("revocation source heard from again; revocation set fresh");
+            }
+            was_stale = stale;
         }
     };
     let prune = async {
@@ -60,5 +88,5 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
             }
         }
     };
-    tokio::join!(verifier.keys().run(), stream, redis, prune);
+    tokio::join!(verifier.keys().run(), stream, redis, watch, prune);
 }

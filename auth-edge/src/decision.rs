@@ -65,6 +65,13 @@ pub enum Rejection {
     /// No key is loaded yet, so nothing can be verified.
     #[error("verification keys not loaded")]
     Unavailable,
+    /// No revocation source has been heard from within the staleness bound and the fail mode
+    /// is closed: the token may belong to a revoked session.
+    #[error("revocation sources stale")]
+    RevocationsStale,
+    /// The token came in the cookie of a cross-site request ([`crate::csrf`]).
+    #[error("cookie sent by a cross-site request")]
+    CrossSite,
 }
 
 /// The value of `Cache-Control` on every denial (and every forward-auth answer): the answer
@@ -80,25 +87,28 @@ impl Rejection {
             Rejection::Expired => Outcome::Expired,
             Rejection::UnknownKey(_) => Outcome::UnknownKey,
             Rejection::Revoked => Outcome::Revoked,
-            Rejection::Unavailable => Outcome::Unavailable,
+            Rejection::Unavailable | Rejection::RevocationsStale => Outcome::Unavailable,
+            Rejection::CrossSite => Outcome::CrossSite,
         }
     }
 
     /// 401, or 503 while no keys are loaded: "cannot decide" must not look like "log out" to
-    /// clients that refresh or drop their session on 401.
+    /// clients that refresh or drop their session on 401. 403 for a cross-site request: the
+    /// credentials are fine, the page that sent them is not, and refreshing would not help.
     pub fn status(&self) -> StatusCode {
         match self {
-            Rejection::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::Unavailable | Rejection::RevocationsStale => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::CrossSite => StatusCode::FORBIDDEN,
             _ => StatusCode::UNAUTHORIZED,
         }
     }
 
     /// The RFC 6750 challenge for a 401: no error attribute when no token was sent (section
     /// 3.1), and the same generic `invalid_token` for every other reason, so a prober learns
-    /// nothing. None for the 503 (not an authentication problem).
+    /// nothing. None for the 503 and the 403 (not an authentication problem).
     pub fn www_authenticate(&self) -> Option<HeaderValue> {
         match self {
-            Rejection::Unavailable => None,
+            Rejection::Unavailable | Rejection::RevocationsStale | Rejection::CrossSite => None,
             Rejection::Missing => Some(HeaderValue::from_static("Bearer realm=\"auth\"")),
             _ => Some(HeaderValue::from_static(
                 "Bearer realm=\"auth\", error=\"invalid_token\"",

@@ -1,5 +1,5 @@
-//! A minimal plain-HTTP GET client: one TCP connection per request over hyper's http1
-//! connection API.
+//! A minimal HTTP(S) GET client: one connection per request over hyper's http1 connection API,
+//! TLS from [`crate::tls`] for `https://`.
 //!
 //! The edge makes two kinds of outgoing requests, both rare: a JWKS fetch (every few minutes)
 //! and the long-lived revocation stream. Neither benefits from pooling, and a pooled client (or
@@ -13,6 +13,8 @@ use http_body_util::Empty;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+
+use crate::tls::TlsClient;
 
 /// Why an outgoing request failed.
 #[derive(Debug, thiserror::Error)]
@@ -41,17 +43,19 @@ pub enum FetchError {
 /// streams afterwards and the caller bounds it. `bearer` adds `Authorization: Bearer ...`.
 pub async fn get(
     uri: &Uri,
+    tls: &TlsClient,
     accept: &'static str,
     bearer: Option<&str>,
     timeout: Duration,
 ) -> Result<Response<Incoming>, FetchError> {
-    tokio::time::timeout(timeout, get_inner(uri, accept, bearer))
+    tokio::time::timeout(timeout, get_inner(uri, tls, accept, bearer))
         .await
         .map_err(|_| FetchError::Timeout)?
 }
 
 async fn get_inner(
     uri: &Uri,
+    tls: &TlsClient,
     accept: &'static str,
     bearer: Option<&str>,
 ) -> Result<Response<Incoming>, FetchError> {
@@ -63,16 +67,16 @@ async fn get_inner(
         .host()
         .trim_start_matches('[')
         .trim_end_matches(']');
-    let port = authority.port_u16().unwrap_or(80);
+    let https = uri.scheme_str() == Some("https");
+    let port = authority.port_u16().unwrap_or(if https { 443 } else { 80 });
     let stream = TcpStream::connect((host, port)).await?;
     stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    // The connection task ends when the response body is finished or dropped.
-    tokio::spawn(async move {
-        if let Err(e) = conn.await {
-            tracing::debug!(error = %e, "outgoing connection ended with an error");
-        }
-    });
+    let mut sender = if https {
+        // A certificate the roots do not vouch for is an I/O error naming the reason.
+        handshake(TokioIo::new(tls.connect(host, stream).await?)).await?
+    } else {
+        handshake(TokioIo::new(stream)).await?
+    };
 
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let mut request = Request::get(path)
@@ -95,4 +99,21 @@ async fn get_inner(
         return Err(FetchError::Status(response.status()));
     }
     Ok(response)
+}
+
+/// The HTTP/1 handshake over any stream; the connection task ends when the response body is
+/// finished or dropped.
+async fn handshake<T>(
+    io: T,
+) -> Result<hyper::client::conn::http1::SendRequest<Empty<Bytes>>, FetchError>
+where
+    T: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "outgoing connection ended with an error");
+        }
+    });
+    Ok(sender)
 }

@@ -21,6 +21,7 @@ use crate::clock;
 use crate::config::{JwksRefresh, KeySource};
 use crate::http_client::{self, FetchError};
 use crate::metrics::Metrics;
+use crate::tls::TlsClient;
 
 /// Bound on one JWKS fetch, connect to last byte. Requests with an unknown kid wait for it.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -152,7 +153,11 @@ pub fn max_age(headers: &HeaderMap) -> Option<Duration> {
 }
 
 /// Loads keys once from the configured source.
-pub async fn load(source: &KeySource, algorithms: &[Algorithm]) -> Result<Loaded, KeyError> {
+pub async fn load(
+    source: &KeySource,
+    algorithms: &[Algorithm],
+    tls: &TlsClient,
+) -> Result<Loaded, KeyError> {
     match source {
         KeySource::File(path) => {
             let bytes = tokio::fs::read(path).await?;
@@ -164,7 +169,7 @@ pub async fn load(source: &KeySource, algorithms: &[Algorithm]) -> Result<Loaded
         KeySource::Url(uri) => {
             let fetch = async {
                 let response =
-                    http_client::get(uri, "application/json", None, FETCH_TIMEOUT).await?;
+                    http_client::get(uri, tls, "application/json", None, FETCH_TIMEOUT).await?;
                 let max_age = max_age(response.headers());
                 let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
                     .collect()
@@ -194,9 +199,10 @@ pub struct KeyStore {
     source: KeySource,
     algorithms: Vec<Algorithm>,
     refresh: JwksRefresh,
+    tls: TlsClient,
     // Swapped whole on refresh; readers clone the Arc and drop the lock at once.
     current: RwLock<Arc<KeySet>>,
-    // Bumped whenever a kid disappears, so cached verifications made with a withdrawn key
+    // Bumped whenever a kid disappears or changes its key material, so cached verifications made with a withdrawn key
     // (e.g. a compromised one) stop counting at once.
     epoch: AtomicU64,
     // One fetch in flight: every fetch, periodic or unknown-kid, holds this lock.
@@ -211,12 +217,14 @@ impl KeyStore {
         source: KeySource,
         algorithms: Vec<Algorithm>,
         refresh: JwksRefresh,
+        tls: TlsClient,
         metrics: Arc<Metrics>,
     ) -> KeyStore {
         KeyStore {
             source,
             algorithms,
             refresh,
+            tls,
             current: RwLock::new(Arc::new(KeySet::new())),
             epoch: AtomicU64::new(0),
             fetch: tokio::sync::Mutex::new(FetchState {
@@ -239,7 +247,7 @@ impl KeyStore {
         !self.current().is_empty()
     }
 
-    /// Changes whenever a previously loaded kid is withdrawn.
+    /// Changes whenever a previously loaded kid is withdrawn or gets other key material.
     pub fn epoch(&self) -> u64 {
         self.epoch.load(Ordering::Acquire)
     }
@@ -255,7 +263,9 @@ impl KeyStore {
                 "verification keys changed"
             );
         }
-        if old.iter().any(|kid| !new.contains(kid)) {
+        // A kid withdrawn, or a kid kept with other key material (a replaced key published
+        // under the old name): tokens verified with the old key must be verified again.
+        if current.kids().any(|kid| keys.get(kid) != current.get(kid)) {
             self.epoch.fetch_add(1, Ordering::AcqRel);
         }
         *current = Arc::new(keys);
@@ -269,7 +279,7 @@ impl KeyStore {
     }
 
     async fn fetch_and_install(&self) -> Result<Duration, KeyError> {
-        match load(&self.source, &self.algorithms).await {
+        match load(&self.source, &self.algorithms, &self.tls).await {
             Ok(loaded) => {
                 self.metrics
                     .key_fetch(true, loaded.keys.len(), clock::unix_now_ms());
@@ -352,7 +362,13 @@ mod tests {
             max: Duration::from_secs(600),
             unknown_kid_interval: Duration::from_secs(5),
         };
-        KeyStore::new(source, vec![Algorithm::EdDSA], refresh, Arc::default())
+        KeyStore::new(
+            source,
+            vec![Algorithm::EdDSA],
+            refresh,
+            TlsClient::default(),
+            Arc::default(),
+        )
     }
 
     #[test]
@@ -431,5 +447,31 @@ mod tests {
         assert_eq!(store.epoch(), e0, "adding a key keeps cached verifications");
         store.install([b].into_iter().collect());
         assert_ne!(store.epoch(), e0, "withdrawing one invalidates them");
+    }
+
+    #[test]
+    fn new_material_under_a_known_kid_bumps_the_epoch() {
+        let store = store_for(KeySource::File("k".into()));
+        let jwk = |key: &SigningKey| {
+            let mut jwk = key.verifying_key().to_jwk();
+            jwk.kid = Some("stable-kid".into());
+            auth_token::VerifyingKey::from_jwk(&jwk).unwrap()
+        };
+        let first = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let second = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        store.install([jwk(&first)].into_iter().collect());
+        let e0 = store.epoch();
+        store.install([jwk(&first)].into_iter().collect());
+        assert_eq!(
+            store.epoch(),
+            e0,
+            "the same key again keeps cached verifications"
+        );
+        store.install([jwk(&second)].into_iter().collect());
+        assert_ne!(
+            store.epoch(),
+            e0,
+            "other material under the same kid invalidates them"
+        );
     }
 }

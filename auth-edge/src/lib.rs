@@ -24,6 +24,7 @@
 //! - [`cache`]: verified-token cache (quick_cache), bounded by entries and memory; expiry on read.
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
 //! - [`request`]: token extraction (bearer, cookie).
+//! - [`csrf`]: the Origin / Fetch Metadata check for cookie-borne tokens.
 //! - [`background`]: the work that keeps a verifier fresh (key refresh, revocation sources,
 //!   pruning), started next to it, never inside it.
 //! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).
@@ -31,7 +32,8 @@
 //! - [`sidecar`]: the pingora `ProxyHttp` impl and its server set-up.
 //! - [`startup`]: [`Application`]: bind, start background work, serve, shut down gracefully.
 //! - [`metrics`]: Prometheus counters and gauges, hand-written text format.
-//! - [`http_client`]: the minimal plain-HTTP GET used for JWKS and the revocation stream.
+//! - [`http_client`]: the minimal HTTP(S) GET used for JWKS and the revocation stream.
+//! - [`tls`]: the TLS client (rustls on aws-lc-rs; system roots plus `AUTH_EDGE_CA_FILE`).
 //! - [`telemetry`]: structured logs.
 //! - [`backoff`], [`clock`]: reconnect delays, unix time.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
@@ -41,6 +43,7 @@ pub mod backoff;
 pub mod cache;
 pub mod clock;
 pub mod config;
+pub mod csrf;
 pub mod decision;
 pub mod ext_authz;
 pub mod http_client;
@@ -54,6 +57,7 @@ pub mod server;
 pub mod sidecar;
 pub mod startup;
 pub mod telemetry;
+pub mod tls;
 pub mod verifier;
 
 pub use config::{Config, ConfigError, KeySource, Mode, VerifierSettings};
@@ -68,7 +72,7 @@ pub async fn check(config: &Config) -> Result<String, String> {
     let (serve, settings) = (&config.serve, &config.verifier);
     let keys = match &settings.keys {
         KeySource::File(path) => {
-            let loaded = keys::load(&settings.keys, &settings.algorithms)
+            let loaded = keys::load(&settings.keys, &settings.algorithms, &settings.tls)
                 .await
                 .map_err(|e| format!("AUTH_EDGE_JWKS_FILE: {}: {e}", path.display()))?;
             format!("{} key(s) from {}", loaded.keys.len(), path.display())

@@ -24,10 +24,12 @@ pub enum Outcome {
     Revoked,
     /// No keys loaded yet: the edge cannot decide.
     Unavailable,
+    /// A cookie-borne token on a cross-site request (CSRF check).
+    CrossSite,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 7] = [
+    const ALL: [Outcome; 8] = [
         Outcome::Ok,
         Outcome::Missing,
         Outcome::Invalid,
@@ -35,6 +37,7 @@ impl Outcome {
         Outcome::UnknownKey,
         Outcome::Revoked,
         Outcome::Unavailable,
+        Outcome::CrossSite,
     ];
 
     /// The label value.
@@ -47,6 +50,7 @@ impl Outcome {
             Outcome::UnknownKey => "unknown_key",
             Outcome::Revoked => "revoked",
             Outcome::Unavailable => "unavailable",
+            Outcome::CrossSite => "cross_site",
         }
     }
 }
@@ -90,12 +94,13 @@ struct SourceState {
     configured: AtomicBool,
     events: AtomicU64,
     last_message_ms: AtomicI64,
+    refused: AtomicU64,
 }
 
 /// Every metric the edge exports. Shared by reference; all methods take `&self`.
 #[derive(Default)]
 pub struct Metrics {
-    verifications: [AtomicU64; 7],
+    verifications: [AtomicU64; Outcome::ALL.len()],
     cache_hits: AtomicU64,
     buckets: [AtomicU64; BUCKETS.len()],
     latency_count: AtomicU64,
@@ -116,6 +121,8 @@ pub struct Snapshot {
     pub revoked_sessions: usize,
     /// Now, in unix milliseconds.
     pub now_ms: i64,
+    /// Whether the revocation set is older than the staleness bound (None: no source).
+    pub revocations_stale: Option<bool>,
 }
 
 impl Metrics {
@@ -163,6 +170,30 @@ impl Metrics {
         self.sources[source.index()]
             .last_message_ms
             .store(now_ms, Relaxed);
+    }
+
+    /// A source refused the edge's credentials (HTTP 401/403, a Redis authentication error):
+    /// a configuration error, counted so it can be alerted on.
+    pub fn source_refused(&self, source: Source) {
+        self.sources[source.index()].refused.fetch_add(1, Relaxed);
+    }
+
+    /// When a revocation source was last known healthy (unix ms; 0 for never), or None when
+    /// no source is configured: `now_ms` while one is connected with its snapshot loaded (a
+    /// silent link is dropped within the stream's idle timeout or Redis' ping timeout), else
+    /// its last message.
+    pub fn revocations_heard_ms(&self, now_ms: i64) -> Option<i64> {
+        self.sources
+            .iter()
+            .filter(|st| st.configured.load(Relaxed))
+            .map(|st| {
+                if st.up.load(Relaxed) {
+                    now_ms
+                } else {
+                    st.last_message_ms.load(Relaxed)
+                }
+            })
+            .max()
     }
 
     /// A revocation event (not a snapshot) arrived from a source.
@@ -316,6 +347,27 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(w, "# HELP auth_edge_revocation_source_refusals_total Connections a source refused for the edge's credentials (a configuration error).");
+        let _ = writeln!(
+            w,
+            "# TYPE auth_edge_revocation_source_refusals_total counter"
+        );
+        for src in [Source::Stream, Source::Redis] {
+            let st = &self.sources[src.index()];
+            if st.configured.load(Relaxed) {
+                let _ = writeln!(
+                    w,
+                    "auth_edge_revocation_source_refusals_total{{source=\"{}\"}} {}",
+                    src.label(),
+                    st.refused.load(Relaxed)
+                );
+            }
+        }
+        if let Some(stale) = s.revocations_stale {
+            let _ = writeln!(w, "# HELP auth_edge_revocations_stale 1 while no revocation source has been heard from within AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS.");
+            let _ = writeln!(w, "# TYPE auth_edge_revocations_stale gauge");
+            let _ = writeln!(w, "auth_edge_revocations_stale {}", u8::from(stale));
+        }
         let _ = writeln!(w, "# HELP auth_edge_revocation_last_message_age_seconds Seconds since a source last sent anything (pings included): the revocation lag bound.");
         let _ = writeln!(
             w,
@@ -361,6 +413,7 @@ mod tests {
             cache_entries: 4,
             revoked_sessions: 1,
             now_ms: 10_000,
+            revocations_stale: Some(false),
         });
         for line in [
             "auth_edge_verifications_total{result=\"ok\"} 2",

@@ -1,7 +1,7 @@
 //! Reading the access token from a request. (Writing the identity headers is
 //! [`crate::identity`]'s.)
 
-use auth_token::CredentialError;
+use auth_token::{Credential, CredentialError};
 use http::header::{AUTHORIZATION, COOKIE};
 use http::{HeaderMap, HeaderValue};
 
@@ -12,9 +12,16 @@ pub fn token_from_headers<'a>(
     headers: &'a HeaderMap,
     cookie_name: &str,
 ) -> Result<Option<&'a str>, CredentialError> {
+    credential_from_headers(headers, cookie_name).map(|credential| credential.map(|c| c.token))
+}
+
+/// The access token and where it came from (the CSRF check applies to cookies only).
+pub fn credential_from_headers<'a>(
+    headers: &'a HeaderMap,
+    cookie_name: &str,
+) -> Result<Option<Credential<'a>>, CredentialError> {
     let values = |name| headers.get_all(name).into_iter().map(HeaderValue::as_bytes);
     auth_token::access_token(values(AUTHORIZATION), values(COOKIE), cookie_name)
-        .map(|credential| credential.map(|c| c.token))
 }
 
 #[cfg(test)]

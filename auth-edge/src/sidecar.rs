@@ -184,7 +184,11 @@ impl ProxyHttp for SidecarProxy {
         };
         match self
             .verifier
-            .decide(&session.req_header().headers, access)
+            .decide(
+                &session.req_header().headers,
+                &session.req_header().method,
+                access,
+            )
             .await
         {
             Decision::Deny(rejection) => {

@@ -9,17 +9,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_token::{Claims, Validation};
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
 use crate::cache::{self, TokenCache};
 use crate::clock;
 use crate::config::VerifierSettings;
+use crate::csrf::CsrfPolicy;
 use crate::decision::{Access, Decision, Rejection};
 use crate::identity::Identity;
 use crate::keys::KeyStore;
 use crate::metrics::{Metrics, Outcome, Snapshot};
 use crate::request;
-use crate::revocations::RevocationSet;
+use crate::revocations::{FailMode, RevocationSet, StalenessPolicy};
 
 /// Verifies access tokens against cached keys and pushed revocations.
 ///
@@ -28,6 +29,9 @@ use crate::revocations::RevocationSet;
 /// [`Verifier::verify_token`]) per request. Cheap to share: wrap it in an `Arc`.
 pub struct Verifier {
     cookie_name: String,
+    csrf: CsrfPolicy,
+    staleness: StalenessPolicy,
+    started_ms: i64,
     validation: Validation,
     keys: KeyStore,
     cache: TokenCache,
@@ -46,11 +50,15 @@ impl Verifier {
                 settings.keys,
                 settings.algorithms,
                 settings.jwks,
+                settings.tls,
                 metrics.clone(),
             ),
             cache: TokenCache::new(settings.cache_entries),
             revocations: Arc::new(RevocationSet::new(settings.leeway_secs)),
             cookie_name: settings.cookie_name,
+            csrf: settings.csrf,
+            staleness: settings.staleness,
+            started_ms: clock::unix_now_ms(),
             validation,
             metrics,
         }
@@ -86,9 +94,28 @@ impl Verifier {
         self.metrics.clone()
     }
 
-    /// Ready to verify: keys are loaded.
+    /// Ready to verify: keys are loaded and, in the closed fail mode, a revocation source has
+    /// been heard from within the staleness bound.
     pub fn is_ready(&self) -> bool {
+        let now = clock::unix_now_ms();
         self.keys.is_ready()
+            && self
+                .metrics
+                .revocations_heard_ms(now)
+                .is_none_or(|heard| self.staleness.ready(heard, now))
+    }
+
+    /// Whether the revocation set is stale now (false when no source is configured).
+    pub fn revocations_stale(&self) -> bool {
+        let now = clock::unix_now_ms();
+        self.metrics
+            .revocations_heard_ms(now)
+            .is_some_and(|heard| self.staleness.stale(heard, self.started_ms, now))
+    }
+
+    /// The staleness policy (for the background watcher's log lines).
+    pub fn staleness_policy(&self) -> StalenessPolicy {
+        self.staleness
     }
 
     /// The Prometheus text of every metric.
@@ -97,22 +124,46 @@ impl Verifier {
             cache_entries: self.cache.entry_count(),
             revoked_sessions: self.revocations.len(),
             now_ms: clock::unix_now_ms(),
+            revocations_stale: self
+                .metrics
+                .revocations_heard_ms(0)
+                .map(|_| self.revocations_stale()),
         })
     }
 
-    /// The decision for a request, from its headers: the one policy every front end renders.
+    /// The decision for a request, from its headers and its original method: the one policy
+    /// every front end renders.
     ///
     /// With [`Access::Optional`] (a public path) no token means [`Decision::Anonymous`] without
     /// a verification, and a bad or expired token is simply no identity, never a denial (a page
-    /// that greets a signed-in user must not 401 a stale cookie).
-    pub async fn decide(&self, headers: &HeaderMap, access: Access) -> Decision {
-        if access == Access::Optional
-            && matches!(
-                request::token_from_headers(headers, &self.cookie_name),
-                Ok(None)
-            )
-        {
+    /// that greets a signed-in user must not 401 a stale cookie). A token from the cookie of a
+    /// cross-site request ([`crate::csrf`]) is refused with 403, or ignored on a public path.
+    pub async fn decide(&self, headers: &HeaderMap, method: &Method, access: Access) -> Decision {
+        let credential = request::credential_from_headers(headers, &self.cookie_name);
+        if access == Access::Optional && matches!(credential, Ok(None)) {
             return Decision::Anonymous;
+        }
+        if let Ok(Some(c)) = credential {
+            let refusal = if c.source == auth_token::TokenSource::Cookie
+                && !self.csrf.allows(headers, method)
+            {
+                tracing::debug!(%method, "cookie-borne token on a cross-site request");
+                Some(Rejection::CrossSite)
+            } else if self.staleness.mode == FailMode::Closed && self.revocations_stale() {
+                // Closed fail mode: with no word from the revocation sources for too long, a
+                // valid token may belong to a revoked session: "cannot decide", never "allow".
+                Some(Rejection::RevocationsStale)
+            } else {
+                None
+            };
+            if let Some(rejection) = refusal {
+                if access == Access::Optional {
+                    return Decision::Anonymous;
+                }
+                self.metrics
+                    .observe(rejection.outcome(), false, Duration::ZERO);
+                return Decision::Deny(rejection);
+            }
         }
         match self.check_headers(headers).await {
             Ok(identity) => Decision::Allow(identity),
@@ -369,22 +420,22 @@ mod tests {
         let none = HeaderMap::new();
 
         for access in [Access::Required, Access::Optional] {
-            let Decision::Allow(id) = v.decide(&good, access).await else {
+            let Decision::Allow(id) = v.decide(&good, &Method::GET, access).await else {
                 panic!("a valid token is allowed")
             };
             assert_eq!(id.session_id(), "s1");
         }
         assert!(matches!(
-            v.decide(&none, Access::Required).await,
+            v.decide(&none, &Method::GET, Access::Required).await,
             Decision::Deny(Rejection::Missing)
         ));
         assert!(matches!(
-            v.decide(&expired, Access::Required).await,
+            v.decide(&expired, &Method::GET, Access::Required).await,
             Decision::Deny(Rejection::Expired)
         ));
         let missing_before = v.metrics().verifications(Outcome::Missing);
         assert!(matches!(
-            v.decide(&none, Access::Optional).await,
+            v.decide(&none, &Method::GET, Access::Optional).await,
             Decision::Anonymous
         ));
         assert_eq!(
@@ -393,7 +444,7 @@ mod tests {
             "no token on a public path is not a verification"
         );
         assert!(matches!(
-            v.decide(&expired, Access::Optional).await,
+            v.decide(&expired, &Method::GET, Access::Optional).await,
             Decision::Anonymous
         ));
     }

@@ -234,6 +234,15 @@ pub struct VerifyingKey {
     parsed: Arc<ParsedPublicKey>,
 }
 
+/// Same algorithm, `kid` and key material (the parsed form follows from those).
+impl PartialEq for VerifyingKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.alg == other.alg && self.kid == other.kid && self.params == other.params
+    }
+}
+
+impl Eq for VerifyingKey {}
+
 impl fmt::Debug for VerifyingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VerifyingKey")

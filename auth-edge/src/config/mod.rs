@@ -23,6 +23,8 @@ pub use logging::{LogConfig, LogFormat};
 pub use revocation::RevocationSources;
 pub use serve::{Mode, ServeConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
 pub use vars::ConfigError;
+
+use crate::tls::TlsClient;
 pub use verification::{JwksRefresh, KeySource, VerifierSettings, DEFAULT_JWKS_URL};
 
 /// Everything the edge needs to run, one field per section.
@@ -47,12 +49,21 @@ impl Config {
     /// Parses and validates a set of variables (the environment, in production).
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
         let v = vars::Vars(vars);
-        Ok(Config {
+        // One TLS client for every trust channel (keys, stream, Redis).
+        let tls = match v.get("AUTH_EDGE_CA_FILE") {
+            None => TlsClient::default(),
+            Some(path) => TlsClient::load(Some(std::path::Path::new(path)))
+                .map_err(|e| vars::err("AUTH_EDGE_CA_FILE", e.to_string()))?,
+        };
+        let mut config = Config {
             verifier: VerifierSettings::parse(&v)?,
             revocations: RevocationSources::parse(&v)?,
             log: LogConfig::parse(&v)?,
             serve: ServeConfig::parse(&v)?,
-        })
+        };
+        config.verifier.tls = tls.clone();
+        config.revocations.tls = tls;
+        Ok(config)
     }
 
     /// A configuration for tests and embedding: loopback listeners on port 0, the given key
@@ -187,11 +198,6 @@ mod tests {
             &[("AUTH_EDGE_ADMIN_LISTEN", "1.2.3.4")],
             "AUTH_EDGE_ADMIN_LISTEN",
         );
-        let m = fails_on(
-            &[("AUTH_EDGE_JWKS_URL", "https://accounts/jwks.json")],
-            "AUTH_EDGE_JWKS_URL",
-        );
-        assert!(m.contains("https is not supported"), "{m}");
         fails_on(&[("AUTH_EDGE_JWKS_URL", "ftp://x/y")], "AUTH_EDGE_JWKS_URL");
         fails_on(&[("AUTH_EDGE_JWKS_URL", "not a url")], "AUTH_EDGE_JWKS_URL");
         fails_on(
@@ -224,14 +230,17 @@ mod tests {
         );
         assert!(m.contains("below"), "{m}");
         fails_on(
-            &[("AUTH_EDGE_REVOCATIONS_URL", "https://a/s")],
+            &[("AUTH_EDGE_REVOCATIONS_URL", "wss://a/s")],
             "AUTH_EDGE_REVOCATIONS_URL",
+        );
+        fails_on(
+            &[("AUTH_EDGE_CA_FILE", "/nonexistent/ca.pem")],
+            "AUTH_EDGE_CA_FILE",
         );
         fails_on(
             &[("AUTH_EDGE_REVOCATIONS_TOKEN", "t")],
             "AUTH_EDGE_REVOCATIONS_TOKEN",
         );
-        fails_on(&[("REDIS_URL", "rediss://r:6380")], "REDIS_URL");
         let m = fails_on(&[("REDIS_URL", "postgres://u:hunter2@db")], "REDIS_URL");
         assert!(!m.contains("hunter2"), "{m}");
         fails_on(&[("LOG_FORMAT", "xml")], "LOG_FORMAT");

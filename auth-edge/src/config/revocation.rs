@@ -6,6 +6,7 @@ use http::Uri;
 use secrecy::SecretString;
 
 use super::vars::{err, http_url, ConfigError, Vars};
+use crate::tls::TlsClient;
 
 /// The revocation section. Both sources may be set; they feed the same set.
 #[derive(Clone, Debug, Default)]
@@ -14,8 +15,11 @@ pub struct RevocationSources {
     pub url: Option<Uri>,
     /// Bearer token for the revocation stream (`AUTH_EDGE_REVOCATIONS_TOKEN`).
     pub token: Option<SecretString>,
-    /// Redis for revocation pub/sub (`REDIS_URL`); may carry a password.
+    /// Redis for revocation pub/sub (`REDIS_URL`, `redis://` or `rediss://`); may carry a
+    /// password.
     pub redis_url: Option<SecretString>,
+    /// The TLS client for an `https://` stream and `rediss://` (`AUTH_EDGE_CA_FILE`).
+    pub tls: TlsClient,
 }
 
 impl RevocationSources {
@@ -34,16 +38,10 @@ impl RevocationSources {
         let redis_url = match v.get("REDIS_URL") {
             None => None,
             Some(raw) => {
-                if raw.starts_with("rediss://") {
-                    return Err(err(
-                        "REDIS_URL",
-                        "rediss:// (TLS) is not supported by the edge; use redis:// on a private network",
-                    ));
-                }
                 // Parses without connecting; the message never includes the URL (it may hold a
                 // password).
                 redis::Client::open(raw)
-                    .map_err(|_| err("REDIS_URL", "not a valid redis:// URL"))?;
+                    .map_err(|_| err("REDIS_URL", "not a valid redis:// or rediss:// URL"))?;
                 Some(SecretString::from(raw))
             }
         };
@@ -51,6 +49,7 @@ impl RevocationSources {
             url,
             token,
             redis_url,
+            tls: TlsClient::default(),
         })
     }
 

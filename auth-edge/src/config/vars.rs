@@ -94,23 +94,20 @@ pub(super) fn host_port(var: &'static str, raw: &str) -> Result<String, ConfigEr
     Ok(raw.to_owned())
 }
 
-/// Accepts only `http://host[:port]/path` URLs: the edge has no TLS client on purpose (it stays
-/// small and talks to accounts inside the cluster); an `https` URL must fail loudly at start-up
-/// rather than at the first fetch.
+/// Accepts `http(s)://host[:port]/path` URLs; anything else fails loudly at start-up rather
+/// than at the first fetch.
 pub(super) fn http_url(var: &'static str, raw: &str) -> Result<Uri, ConfigError> {
     let uri: Uri = raw
         .parse()
         .map_err(|_| err(var, format!("{raw:?} is not a URL")))?;
     match uri.scheme_str() {
-        Some("http") => {}
-        Some("https") => {
+        Some("http" | "https") => {}
+        _ => {
             return Err(err(
                 var,
-                "https is not supported (the edge has no TLS client): use plain http to accounts \
-                 inside the cluster or on loopback, or a local key file",
+                format!("{raw:?} must start with http:// or https://"),
             ))
         }
-        _ => return Err(err(var, format!("{raw:?} must start with http://"))),
     }
     if uri.host().is_none_or(str::is_empty) {
         return Err(err(var, format!("{raw:?} has no host")));

@@ -10,6 +10,9 @@ use auth_token::Algorithm;
 use http::Uri;
 
 use super::vars::{err, http_url, ConfigError, Vars};
+use crate::csrf::{self, CsrfPolicy};
+use crate::revocations::{FailMode, StalenessPolicy};
+use crate::tls::TlsClient;
 
 /// The accounts service's JWKS in the embedded mode (`cargo run -p auth-accounts`).
 pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8000/api/v1/auth/.well-known/jwks.json";
@@ -17,8 +20,7 @@ pub const DEFAULT_JWKS_URL: &str = "http://127.0.0.1:8000/api/v1/auth/.well-know
 /// Where verification keys come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeySource {
-    /// A JWKS document over plain HTTP (the edge carries no TLS client: it talks to accounts
-    /// inside the cluster or on loopback).
+    /// A JWKS document over HTTP or HTTPS.
     Url(Uri),
     /// A local file: a JWKS document, a single JWK, or a public-key PEM.
     File(PathBuf),
@@ -55,6 +57,14 @@ pub struct VerifierSettings {
     pub cookie_name: String,
     /// Verified-token cache capacity, in entries of up to 512 bytes (`AUTH_EDGE_CACHE_ENTRIES`).
     pub cache_entries: u64,
+    /// The cross-site check for cookie-borne tokens (`AUTH_EDGE_CSRF`,
+    /// `AUTH_EDGE_CSRF_ALLOWED_ORIGINS`).
+    pub csrf: CsrfPolicy,
+    /// What happens when the revocation sources go quiet (`AUTH_EDGE_REVOCATION_FAIL_MODE`,
+    /// `AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS`).
+    pub staleness: StalenessPolicy,
+    /// The TLS client for an `https://` JWKS URL (`AUTH_EDGE_CA_FILE`).
+    pub tls: TlsClient,
 }
 
 impl VerifierSettings {
@@ -102,6 +112,31 @@ impl VerifierSettings {
             leeway_secs: i64::try_from(leeway).unwrap_or(30),
             cookie_name: cookie_name(v.or("AUTH_EDGE_COOKIE_NAME", auth_token::ACCESS_COOKIE))?,
             cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
+            csrf: csrf_policy(v)?,
+            staleness: StalenessPolicy {
+                mode: match v
+                    .or("AUTH_EDGE_REVOCATION_FAIL_MODE", "closed")
+                    .to_ascii_lowercase()
+                    .as_str()
+                {
+                    "closed" => FailMode::Closed,
+                    "open" => FailMode::Open,
+                    other => {
+                        return Err(err(
+                            "AUTH_EDGE_REVOCATION_FAIL_MODE",
+                            format!("{other:?}: use closed or open"),
+                        ))
+                    }
+                },
+                max_staleness: v.secs(
+                    "AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS",
+                    60,
+                    5,
+                    86_400,
+                )?,
+            },
+            // Set by `Config::from_vars`, shared with the revocation sources.
+            tls: TlsClient::default(),
         })
     }
 
@@ -134,6 +169,27 @@ fn algorithms(raw: &str) -> Result<Vec<Algorithm>, ConfigError> {
         return Err(err(VAR, "no algorithm given"));
     }
     Ok(out)
+}
+
+fn csrf_policy(v: &Vars<'_>) -> Result<CsrfPolicy, ConfigError> {
+    let enabled = match v.or("AUTH_EDGE_CSRF", "on").to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" => true,
+        "off" | "false" | "0" => false,
+        other => return Err(err("AUTH_EDGE_CSRF", format!("{other:?}: use on or off"))),
+    };
+    let allowed_origins = v
+        .or("AUTH_EDGE_CSRF_ALLOWED_ORIGINS", "")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|o| {
+            csrf::parse_origin(o).map_err(|e| err("AUTH_EDGE_CSRF_ALLOWED_ORIGINS", e.to_string()))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(CsrfPolicy {
+        enabled,
+        allowed_origins,
+    })
 }
 
 fn cookie_name(raw: &str) -> Result<String, ConfigError> {

@@ -12,8 +12,8 @@
 pub mod grpc;
 pub mod proto;
 
-use http::header::{AUTHORIZATION, COOKIE};
-use http::{HeaderName, HeaderValue};
+use http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
+use http::{HeaderName, HeaderValue, Method};
 
 use crate::decision::{Access, Decision, Rejection};
 use crate::identity::{self, Identity, IdentityHeaders};
@@ -29,6 +29,8 @@ pub mod code {
     pub const OK: i32 = 0;
     /// Denied: no or a bad credential.
     pub const UNAUTHENTICATED: i32 = 16;
+    /// Denied: a good credential from the wrong place (a cross-site request).
+    pub const PERMISSION_DENIED: i32 = 7;
     /// Denied: the edge cannot decide (no keys loaded).
     pub const UNAVAILABLE: i32 = 14;
 }
@@ -42,22 +44,45 @@ fn http_request(request: &CheckRequest) -> Option<&proto::HttpRequest> {
         .and_then(|r| r.http.as_ref())
 }
 
+/// The headers the decision reads: the credentials, and what the CSRF check needs.
+/// `:authority` is Envoy's name for the request's host.
+static DECISION_HEADERS: [(&str, HeaderName); 8] = [
+    ("authorization", AUTHORIZATION),
+    ("cookie", COOKIE),
+    ("origin", ORIGIN),
+    ("referer", REFERER),
+    ("sec-fetch-site", HeaderName::from_static("sec-fetch-site")),
+    ("host", HOST),
+    (":authority", HOST),
+    (
+        "x-forwarded-host",
+        HeaderName::from_static("x-forwarded-host"),
+    ),
+];
+
+/// The method of the request Envoy asks about (GET when the check carries none).
+pub fn request_method(request: &CheckRequest) -> Method {
+    http_request(request)
+        .and_then(|http| Method::from_bytes(http.method.as_bytes()).ok())
+        .unwrap_or(Method::GET)
+}
+
 /// The request headers the decision needs, from either header encoding Envoy may use. Only
-/// `authorization` and `cookie` are copied: the verifier reads nothing else, and copying every
-/// header of every request would cost more than the check itself on a cache hit.
+/// [`DECISION_HEADERS`] are copied: the verifier reads nothing else, and copying every header
+/// of every request would cost more than the check itself on a cache hit.
 pub fn credential_headers(request: &CheckRequest) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
     let Some(http) = http_request(request) else {
         return headers;
     };
     let mut add = |name: &str, value: &[u8]| {
-        let name = if name.eq_ignore_ascii_case(AUTHORIZATION.as_str()) {
-            AUTHORIZATION
-        } else if name.eq_ignore_ascii_case(COOKIE.as_str()) {
-            COOKIE
-        } else {
+        let Some((_, name)) = DECISION_HEADERS
+            .iter()
+            .find(|(known, _)| name.eq_ignore_ascii_case(known))
+        else {
             return;
         };
+        let name = name.clone();
         // A value that is not a valid header value cannot carry a usable token either.
         if let Ok(value) = HeaderValue::from_bytes(value) {
             headers.append(name, value);
@@ -74,6 +99,11 @@ pub fn credential_headers(request: &CheckRequest) -> http::HeaderMap {
                 &h.raw_value
             };
             add(&h.key, value);
+        }
+    }
+    if !http.host.is_empty() && !headers.contains_key(HOST) {
+        if let Ok(value) = HeaderValue::from_str(&http.host) {
+            headers.insert(HOST, value);
         }
     }
     headers
@@ -99,7 +129,11 @@ pub async fn check(verifier: &Verifier, request: &CheckRequest) -> CheckResponse
         tracing::debug!("request carries client-sent identity headers (Envoy overwrites them)");
     }
     let decision = verifier
-        .decide(&credential_headers(request), Access::Required)
+        .decide(
+            &credential_headers(request),
+            &request_method(request),
+            Access::Required,
+        )
         .await;
     render_for(&decision, &request_header_names(request))
 }
@@ -212,10 +246,10 @@ pub fn deny(rejection: &Rejection) -> CheckResponse {
             HeaderValueOption::overwrite(name.as_str(), value.to_str().unwrap_or_default())
         })
         .collect();
-    let grpc_code = if status == http::StatusCode::SERVICE_UNAVAILABLE {
-        code::UNAVAILABLE
-    } else {
-        code::UNAUTHENTICATED
+    let grpc_code = match status {
+        http::StatusCode::SERVICE_UNAVAILABLE => code::UNAVAILABLE,
+        http::StatusCode::FORBIDDEN => code::PERMISSION_DENIED,
+        _ => code::UNAUTHENTICATED,
     };
     CheckResponse {
         status: Some(Status {
@@ -417,10 +451,45 @@ mod tests {
             }),
         };
         let h = credential_headers(&request);
-        assert_eq!(h.len(), 2, "only the credential headers are copied");
+        assert_eq!(h.len(), 2, "only the decision's headers are copied");
         assert_eq!(h[COOKIE], "a=1; access_token=t");
         assert_eq!(h[AUTHORIZATION], "Bearer raw");
         assert!(has_identity_headers(&request));
         assert!(credential_headers(&CheckRequest::default()).is_empty());
+    }
+
+    #[test]
+    fn the_csrf_check_sees_method_origin_and_authority() {
+        let mut http = super::proto::HttpRequest {
+            method: "POST".into(),
+            ..Default::default()
+        };
+        for (k, v) in [
+            (":authority", "api.example.com"),
+            ("origin", "https://evil.example"),
+            ("sec-fetch-site", "cross-site"),
+            ("x-other", "dropped"),
+        ] {
+            http.headers.insert(k.into(), v.into());
+        }
+        let request = CheckRequest {
+            attributes: Some(AttributeContext {
+                request: Some(super::proto::Request { http: Some(http) }),
+            }),
+        };
+        let h = credential_headers(&request);
+        assert_eq!(h[HOST], "api.example.com");
+        assert_eq!(h[ORIGIN], "https://evil.example");
+        assert_eq!(h["sec-fetch-site"], "cross-site");
+        assert_eq!(h.len(), 3);
+        assert_eq!(request_method(&request), Method::POST);
+        assert_eq!(request_method(&CheckRequest::default()), Method::GET);
+
+        let r = deny(&Rejection::CrossSite);
+        assert_eq!(r.status.unwrap().code, code::PERMISSION_DENIED);
+        let Some(HttpResponse::DeniedResponse(d)) = r.http_response else {
+            panic!("not denied")
+        };
+        assert_eq!(d.status.unwrap().code, 403);
     }
 }

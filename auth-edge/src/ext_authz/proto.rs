@@ -45,6 +45,10 @@ pub struct HttpRequest {
     /// `path = 4`: the request target, query included.
     #[prost(string, tag = "4")]
     pub path: String,
+    /// `host = 5`: the request's `:authority` / `Host` (sent even when `allowed_headers`
+    /// leaves the header out).
+    #[prost(string, tag = "5")]
+    pub host: String,
     /// `header_map = 13`: used instead of `headers` when the filter sets `encode_raw_headers`.
     #[prost(message, optional, tag = "13")]
     pub header_map: Option<HeaderMap>,

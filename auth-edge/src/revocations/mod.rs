@@ -16,11 +16,60 @@
 pub mod redis;
 pub mod stream;
 
+use std::time::Duration;
+
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
 /// The feed's messages, defined once in the token crate for both ends.
 pub use auth_token::{FeedMessage, Revocation};
+
+/// What the edge does when no revocation source has been heard from for too long (the feed
+/// down, or refusing the edge's token): it can no longer know which sessions were revoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailMode {
+    /// Keep accepting tokens (revoked sessions included) and stay ready; log and count it.
+    Open,
+    /// Not ready, and answer 503 instead of trusting a token ("cannot decide").
+    Closed,
+}
+
+/// The staleness bound and what happens past it (`AUTH_EDGE_REVOCATION_FAIL_MODE`,
+/// `AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS`). Applies only when a source is configured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StalenessPolicy {
+    /// Open or closed.
+    pub mode: FailMode,
+    /// How long without hearing from any source before the set counts as stale.
+    pub max_staleness: Duration,
+}
+
+impl Default for StalenessPolicy {
+    fn default() -> Self {
+        StalenessPolicy {
+            mode: FailMode::Closed,
+            max_staleness: Duration::from_secs(60),
+        }
+    }
+}
+
+impl StalenessPolicy {
+    /// Whether the set is stale at `now_ms`, given when a source was last heard from
+    /// (`heard_ms`, 0 for never) and when the edge started (a fresh edge gets one bound's
+    /// grace to connect before its answers change; readiness gets none, see
+    /// [`StalenessPolicy::ready`]).
+    pub fn stale(&self, heard_ms: i64, started_ms: i64, now_ms: i64) -> bool {
+        let since = heard_ms.max(started_ms);
+        now_ms.saturating_sub(since)
+            > i64::try_from(self.max_staleness.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Readiness: in closed mode, only once a source has been heard from, and while it is
+    /// not stale.
+    pub fn ready(&self, heard_ms: i64, now_ms: i64) -> bool {
+        self.mode == FailMode::Open || (heard_ms > 0 && !self.stale(heard_ms, heard_ms, now_ms))
+    }
+}
 
 /// The set of revoked, not yet expired session ids.
 #[derive(Debug, Default)]
@@ -123,6 +172,39 @@ impl RevocationSet {
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod staleness_tests {
+    use std::time::Duration;
+
+    use super::{FailMode, StalenessPolicy};
+
+    #[test]
+    fn stale_after_the_bound_with_one_bound_of_grace_at_start() {
+        let p = StalenessPolicy {
+            mode: FailMode::Closed,
+            max_staleness: Duration::from_secs(10),
+        };
+        let started = 1_000_000;
+        // Never heard from: fresh for one bound after start (answers), never ready.
+        assert!(!p.stale(0, started, started + 10_000));
+        assert!(p.stale(0, started, started + 10_001));
+        assert!(!p.ready(0, started + 1));
+        // Heard from 10 s ago: still fresh; 10.001 s: stale, and not ready.
+        let heard = started + 50_000;
+        assert!(!p.stale(heard, started, heard + 10_000));
+        assert!(p.ready(heard, heard + 10_000));
+        assert!(p.stale(heard, started, heard + 10_001));
+        assert!(!p.ready(heard, heard + 10_001));
+        // Open mode: stale all the same (for the log and the gauge), but always ready.
+        let open = StalenessPolicy {
+            mode: FailMode::Open,
+            ..p
+        };
+        assert!(open.stale(heard, started, heard + 10_001));
+        assert!(open.ready(0, started + 1));
     }
 }
 

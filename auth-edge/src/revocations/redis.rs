@@ -16,6 +16,7 @@ use super::{FeedMessage, RevocationSet};
 use crate::backoff::Backoff;
 use crate::clock;
 use crate::metrics::{Metrics, Source};
+use crate::tls::TlsClient;
 
 /// The pub/sub channel accounts publishes `{"type":"revoked","sid","until"}` on.
 pub const CHANNEL: &str = auth_token::REDIS_REVOCATIONS_CHANNEL;
@@ -37,9 +38,25 @@ enum RedisSourceError {
 }
 
 /// Follows Redis forever, reconnecting as needed.
-pub async fn run(url: SecretString, set: Arc<RevocationSet>, metrics: Arc<Metrics>) {
+pub async fn run(
+    url: SecretString,
+    tls: TlsClient,
+    set: Arc<RevocationSet>,
+    metrics: Arc<Metrics>,
+) {
     metrics.source_configured(Source::Redis);
-    let client = match redis::Client::open(url.expose_secret()) {
+    // rediss:// trusts the system's roots, or only AUTH_EDGE_CA_FILE's certificates when given.
+    let client = match tls.ca_pem() {
+        Some(ca) if url.expose_secret().starts_with("rediss://") => redis::Client::build_with_tls(
+            url.expose_secret(),
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(ca.to_vec()),
+            },
+        ),
+        _ => redis::Client::open(url.expose_secret()),
+    };
+    let client = match client {
         Ok(client) => client,
         Err(e) => {
             // Config validation parses the URL first, so this is unreachable in practice.
@@ -52,8 +69,24 @@ pub async fn run(url: SecretString, set: Arc<RevocationSet>, metrics: Arc<Metric
         let result = follow(&client, &set, &metrics, &mut backoff).await;
         metrics.source_up(Source::Redis, false);
         let delay = backoff.next_delay();
-        if let Err(e) = result {
-            tracing::warn!(error = %e, retry_in = ?delay, "redis revocations unavailable; reconnecting");
+        match result {
+            Err(RedisSourceError::Redis(e))
+                if e.kind() == redis::ErrorKind::AuthenticationFailed
+                    || e.code() == Some("NOAUTH")
+                    || e.code() == Some("WRONGPASS")
+                    || e.code() == Some("NOPERM") =>
+            {
+                metrics.source_refused(Source::Redis);
+                tracing::error!(
+                    error = %e,
+                    retry_in = ?delay,
+                    "redis refused the edge's credentials (REDIS_URL); revoked sessions are not seen"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "redis revocations unavailable; reconnecting");
+            }
+            Ok(()) => {}
         }
         tokio::time::sleep(delay).await;
     }

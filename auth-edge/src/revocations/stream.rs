@@ -18,6 +18,7 @@ use crate::backoff::Backoff;
 use crate::clock;
 use crate::http_client::{self, FetchError};
 use crate::metrics::{Metrics, Source};
+use crate::tls::TlsClient;
 
 /// Three missed pings: the link is dead even if TCP has not noticed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(45);
@@ -42,6 +43,7 @@ enum StreamError {
 /// Follows the stream forever, reconnecting as needed.
 pub async fn run(
     uri: Uri,
+    tls: TlsClient,
     token: Option<SecretString>,
     set: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
@@ -52,6 +54,7 @@ pub async fn run(
     loop {
         let result = follow(
             &uri,
+            &tls,
             token.as_ref(),
             &set,
             &metrics,
@@ -61,8 +64,24 @@ pub async fn run(
         .await;
         metrics.source_up(Source::Stream, false);
         let delay = backoff.next_delay();
-        if let Err(e) = result {
-            tracing::warn!(error = %e, retry_in = ?delay, "revocation stream unavailable; reconnecting");
+        match result {
+            Err(StreamError::Fetch(FetchError::Status(status)))
+                if status == http::StatusCode::UNAUTHORIZED
+                    || status == http::StatusCode::FORBIDDEN =>
+            {
+                // Not an outage: a configuration error that retrying will not fix.
+                metrics.source_refused(Source::Stream);
+                tracing::error!(
+                    %status,
+                    retry_in = ?delay,
+                    "the revocation stream refused the edge's token: AUTH_EDGE_REVOCATIONS_TOKEN \
+                     must equal accounts' REVOCATIONS_TOKEN; revoked sessions are not seen"
+                );
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "revocation stream unavailable; reconnecting");
+            }
+            Ok(()) => {}
         }
         tokio::time::sleep(delay).await;
     }
@@ -70,6 +89,7 @@ pub async fn run(
 
 async fn follow(
     uri: &Uri,
+    tls: &TlsClient,
     token: Option<&SecretString>,
     set: &RevocationSet,
     metrics: &Metrics,
@@ -78,6 +98,7 @@ async fn follow(
 ) -> Result<(), StreamError> {
     let response = http_client::get(
         uri,
+        tls,
         auth_token::REVOCATION_STREAM_CONTENT_TYPE,
         token.map(ExposeSecret::expose_secret),
         CONNECT_TIMEOUT,

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{header, Request, Response};
 use http_body_util::Full;
 
+use crate::csrf;
 use crate::decision::{Access, Decision, NO_STORE};
 use crate::identity;
 use crate::verifier::Verifier;
@@ -23,7 +24,13 @@ pub async fn handle<B>(verifier: Arc<Verifier>, request: Request<B>) -> Response
         // upstream (every configuration in the README does), but an attempt is worth knowing.
         tracing::debug!("request carries client-sent identity headers");
     }
-    render(&verifier.decide(request.headers(), Access::Required).await)
+    // Proxies ask with GET (nginx subrequests, Caddy) and pass the original method along.
+    let method = csrf::original_method(request.headers(), request.method());
+    render(
+        &verifier
+            .decide(request.headers(), &method, Access::Required)
+            .await,
+    )
 }
 
 /// The HTTP answer for a decision. `Anonymous` (not produced here today: forward-auth has no

@@ -25,6 +25,16 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// killed Envoy pod) does not hold the connection forever.
 const H2_KEEPALIVE: Duration = Duration::from_secs(30);
 
+/// Concurrent gRPC calls per HTTP/2 connection (Envoy opens more connections when it needs
+/// more; its default limit per connection is far higher than a check needs).
+const H2_STREAMS: u32 = 64;
+/// Request headers of one HTTP/2 request (gRPC metadata), decoded size.
+const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
+/// Bytes queued for sending per stream.
+const H2_MAX_SEND_BUF: usize = 64 * 1024;
+/// Flow-control window of a whole connection: how much a peer may send before we read.
+const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
 /// The protocol a listener speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
@@ -54,11 +64,21 @@ pub async fn serve<H, F, B>(
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
-        .keep_alive(true);
+        .keep_alive(true)
+        // A header value with a control character (VT, FF, ...) is dropped, not answered with
+        // a parser 400: nginx turns any auth_request status but 2xx/401/403 into a 500 for the
+        // client. Without the header the request is judged on what remains (usually 401).
+        .ignore_invalid_headers(true);
     let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     http2
         .timer(TokioTimer::new())
-        .keep_alive_interval(Some(H2_KEEPALIVE));
+        .keep_alive_interval(Some(H2_KEEPALIVE))
+        // Bounds per connection: a Check message is at most 1 MiB (see ext_authz::grpc), so
+        // these cap what one peer can make the edge buffer at about H2_STREAMS MiB.
+        .max_concurrent_streams(H2_STREAMS)
+        .max_header_list_size(H2_MAX_HEADER_LIST)
+        .max_send_buf_size(H2_MAX_SEND_BUF)
+        .initial_connection_window_size(H2_CONNECTION_WINDOW);
     tokio::pin!(shutdown);
     loop {
         let (stream, _peer) = tokio::select! {

@@ -53,8 +53,8 @@ fn check_rejects_bad_configuration_naming_the_variable() {
         ),
         (vec![("AUTH_EDGE_LISTEN", "nowhere")], "AUTH_EDGE_LISTEN"),
         (
-            vec![("AUTH_EDGE_JWKS_URL", "https://accounts/jwks")],
-            "AUTH_EDGE_JWKS_URL",
+            vec![("AUTH_EDGE_CA_FILE", "/nonexistent/ca.pem")],
+            "AUTH_EDGE_CA_FILE",
         ),
         (
             vec![("AUTH_EDGE_JWKS_FILE", garbage.to_str().unwrap())],

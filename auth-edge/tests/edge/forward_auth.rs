@@ -366,3 +366,38 @@ async fn graceful_shutdown_closes_idle_connections_and_returns() {
         .unwrap_or(0);
     assert_eq!(n, 0, "connection closed, nothing more sent");
 }
+
+/// Sends one raw HTTP/1.1 request and returns the status line.
+async fn raw_status_line(edge: &TestEdge, request: &[u8]) -> String {
+    let conn = tokio::net::TcpStream::connect(edge.addr).await.unwrap();
+    conn.writable().await.unwrap();
+    assert_eq!(conn.try_write(request).unwrap(), request.len());
+    let mut buf = vec![0u8; 4096];
+    let n = read_some(&conn, &mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn control_characters_in_a_header_are_401_not_a_parser_400() {
+    // nginx passes VT/FF through to auth_request and turns an auth 400 into a 500 for the
+    // client: the edge must answer with an authentication status instead.
+    let (_fake, edge) = edge_with_key_a().await;
+    let token = sign(&claims(), key_a());
+    for ctl in [0x0b_u8, 0x0c, 0x01, 0x7f] {
+        let mut request = b"GET / HTTP/1.1\r\nHost: edge\r\nAuthorization: Bearer ".to_vec();
+        request.extend_from_slice(token.as_bytes());
+        request.push(ctl);
+        request.extend_from_slice(b"\r\nConnection: close\r\n\r\n");
+        let status = raw_status_line(&edge, &request).await;
+        assert!(status.starts_with("HTTP/1.1 401"), "{ctl:#x}: {status}");
+        // The same in another header: the token still counts, the bad header is ignored.
+        let request = format!(
+            "GET / HTTP/1.1\r\nHost: edge\r\nX-Note: a{}b\r\nAuthorization: Bearer {token}\r\n\
+             Connection: close\r\n\r\n",
+            ctl as char
+        );
+        let status = raw_status_line(&edge, request.as_bytes()).await;
+        assert!(status.starts_with("HTTP/1.1 200"), "{ctl:#x}: {status}");
+    }
+}

@@ -111,6 +111,15 @@ where
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    serve_with(handler, None).await
+}
+
+/// [`serve`], over TLS when `tls` is given.
+pub async fn serve_with<H, F>(handler: H, tls: Option<tokio_rustls::TlsAcceptor>) -> SocketAddr
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -119,18 +128,179 @@ where
                 continue;
             };
             let handler = handler.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let f = handler(req);
                     async move { Ok::<_, Infallible>(f.await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let builder = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    // A client that refuses our certificate ends the handshake: nothing to serve.
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                }
             });
         }
     });
     addr
+}
+
+/// A throwaway certificate authority and a server certificate it signed for `127.0.0.1` and
+/// `localhost` (made with the `openssl` command line).
+pub struct TestCa {
+    pub dir: TempDir,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let dir = TempDir::new("ca");
+        let run = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("openssl (run scripts/test)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+        ];
+        run(&[
+            &["req", "-x509"][..],
+            &ec,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=auth-test-ca",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        ]
+        .concat());
+        dir.write(
+            "ext.cnf",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        );
+        run(&[
+            &["req"][..],
+            &ec,
+            &[
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        ]
+        .concat());
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        TestCa { dir }
+    }
+
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    pub fn cert_file(&self) -> PathBuf {
+        self.dir.path().join("server.pem")
+    }
+
+    pub fn key_file(&self) -> PathBuf {
+        self.dir.path().join("server.key")
+    }
+
+    /// A TLS acceptor presenting the server certificate.
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        use rustls_pki_types::pem::PemObject;
+        let certs = rustls_pki_types::CertificateDer::pem_file_iter(self.cert_file())
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = rustls_pki_types::PrivateKeyDer::from_pem_file(self.key_file()).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+    }
+}
+
+/// Redis with TLS only (no plain port), presenting `ca`'s server certificate.
+pub async fn start_redis_tls(ca: &TestCa) -> Peer {
+    let redis = binary("AUTH_TEST_REDIS", "redis-server", &[]);
+    let dir = TempDir::new("redis-tls");
+    let port = free_port();
+    let mut cmd = Command::new(redis);
+    cmd.args([
+        "--port",
+        "0",
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ])
+    .arg("--tls-port")
+    .arg(port.to_string())
+    .arg("--tls-cert-file")
+    .arg(ca.cert_file())
+    .arg("--tls-key-file")
+    .arg(ca.key_file())
+    .arg("--tls-ca-cert-file")
+    .arg(ca.ca_file())
+    .args(["--tls-auth-clients", "no"])
+    .arg("--dir")
+    .arg(dir.path());
+    Peer::spawn("redis-server (TLS)", port, dir, cmd)
+        .wait_listening()
+        .await
 }
 
 /// Stands in for accounts: serves the JWKS and the NDJSON revocation stream, both controllable.
@@ -138,6 +308,7 @@ where
 pub struct FakeAccounts {
     pub addr: SocketAddr,
     state: Arc<FakeState>,
+    scheme: &'static str,
 }
 
 struct FakeState {
@@ -155,6 +326,19 @@ pub const STREAM_PATH: &str = "/api/v1/auth/revocations/stream";
 
 impl FakeAccounts {
     pub async fn start(keys: &[&SigningKey]) -> FakeAccounts {
+        FakeAccounts::start_with(keys, None).await
+    }
+
+    /// The same, over HTTPS with `tls`'s certificate.
+    pub async fn start_tls(keys: &[&SigningKey], tls: tokio_rustls::TlsAcceptor) -> FakeAccounts {
+        FakeAccounts::start_with(keys, Some(tls)).await
+    }
+
+    async fn start_with(
+        keys: &[&SigningKey],
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> FakeAccounts {
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let (lines, _) = broadcast::channel(1024);
         let state = Arc::new(FakeState {
             jwks: Mutex::new(JwkSet::default()),
@@ -166,24 +350,31 @@ impl FakeAccounts {
             required_token: Mutex::new(None),
         });
         let s = state.clone();
-        let addr = serve(move |req| {
-            let s = s.clone();
-            async move { s.handle(req) }
-        })
+        let addr = serve_with(
+            move |req| {
+                let s = s.clone();
+                async move { s.handle(req) }
+            },
+            tls,
+        )
         .await;
-        let fake = FakeAccounts { addr, state };
+        let fake = FakeAccounts {
+            addr,
+            state,
+            scheme,
+        };
         fake.set_keys(keys);
         fake
     }
 
     pub fn jwks_url(&self) -> http::Uri {
-        format!("http://{}{JWKS_PATH}", self.addr)
+        format!("{}://{}{JWKS_PATH}", self.scheme, self.addr)
             .parse()
             .expect("uri")
     }
 
     pub fn stream_url(&self) -> http::Uri {
-        format!("http://{}{STREAM_PATH}", self.addr)
+        format!("{}://{}{STREAM_PATH}", self.scheme, self.addr)
             .parse()
             .expect("uri")
     }
@@ -210,6 +401,10 @@ impl FakeAccounts {
 
     pub fn require_token(&self, token: &str) {
         *self.state.required_token.lock().expect("lock") = Some(token.to_owned());
+    }
+
+    pub fn clear_required_token(&self) {
+        *self.state.required_token.lock().expect("lock") = None;
     }
 
     /// Records a revocation for future snapshots and sends it to connected streams.
@@ -673,6 +868,19 @@ impl Drop for Peer {
 
 pub const IDENTITY_HEADERS: &str = "X-User-Id X-Session-Id X-User-Role";
 
+/// Caddy lines deleting every underscore spelling of the identity headers (Caddy forwards
+/// them, and CGI/WSGI/PHP applications read `X_User_Id` as `X-User-Id`). Header names are
+/// case-insensitive in Caddy, so one line per spelling of the separators is enough.
+pub const CADDY_DROP_UNDERSCORED: &str = "request_header -X_User_Id
+    request_header -X-User_Id
+    request_header -X_User-Id
+    request_header -X_Session_Id
+    request_header -X-Session_Id
+    request_header -X_Session-Id
+    request_header -X_User_Role
+    request_header -X-User_Role
+    request_header -X_User-Role";
+
 /// nginx with `auth_request` to the edge's gateway-verify path (the old gateway config).
 pub async fn start_nginx(edge: SocketAddr, upstream: SocketAddr) -> Peer {
     let nginx = binary("AUTH_TEST_NGINX", "nginx", &[]);
@@ -703,6 +911,7 @@ http {{
             proxy_set_header Content-Length "";
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
+            proxy_set_header X-Forwarded-Host $http_host;
         }}
         location / {{
             auth_request /_auth;
@@ -745,6 +954,7 @@ pub async fn start_caddy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
 }}
 
 http://127.0.0.1:{port} {{
+    {CADDY_DROP_UNDERSCORED}
     forward_auth {edge} {{
         uri /api/v1/auth/gateway-verify
         copy_headers {IDENTITY_HEADERS}
@@ -826,6 +1036,7 @@ static_resources:
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
           stat_prefix: ingress
+          common_http_protocol_options: {{ headers_with_underscores_action: DROP_HEADER }}
           route_config:
             virtual_hosts:
             - name: all
@@ -840,7 +1051,7 @@ static_resources:
               transport_api_version: V3
               failure_mode_allow: false
               allowed_headers:
-                patterns: [{{ exact: cookie }}, {{ exact: authorization }}]{ext_authz}
+                patterns: [{{ exact: cookie }}, {{ exact: authorization }}, {{ exact: origin }}, {{ exact: referer }}, {{ exact: sec-fetch-site }}]{ext_authz}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router

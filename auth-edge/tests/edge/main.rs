@@ -7,8 +7,10 @@
 
 mod cli;
 mod credentials;
+mod csrf;
 mod forward_auth;
 mod helpers;
 mod peers;
 mod revocation;
 mod sidecar;
+mod tls;

@@ -100,6 +100,22 @@ pub async fn scenario(peer: &Peer, fake: &FakeAccounts) {
         vec!["2".to_owned()],
         "{name} spoofed"
     );
+    // ...and their underscore spellings (read as the same variable by CGI/WSGI/PHP) are dropped
+    // by the proxy configuration the README ships...
+    let v = call(
+        with_token(client.get(&url), &token, Via::Bearer)
+            .header("X_User_Id", "admin")
+            .header("X-Session_Id", "spoofed")
+            .header("x_user_role", "1"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    assert_eq!(
+        v["underscored"],
+        serde_json::json!([]),
+        "{name} underscored"
+    );
+    assert_eq!(seen(&v, "x-user-id"), vec![c.sub.clone()], "{name}");
     // ...and the request is refused without one (or with a bad one).
     for rb in [
         client.get(&url).header("X-User-Id", "admin"),
@@ -177,6 +193,31 @@ pub async fn scenario(peer: &Peer, fake: &FakeAccounts) {
                 "{name} {what} {via:?}"
             );
         }
+    }
+
+    // 4b. CSRF: the cookie of a cross-site POST is refused with 403; a Bearer token or the
+    //     site's own origin passes.
+    let host = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    for (origin, via, want) in [
+        (
+            "https://evil.example".to_owned(),
+            Via::Cookie,
+            Some(StatusCode::FORBIDDEN),
+        ),
+        ("null".to_owned(), Via::Cookie, Some(StatusCode::FORBIDDEN)),
+        ("https://evil.example".to_owned(), Via::Bearer, None),
+        (format!("http://{host}"), Via::Cookie, None),
+    ] {
+        let got = call(with_token(client.post(&url), &token, via).header("origin", &origin))
+            .await
+            .err()
+            .map(|e| e.0);
+        assert_eq!(got, want, "{name} {origin} {via:?}");
     }
 
     // 5. Revocation through the revocation source: refused within a second.

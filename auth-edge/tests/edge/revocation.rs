@@ -108,6 +108,7 @@ async fn silent_stream_is_replaced_after_the_idle_timeout() {
     let metrics = std::sync::Arc::default();
     let task = tokio::spawn(auth_edge::revocations::stream::run(
         fake.stream_url(),
+        auth_edge::tls::TlsClient::default(),
         None,
         set.clone(),
         metrics,
@@ -238,4 +239,119 @@ async fn redis_outage_keeps_the_set_and_resubscribes() {
     wait_subscribed(&mut conn).await;
     redis_revoke(&mut conn, second.sid.as_str(), second.exp, true).await;
     refused_within(&edge, &second_token, Duration::from_secs(1)).await;
+}
+
+async fn metrics_text(edge: &TestEdge) -> String {
+    client()
+        .get(edge.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn ready(edge: &TestEdge) -> StatusCode {
+    client()
+        .get(edge.admin_url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// An edge whose revocation stream refuses its token, with a one-second staleness bound.
+async fn edge_refused_by_the_feed(
+    mode: auth_edge::revocations::FailMode,
+) -> (FakeAccounts, TestEdge) {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    fake.require_token("the-right-token");
+    let mut config = edge_config(&fake);
+    config.revocations.token = Some("a-wrong-token".into());
+    config.verifier.staleness.mode = mode;
+    config.verifier.staleness.max_staleness = Duration::from_secs(1);
+    let edge = spawn_edge_unready(config).await;
+    wait_until(Duration::from_secs(10), "keys loaded", || {
+        edge.verifier.keys().is_ready()
+    })
+    .await;
+    (fake, edge)
+}
+
+#[tokio::test]
+async fn closed_fail_mode_refuses_tokens_and_readiness_when_the_feed_refuses_the_edge() {
+    let (_fake, edge) = edge_refused_by_the_feed(auth_edge::revocations::FailMode::Closed).await;
+    let token = sign(&claims(), key_a());
+    // Never heard from the feed: not ready at once (keys alone are not enough)...
+    assert_eq!(ready(&edge).await, StatusCode::SERVICE_UNAVAILABLE);
+    // ...and past the bound, "cannot decide" instead of trusting the token.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let r = client()
+        .get(edge.url("/"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(r.headers().get("x-user-id").is_none());
+    // No token is still a plain 401.
+    let r = client().get(edge.url("/")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let metrics = metrics_text(&edge).await;
+    assert!(
+        metrics.contains("auth_edge_revocations_stale 1"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("auth_edge_revocation_source_refusals_total{source=\"stream\"} 0"),
+        "the refusal is counted:\n{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn open_fail_mode_keeps_answering_but_says_so() {
+    let (_fake, edge) = edge_refused_by_the_feed(auth_edge::revocations::FailMode::Open).await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert_eq!(ready(&edge).await, StatusCode::OK);
+    assert_eq!(
+        status_of(&edge, &sign(&claims(), key_a())).await,
+        StatusCode::OK
+    );
+    let metrics = metrics_text(&edge).await;
+    assert!(
+        metrics.contains("auth_edge_revocations_stale 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn closed_fail_mode_recovers_when_the_feed_comes_back() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    config.verifier.staleness.max_staleness = Duration::from_secs(1);
+    let edge = spawn_edge(config).await;
+    let token = sign(&claims(), key_a());
+    assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
+    assert_eq!(ready(&edge).await, StatusCode::OK);
+    // The feed refuses reconnections (a wrong token rolled out), and the stream ends.
+    fake.require_token("rotated");
+    fake.drop_streams();
+    wait_until(Duration::from_secs(5), "stale", || {
+        edge.verifier.revocations_stale()
+    })
+    .await;
+    assert_eq!(
+        status_of(&edge, &token).await,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(ready(&edge).await, StatusCode::SERVICE_UNAVAILABLE);
+    // The operator fixes it: the next reconnection (backoff) restores both.
+    fake.clear_required_token();
+    wait_until(Duration::from_secs(20), "fresh again", || {
+        !edge.verifier.revocations_stale()
+    })
+    .await;
+    assert_eq!(status_of(&edge, &token).await, StatusCode::OK);
+    assert_eq!(ready(&edge).await, StatusCode::OK);
 }
