@@ -139,6 +139,9 @@ pub struct DatabaseConfig {
     pub url: SecretString,
     pub pool_size: u32,
     pub data_dir: PathBuf,
+    /// `MIGRATE_ON_START`: apply pending migrations at start-up (default). `false` only checks that
+    /// none is pending and leaves applying them to `auth-accounts migrate` (a Kubernetes Job).
+    pub migrate_on_start: bool,
 }
 
 /// `REDIS_URL`: shared rate-limit counters and the revocation fan-out when set.
@@ -179,6 +182,9 @@ pub struct SmtpConfig {
 pub struct TokenConfig {
     pub private_key_path: PathBuf,
     pub public_key_path: PathBuf,
+    /// `JWT_RETIRED_KEYS_DIR`: where rotation keeps retired public keys (default `retired/` beside
+    /// the private key). A separate directory lets Kubernetes mount them from their own Secret.
+    pub retired_keys_dir: PathBuf,
     /// `JWT_ADDITIONAL_PUBLIC_KEY_PATHS`: retired (or upcoming) public keys still published in the
     /// JWKS and accepted, so tokens signed before a key change stay valid until they expire.
     pub additional_public_keys: Vec<PathBuf>,
@@ -549,6 +555,7 @@ impl DatabaseConfig {
             url: SecretString::from(url),
             pool_size: v.num("DB_POOL_SIZE", 20u32)?.max(1),
             data_dir,
+            migrate_on_start: v.flag("MIGRATE_ON_START", true)?,
         })
     }
 
@@ -610,10 +617,18 @@ impl TokenConfig {
             .parse::<Algorithm>()
             .map_err(|_| bad("JWT_ALGORITHM", "expected RS256, ES256 or EdDSA"))?;
         let certs = |name: &str| PathBuf::from("certs").join(name);
+        let private_key_path = v
+            .path("JWT_PRIVATE_KEY_PATH")
+            .unwrap_or_else(|| certs("jwt-private.pem"));
+        let retired_keys_dir = v.path("JWT_RETIRED_KEYS_DIR").unwrap_or_else(|| {
+            private_key_path
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new("."))
+                .join("retired")
+        });
         Ok(Self {
-            private_key_path: v
-                .path("JWT_PRIVATE_KEY_PATH")
-                .unwrap_or_else(|| certs("jwt-private.pem")),
+            private_key_path,
+            retired_keys_dir,
             public_key_path: v
                 .path("JWT_PUBLIC_KEY_PATH")
                 .unwrap_or_else(|| certs("jwt-public.pem")),
@@ -896,6 +911,29 @@ pub(crate) mod tests {
         // In dev the same configuration starts (and warns at the first forwarded request).
         let dev = Config::from_vars(&vars(&[("CORS_MODE", "gateway")])).unwrap();
         assert!(dev.http.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn retired_keys_and_migrations_for_kubernetes() {
+        let c = Config::from_vars(&vars(&[])).unwrap();
+        assert!(c.database.migrate_on_start);
+        let c = Config::from_vars(&vars(&[
+            ("JWT_PRIVATE_KEY_PATH", "/etc/auth/keys/private.pem"),
+            ("MIGRATE_ON_START", "false"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.tokens.retired_keys_dir,
+            PathBuf::from("/etc/auth/keys/retired")
+        );
+        assert!(!c.database.migrate_on_start);
+        let c = Config::from_vars(&vars(&[("JWT_RETIRED_KEYS_DIR", "/etc/auth/retired")])).unwrap();
+        assert_eq!(
+            c.tokens.retired_keys_dir,
+            PathBuf::from("/etc/auth/retired")
+        );
+        let e = Config::from_vars(&vars(&[("MIGRATE_ON_START", "sometimes")])).unwrap_err();
+        assert_eq!(e.var, "MIGRATE_ON_START");
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! `retired/<kid>.pem`, the next key becomes current and a new next key is made. Retired keys stay
 //! published and accepted until every token they signed has expired (access lifetime + leeway after
 //! retirement), then they are deleted. Running processes reload the files every few seconds.
+//! `JWT_RETIRED_KEYS_DIR` moves `retired/` elsewhere (Kubernetes: its own Secret, since a Secret
+//! volume has no subdirectories).
 //! Extra public keys (`JWT_ADDITIONAL_PUBLIC_KEY_PATHS`) are always published and accepted.
 
 use std::path::{Path, PathBuf};
@@ -184,7 +186,7 @@ fn next_path(config: &Config) -> PathBuf {
 
 /// Retired public keys with their retirement time (the file's modification time).
 fn retired_keys(config: &Config) -> Vec<(PathBuf, i64)> {
-    let Ok(entries) = std::fs::read_dir(key_dir(config).join("retired")) else {
+    let Ok(entries) = std::fs::read_dir(&config.tokens.retired_keys_dir) else {
         return Vec::new();
     };
     entries
@@ -222,7 +224,7 @@ pub fn rotate(config: &Config) -> Result<Rotation, KeyError> {
         // it on first sight of its kid.
         SigningKey::generate(config.tokens.algorithm).map_err(|e| load_err(&next_file, e))?
     };
-    let retired_dir = key_dir(config).join("retired");
+    let retired_dir = &config.tokens.retired_keys_dir;
     let retired_file = retired_dir.join(format!("{}.pem", current.kid()));
     let public = current
         .public_pem()

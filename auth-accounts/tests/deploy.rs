@@ -184,7 +184,7 @@ fn env_example_configures_the_service() {
 
 #[test]
 fn kubernetes_probes_use_live_and_ready() {
-    let docs = yaml(&root().join("k8s/accounts.yaml"));
+    let docs = yaml(&root().join("deploy/kustomize/base/accounts.yaml"));
     let deployment = docs
         .iter()
         .find(|d| d["kind"] == "Deployment")

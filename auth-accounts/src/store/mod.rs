@@ -20,8 +20,19 @@ pub type Db = AnyPool;
 pub type Tx = sqlx::Transaction<'static, Any>;
 pub type Conn = sqlx::AnyConnection;
 
-static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
-static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+/// Applied migrations this binary does not know (a newer release's expand step) are tolerated:
+/// migrations are expand/contract (docs/upgrading.md), so the previous release keeps running
+/// beside the next one during a rolling upgrade or a rollback.
+static SQLITE: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    let mut m = sqlx::migrate!("../migrations/sqlite");
+    m.set_ignore_missing(true);
+    m
+});
+static POSTGRES: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    let mut m = sqlx::migrate!("../migrations/postgres");
+    m.set_ignore_missing(true);
+    m
+});
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,12 +42,29 @@ pub enum StoreError {
     Connect(#[source] sqlx::Error),
     #[error("cannot apply migrations: {0}")]
     Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error(
+        "the database schema is behind this release: {count} migration(s) pending, the first is \
+         {first}; run `auth-accounts migrate` (MIGRATE_ON_START is false)"
+    )]
+    Pending { count: usize, first: String },
 }
 
-/// Opens the pool and applies the migrations of the configured database.
+/// Opens the pool. With `MIGRATE_ON_START` (the default) it applies the pending migrations;
+/// without, it only checks that none is pending (`auth-accounts migrate` applies them, once per
+/// release, not every replica at start).
 pub async fn connect(config: &Config) -> Result<Db, StoreError> {
     let db = open(config, true).await?;
-    migrate(&db, config).await?;
+    if config.database.migrate_on_start {
+        migrate(&db, config).await?;
+    } else {
+        let state = schema_state(&db, config).await?;
+        if let Some(first) = state.pending.first() {
+            return Err(StoreError::Pending {
+                count: state.pending.len(),
+                first: first.clone(),
+            });
+        }
+    }
     Ok(db)
 }
 

@@ -1,7 +1,8 @@
 //! Integration tests of the edge: the real server on port 0, a fake accounts (JWKS and
 //! revocation stream), an echoing upstream, and real peers (nginx, Caddy, Envoy, Redis) on random
-//! loopback ports; the sidecar binary in front of the upstream; the Kubernetes manifests under
-//! `k8s/`. Peers missing from the machine make the tests fail with "run scripts/test".
+//! loopback ports; the sidecar binary in front of the upstream. (The Kubernetes manifests, now under
+//! `deploy/kustomize/`, are rendered and validated by `scripts/check-deploy`.) Peers missing from
+//! the machine make the tests fail with "run scripts/test".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cli;
@@ -9,7 +10,6 @@ mod credentials;
 mod csrf;
 mod forward_auth;
 mod helpers;
-mod k8s;
 mod peers;
 mod revocation;
 mod sidecar;
