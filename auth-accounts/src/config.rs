@@ -4,7 +4,7 @@
 //! The variable names are the old service's (`DATABASE_URL`, `REDIS_URL`, `JWT_*`, `SMTP_*`,
 //! `GEOIP_DB_PATH`, `FRONTEND_URL`, ...) so an existing deployment's environment keeps working;
 //! the old `.env` file and its nested names (`DB__DB_URL`, `APP__LOG_LEVEL`, ...) are resolved onto
-//! these first by [`crate::legacy::env`].
+//! these first by [`crate::config::legacy_env`].
 //! [`Config::from_vars`] takes any key/value source, and each section parses on its own from the
 //! same source, so parsing is tested without touching the process environment. A bad value stops
 //! start-up with a message naming the variable. Secrets (database and Redis URLs, SMTP password,
@@ -19,6 +19,7 @@ use ipnet::IpNet;
 pub use secrecy::{ExposeSecret, SecretString};
 
 mod frontend;
+pub mod legacy_env;
 #[cfg(test)]
 mod legacy_tests;
 pub use frontend::{link, CorsMode, FrontendConfig, VerifyEmailMode};
@@ -100,7 +101,7 @@ pub struct Config {
     pub frontend: FrontendConfig,
     pub geoip_db_path: Option<PathBuf>,
     /// Old-service variables that are set but have no effect (name, why), logged at start-up
-    /// (see [`crate::legacy::env`]).
+    /// (see [`crate::config::legacy_env`]).
     pub ignored_legacy_vars: Vec<(&'static str, &'static str)>,
 }
 
@@ -343,14 +344,15 @@ impl Config {
 
     /// Reads the process environment over `.env` in the working directory, if there is one.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let vars = crate::legacy::env::with_dotenv(std::path::Path::new("."), std::env::vars())?;
+        let vars =
+            crate::config::legacy_env::with_dotenv(std::path::Path::new("."), std::env::vars())?;
         Self::from_vars(&vars)
     }
 
-    /// Old-service names (`DB__DB_URL`, ...) are resolved first: see [`crate::legacy::env`].
+    /// Old-service names (`DB__DB_URL`, ...) are resolved first: see [`crate::config::legacy_env`].
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let ignored_legacy_vars = crate::legacy::env::ignored(vars);
-        let vars = &crate::legacy::env::resolve_aliases(vars).map_err(ConfigError::from)?;
+        let ignored_legacy_vars = crate::config::legacy_env::ignored(vars);
+        let vars = &crate::config::legacy_env::resolve_aliases(vars).map_err(ConfigError::from)?;
         let v = Vars(vars);
         let production = match v.string("ENV", "dev").to_ascii_lowercase().as_str() {
             "dev" | "development" | "test" | "local" => false,
@@ -371,7 +373,7 @@ impl Config {
         let config = Self {
             production,
             log: LogConfig {
-                level: crate::legacy::env::log_level(&v.string("LOG_LEVEL", "info")),
+                level: crate::config::legacy_env::log_level(&v.string("LOG_LEVEL", "info")),
                 json: v.string("LOG_FORMAT", if production { "json" } else { "text" }) == "json",
             },
             http,
@@ -720,8 +722,8 @@ impl RateLimitConfig {
     }
 }
 
-impl From<crate::legacy::env::EnvError> for ConfigError {
-    fn from(e: crate::legacy::env::EnvError) -> Self {
+impl From<crate::config::legacy_env::EnvError> for ConfigError {
+    fn from(e: crate::config::legacy_env::EnvError) -> Self {
         bad(e.var, e.reason)
     }
 }

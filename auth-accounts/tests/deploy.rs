@@ -74,9 +74,12 @@ fn module_source(path: &Path) -> String {
 
 fn accounts_names() -> BTreeSet<String> {
     let mut names = names_in(&module_source(&root().join("auth-accounts/src/config")));
-    names.extend(names_in(&module_source(
-        &root().join("auth-accounts/src/legacy/env"),
-    )));
+    // Sections and the old-service aliases live under config/.
+    for entry in std::fs::read_dir(root().join("auth-accounts/src/config")).unwrap() {
+        names.extend(names_in(
+            &std::fs::read_to_string(entry.unwrap().path()).unwrap(),
+        ));
+    }
     names
 }
 

@@ -1,11 +1,11 @@
 //! The old service's `.env` configures the service (the rules themselves are tested in
-//! `legacy::env`, on plain maps).
+//! `config::legacy_env`, on plain maps).
 
 use std::path::Path;
 
 use super::tests::vars;
 use super::*;
-use crate::legacy::env::{log_level, with_dotenv};
+use crate::config::legacy_env::{log_level, with_dotenv};
 
 #[test]
 fn the_old_env_example_configures_the_service() {
