@@ -23,6 +23,7 @@ What is checked:
 """
 
 import json
+import os
 import re
 import sys
 from pathlib import Path
@@ -483,8 +484,17 @@ def main():
     check_metrics()
     check_links()
     known = variables()
-    openapi_paths = sorted(json.loads(OPENAPI.read_text())["paths"])
+    served = json.loads(OPENAPI.read_text())
+    openapi_paths = sorted(served["paths"])
     check(len(openapi_paths) > 10, f"OpenAPI document lists {len(openapi_paths)} paths")
+    # The committed reference document is exactly what the service serves (compared as JSON).
+    committed_path = ROOT / "docs/openapi.json"
+    if os.environ.get("AUTH_WRITE_OPENAPI") == "1":
+        committed_path.write_text(json.dumps(served, indent=2, ensure_ascii=False) + "\n")
+    committed = json.loads(committed_path.read_text()) if committed_path.is_file() else None
+    check(committed == served,
+          "docs/openapi.json equals the served document (regenerate: "
+          "AUTH_WRITE_OPENAPI=1 scripts/check-deploy)")
     feed = re.search(r'REVOCATION_STREAM_PATH: &str = "([^"]+)"',
                      (ROOT / "shared/src/revocation_feed.rs").read_text())
     check(feed, "REVOCATION_STREAM_PATH not found in shared/src/revocation_feed.rs")

@@ -49,7 +49,9 @@ pub async fn run_once(db: &Db, now: i64, horizon: i64) -> sqlx::Result<Removed> 
             .execute(db)
             .await?
             .rows_affected();
-    let emails = sqlx::query("DELETE FROM email_outbox WHERE status = 'sent' AND sent_at < $1")
+    let emails = sqlx::query(
+        "DELETE FROM email_outbox WHERE (status = 'sent' AND sent_at < $1) OR (status = 'suppressed' AND created_at < $1)",
+    )
         .bind(now - RETENTION_SECS)
         .execute(db)
         .await?

@@ -200,6 +200,10 @@ impl PasswordHasher {
             if password.len() > 72 {
                 // A plain bcrypt hash can only have come from a password of at most 72 bytes
                 // (ours pre-hash longer ones); the old service's library refused longer input too.
+                // The refusal still costs one bcrypt at the stored cost: answering at once would
+                // tell a prober which accounts have plain hashes (old or unknown ones, whose dummy
+                // hash is plain) from those with pre-hashed ones.
+                let _ = bcrypt::verify(prehash(password), stored);
                 return fail;
             }
             let ok = bcrypt::verify(password, stored).unwrap_or(false);
@@ -248,6 +252,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         PasswordHasher::new(&crate::config::Config::from_vars(&vars).unwrap().passwords).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_long_password_against_a_plain_hash_costs_a_bcrypt_too() {
+        let h = hasher(&[("BCRYPT_COST", "10")]);
+        let plain = h.hash("short password").await.unwrap();
+        assert!(plain.starts_with("$2"));
+        let long = "x".repeat(100);
+        let time = |password: String| {
+            let (h, plain) = (h.clone(), plain.clone());
+            async move {
+                let started = std::time::Instant::now();
+                assert!(!h.verify(&password, Some(&plain)).await.unwrap().ok);
+                started.elapsed()
+            }
+        };
+        let short_took = time("wrong password".into()).await;
+        let long_took = time(long).await;
+        // Same work: one bcrypt at cost 10 each (an early refusal took microseconds).
+        assert!(
+            long_took * 3 > short_took,
+            "long {long_took:?} vs short {short_took:?}"
+        );
     }
 
     #[tokio::test]

@@ -76,6 +76,18 @@ impl UnitOfWork {
         Ok(())
     }
 
+    /// The same work as [`UnitOfWork::email`] for an email that is never sent (see
+    /// [`outbox::suppress_email`]).
+    pub async fn suppressed_email(
+        &mut self,
+        to: &str,
+        template: &Template<'_>,
+        lang: Lang,
+        ttl_minutes: i64,
+    ) -> sqlx::Result<()> {
+        outbox::suppress_email(&mut self.tx, to, template, lang, ttl_minutes, self.now).await
+    }
+
     pub async fn commit(self) -> sqlx::Result<()> {
         self.tx.commit().await?;
         if let (true, Some(notify)) = (self.queued_email, &self.mail_notify) {

@@ -69,26 +69,31 @@ pub async fn reset_password(
         state.config.tokens.one_time_ttl,
     )
     .await?;
-    if let Some(user) = &user {
-        let url = link(
-            &state,
-            &state.config.frontend.reset_password_path,
-            &token,
-            &email,
-        );
-        let lang = user_lang(user.locale.as_deref(), client.accept_language.as_deref());
-        let ttl_minutes = state.config.tokens.one_time_ttl / 60;
-        uow.email(
-            email.as_str(),
-            &Template::Reset { link: &url },
-            lang,
-            ttl_minutes,
-        )
-        .await?;
-        let event = Event::PasswordResetStarted {
-            email: email.as_str().to_string(),
-        };
-        uow.record(Some(&user.user_id), event).await?;
+    // Both branches render the email and write one outbox row (see `suppressed_email`); only
+    // a real account's is delivered and recorded as an event.
+    let url = link(
+        &state,
+        &state.config.frontend.reset_password_path,
+        &token,
+        &email,
+    );
+    let locale = user.as_ref().and_then(|u| u.locale.as_deref());
+    let lang = user_lang(locale, client.accept_language.as_deref());
+    let ttl_minutes = state.config.tokens.one_time_ttl / 60;
+    let template = Template::Reset { link: &url };
+    match &user {
+        Some(user) => {
+            uow.email(email.as_str(), &template, lang, ttl_minutes)
+                .await?;
+            let event = Event::PasswordResetStarted {
+                email: email.as_str().to_string(),
+            };
+            uow.record(Some(&user.user_id), event).await?;
+        }
+        None => {
+            uow.suppressed_email(email.as_str(), &template, lang, ttl_minutes)
+                .await?;
+        }
     }
     uow.commit().await?;
     Ok(ApiJson(StatusBody::success(
