@@ -40,11 +40,14 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// Parses a JOSE header or claims set, which must be a JSON object (RFC 7515 4, RFC 7519 7.2).
 /// serde would also read a struct from a JSON array of its fields in order, a form other JOSE
 /// libraries refuse: two readers must never disagree about a token.
+/// It must also be UTF-8 throughout (RFC 8259 8.1): serde_json does not check the bytes of
+/// strings it skips (unknown members), and another reader would refuse the token.
 fn json_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
     if json.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
-    serde_json::from_slice(json).ok()
+    let text = std::str::from_utf8(json).ok()?;
+    serde_json::from_str(text).ok()
 }
 
 /// Signs `claims` as a compact JWS with header `{"alg","typ":"at+jwt","kid"}`.
@@ -454,6 +457,31 @@ mod tests {
         assert_eq!(
             peek_kid(&sign_raw(&array_header, &claims, k).unwrap()),
             Err(Error::Malformed("header JSON"))
+        );
+    }
+
+    /// Found by the token fuzz target: invalid UTF-8 inside an unknown member's string was
+    /// skipped by serde_json, so the token verified although no JSON reader would accept it.
+    #[test]
+    fn header_and_payload_must_be_utf8() {
+        let k = key(Algorithm::EdDSA);
+        let mut bad_header = format!(
+            r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"{}","x":[""#,
+            k.kid()
+        )
+        .into_bytes();
+        bad_header.extend_from_slice(b"\xadxp\"]}");
+        let claims = serde_json::to_vec(&claims_json()).unwrap();
+        assert_eq!(
+            check(&sign_raw(&bad_header, &claims, k).unwrap()),
+            Err(Error::Malformed("header JSON"))
+        );
+        let object_header = serde_json::to_vec(&header("EdDSA", k.kid())).unwrap();
+        let mut bad_claims = claims[..claims.len() - 1].to_vec();
+        bad_claims.extend_from_slice(b",\"x\":\"\xff\"}");
+        assert_eq!(
+            check(&sign_raw(&object_header, &bad_claims, k).unwrap()),
+            Err(Error::Malformed("claims"))
         );
     }
 

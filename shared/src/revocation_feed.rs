@@ -57,8 +57,17 @@ pub enum FeedMessage {
 impl FeedMessage {
     /// Parses one line or pub/sub payload. Unknown members are ignored, unknown types are
     /// [`FeedMessage::Unknown`], so accounts can add either without breaking older edges.
+    /// Parses one message: a JSON object in UTF-8. serde alone would also read a message from a
+    /// JSON array of its fields and skip invalid bytes inside unknown members; both ends must
+    /// read a line the same way.
     pub fn parse(bytes: &[u8]) -> Result<FeedMessage, serde_json::Error> {
-        serde_json::from_slice(bytes)
+        use serde::de::Error as _;
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(serde_json::Error::custom("a feed message is a JSON object"));
+        }
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| serde_json::Error::custom("a feed message is UTF-8"))?;
+        serde_json::from_str(text)
     }
 
     /// The message as JSON, without a newline (a Redis payload).
@@ -78,6 +87,23 @@ impl FeedMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the revocation-message fuzz target: serde read `["ty"]` (an array) as a message.
+    #[test]
+    fn only_utf8_json_objects_are_messages() {
+        for line in [
+            &b"[\"ty\" ]"[..],
+            b"[\"ping\"]",
+            b"\"ping\"",
+            b"{\"type\":\"ping\",\"x\":\"\xff\"}",
+        ] {
+            assert!(FeedMessage::parse(line).is_err(), "{line:?}");
+        }
+        assert_eq!(
+            FeedMessage::parse(b" {\"type\":\"ping\"}").unwrap(),
+            FeedMessage::Ping
+        );
+    }
 
     fn rev(sid: &str, until: i64) -> Revocation {
         Revocation {
