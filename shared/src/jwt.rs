@@ -40,13 +40,16 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// Parses a JOSE header or claims set, which must be a JSON object (RFC 7515 4, RFC 7519 7.2).
 /// serde would also read a struct from a JSON array of its fields in order, a form other JOSE
 /// libraries refuse: two readers must never disagree about a token.
-/// It must also be UTF-8 throughout (RFC 8259 8.1): serde_json does not check the bytes of
-/// strings it skips (unknown members), and another reader would refuse the token.
+/// It must also be UTF-8 throughout (RFC 8259 8.1) with every number in range: serde_json does
+/// not check what it skips (unknown members), and another reader would refuse the token. So the
+/// whole text is read once as a generic value (the strict check; verification only, cache
+/// misses) and once into `T` (which refuses duplicate members).
 fn json_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
     if json.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
     let text = std::str::from_utf8(json).ok()?;
+    serde_json::from_str::<serde_json::Value>(text).ok()?;
     serde_json::from_str(text).ok()
 }
 
@@ -481,6 +484,13 @@ mod tests {
         bad_claims.extend_from_slice(b",\"x\":\"\xff\"}");
         assert_eq!(
             check(&sign_raw(&object_header, &bad_claims, k).unwrap()),
+            Err(Error::Malformed("claims"))
+        );
+        // Also found by fuzzing: a number no JSON reader can hold, in an unknown member.
+        let mut huge = claims[..claims.len() - 1].to_vec();
+        huge.extend_from_slice(b",\"x\":1e400}");
+        assert_eq!(
+            check(&sign_raw(&object_header, &huge, k).unwrap()),
             Err(Error::Malformed("claims"))
         );
     }

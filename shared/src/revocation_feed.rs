@@ -67,6 +67,8 @@ impl FeedMessage {
         }
         let text = std::str::from_utf8(bytes)
             .map_err(|_| serde_json::Error::custom("a feed message is UTF-8"))?;
+        // Every number in range, also in members this version does not know.
+        serde_json::from_str::<serde_json::Value>(text)?;
         serde_json::from_str(text)
     }
 
