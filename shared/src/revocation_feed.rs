@@ -98,6 +98,7 @@ mod tests {
             b"[\"ping\"]",
             b"\"ping\"",
             b"{\"type\":\"ping\",\"x\":\"\xff\"}",
+            b"{\"type\":\"ping\",\"x\":1e999}",
         ] {
             assert!(FeedMessage::parse(line).is_err(), "{line:?}");
         }
