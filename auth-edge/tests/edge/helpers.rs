@@ -1175,3 +1175,14 @@ pub async fn start_sidecar(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// The edge's status for a forward-auth check carrying `token` as a Bearer token.
+pub async fn status_of(edge: &TestEdge, token: &str) -> reqwest::StatusCode {
+    client()
+        .get(edge.url("/"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}

@@ -7,16 +7,6 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-async fn status_of(edge: &TestEdge, token: &str) -> StatusCode {
-    client()
-        .get(edge.url("/"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 /// Polls until the token is refused; returns how long that took.
 async fn refused_within(edge: &TestEdge, token: &str, limit: Duration) -> Duration {
     let start = Instant::now();

@@ -15,16 +15,6 @@ fn trusting(mut config: auth_edge::Config, ca: &TestCa) -> auth_edge::Config {
     config
 }
 
-async fn status_of(edge: &TestEdge, token: &str) -> StatusCode {
-    client()
-        .get(edge.url("/"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 #[tokio::test]
 async fn https_keys_and_stream_need_the_ca() {
     let ca = TestCa::new();
