@@ -57,6 +57,8 @@ struct Row {
     user_id: Option<String>,
     payload: String,
     attempts: i64,
+    traceparent: Option<String>,
+    request_id: Option<String>,
 }
 
 pub struct KafkaRelay {
@@ -140,7 +142,7 @@ impl KafkaRelay {
     /// Sends pending rows oldest first, stopping at the first failure so order is kept.
     pub async fn run_once(&self) -> sqlx::Result<Progress> {
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT event_id, topic, event_type, user_id, payload, attempts FROM outbox_events
+            "SELECT event_id, topic, event_type, user_id, payload, attempts, traceparent, request_id FROM outbox_events
              WHERE status = 'pending' ORDER BY created_at, event_id LIMIT 100",
         )
         .fetch_all(&self.db)
@@ -157,6 +159,21 @@ impl KafkaRelay {
                     key: "event_type",
                     value: Some(row.event_type.as_str()),
                 });
+            // W3C Trace Context's Kafka binding: the `traceparent` header, as in HTTP.
+            let headers = match &row.traceparent {
+                Some(tp) => headers.insert(Header {
+                    key: auth_token::TRACEPARENT,
+                    value: Some(tp.as_str()),
+                }),
+                None => headers,
+            };
+            let headers = match &row.request_id {
+                Some(id) => headers.insert(Header {
+                    key: "request_id",
+                    value: Some(id.as_str()),
+                }),
+                None => headers,
+            };
             let record = FutureRecord::to(&row.topic)
                 .key(&key)
                 .payload(&row.payload)

@@ -30,6 +30,7 @@ const ENGINES: &[&str] = &[
     "smtp",
     "store",
     "tasks",
+    "trace",
 ];
 const ABOVE: &[&str] = &[
     "state",

@@ -20,13 +20,15 @@
 //!   email relay; [`smtp`], [`kafka`]: the SMTP mailer and the Kafka relay; [`cleanup`].
 //! - [`metrics`]: the Prometheus registry; [`ratelimit`]: the counters (Redis or in-process);
 //!   [`revocations`]: the revocation poller and Redis fan-out; [`keys`]: signing keys and JWKS;
-//!   [`tasks`]: background tasks ended by one cancellation token at shutdown.
+//!   [`tasks`]: background tasks ended by one cancellation token at shutdown; [`trace`]: the
+//!   request id and trace context of the request being handled.
 //!
 //! Above them:
 //! - [`state`]: the state handlers receive; [`unit_of_work`]: a transaction that records events and
 //!   queues emails with the change; [`sessions`]: opening sessions and the refresh state machine.
 //! - [`error`] and [`http`]: the error body, extractors (`AuthUser`, `MaybeAuthUser`, `ClientInfo`,
-//!   `ApiJson`), cookies, CSRF, and the middleware in front of the engines (metrics, rate limits).
+//!   `ApiJson`), cookies, CSRF, and the middleware in front of the engines (request ids and traces, metrics,
+//!   rate limits).
 //! - [`routes`]: feature modules, each owning its routes, rate limits and OpenAPI entries, all nested
 //!   under `/api/v1/auth` once.
 //! - [`startup`]: [`startup::Application`] binds the listener, builds the router and the background
@@ -63,4 +65,5 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod tasks;
+pub mod trace;
 pub mod unit_of_work;

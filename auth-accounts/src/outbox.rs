@@ -35,9 +35,12 @@ pub(crate) async fn record_event(
     let payload = Envelope::new(&event_id, user_id, event, now)
         .to_json()
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    // The request that caused the event travels with it (Kafka headers), so a consumer's trace
+    // joins the request's.
+    let context = crate::trace::current();
     sqlx::query(
-        "INSERT INTO outbox_events (event_id, topic, event_type, user_id, payload, created_at, status, attempts, next_attempt_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $6)",
+        "INSERT INTO outbox_events (event_id, topic, event_type, user_id, payload, created_at, status, attempts, next_attempt_at, traceparent, request_id)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $6, $7, $8)",
     )
     .bind(&event_id)
     .bind(topic)
@@ -45,6 +48,8 @@ pub(crate) async fn record_event(
     .bind(user_id)
     .bind(payload)
     .bind(now)
+    .bind(context.as_ref().map(|c| c.trace.to_string()))
+    .bind(context.map(|c| c.request_id))
     .execute(conn)
     .await?;
     tracing::info!(event_id, event_type, user_id, "event recorded");

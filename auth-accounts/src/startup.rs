@@ -16,7 +16,6 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::clock::Clock;
 use crate::config::{Config, CorsMode};
@@ -203,7 +202,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             crate::http::metrics::security_headers,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(crate::http::trace::correlate))
         .with_state(state)
 }
 

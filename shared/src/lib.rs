@@ -19,6 +19,8 @@
 //!   token (Bearer header or cookie, refusals), and its table of cases.
 //! - `revocation_feed`: [`FeedMessage`], [`Revocation`], the stream path and
 //!   the Redis key and channel.
+//! - `trace`: [`TraceParent`] (W3C Trace Context) and [`request_id`], the
+//!   correlation both services log and pass on.
 //! - `lifetime`: [`TokenLifetime`] (access TTL, leeway, revocation horizon)
 //!   and [`accepted_until`].
 //! - `alg`: [`Algorithm`].
@@ -65,6 +67,7 @@ mod lifetime;
 mod names;
 mod pem;
 mod revocation_feed;
+mod trace;
 
 pub use alg::Algorithm;
 pub use claims::{Claims, Validation};
@@ -87,3 +90,4 @@ pub use revocation_feed::{
     FeedMessage, Revocation, REDIS_REVOCATIONS_CHANNEL, REDIS_REVOKED_SET,
     REVOCATION_STREAM_CONTENT_TYPE, REVOCATION_STREAM_PATH,
 };
+pub use trace::{request_id, TraceParent, MAX_REQUEST_ID_LEN, REQUEST_ID, TRACEPARENT};

@@ -9,6 +9,7 @@ pub mod errors;
 pub mod json;
 pub mod metrics;
 pub mod ratelimit;
+pub mod trace;
 
 pub use auth::{AuthUser, MaybeAuthUser, TokenSource};
 pub use client::ClientInfo;

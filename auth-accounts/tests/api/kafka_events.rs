@@ -1,5 +1,5 @@
 //! The Kafka relay against a real broker (tansu): every outbox event reaches `auth.events` once, in
-//! order per user, with key = user id and the event id as a header; nothing is lost while the
+//! order per user, with key = user id and the event id, the trace and the request id as headers; nothing is lost while the
 //! broker is down; two replicas never both publish.
 
 use std::collections::{HashMap, HashSet};
@@ -20,11 +20,13 @@ struct Row {
     user_id: Option<String>,
     payload: String,
     status: String,
+    traceparent: Option<String>,
+    request_id: Option<String>,
 }
 
 async fn rows(app: &TestApp) -> Vec<Row> {
     sqlx::query_as(
-        "SELECT event_id, event_type, user_id, payload, status FROM outbox_events ORDER BY created_at, event_id",
+        "SELECT event_id, event_type, user_id, payload, status, traceparent, request_id FROM outbox_events ORDER BY created_at, event_id",
     )
     .fetch_all(&app.state.db)
     .await
@@ -120,6 +122,11 @@ fn assert_matches(records: &[KafkaRecord], rows: &[Row]) {
             Some(&row.event_type),
             "{record:?}"
         );
+        // Every event here was recorded by a request: its trace and request id are headers.
+        let traceparent = row.traceparent.as_ref().expect("a traceparent");
+        assert!(auth_token::TraceParent::parse(traceparent).is_some());
+        assert_eq!(record.headers.get("traceparent"), Some(traceparent));
+        assert_eq!(record.headers.get("request_id"), row.request_id.as_ref());
     }
     for row in rows {
         assert_eq!(

@@ -6,6 +6,7 @@
 #[macro_use]
 mod helpers;
 
+mod correlation;
 mod credentials;
 mod errors;
 mod health_docs;
