@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use auth_token::{TraceParent, REQUEST_ID, TRACEPARENT};
 use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -75,6 +76,8 @@ pub fn resolve_upstream(raw: &str) -> Result<SocketAddr, SidecarError> {
 #[derive(Default)]
 pub struct RequestCtx {
     decision: Option<Decision>,
+    /// This hop's span in the client's trace (or a new trace), and the request id.
+    trace: Option<(TraceParent, String)>,
 }
 
 /// The upstream request as a header block for the identity rule.
@@ -139,15 +142,29 @@ fn can_keep_connection(headers: &HeaderMap) -> bool {
     }
 }
 
+/// This hop's trace context and request id, from the client's `traceparent` and `X-Request-Id`
+/// (or new ones).
+fn correlate(headers: &HeaderMap) -> (TraceParent, String) {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace = TraceParent::continue_or_start(header(TRACEPARENT));
+    let request_id = auth_token::request_id(header(REQUEST_ID), &trace);
+    (trace, request_id)
+}
+
 /// The same answer as the forward-auth endpoint: 401 with the RFC 6750 challenge (503 while no
 /// keys are loaded), empty body, `no-store`. Written by hand rather than with
 /// `respond_error`, which forces `Connection: close`: a client refreshing its token right after
 /// a 401 should not pay for a new connection.
-async fn write_rejection(session: &mut Session, rejection: &Rejection) -> pingora::Result<()> {
-    let mut response = ResponseHeader::build(rejection.status(), Some(4))?;
+async fn write_rejection(
+    session: &mut Session,
+    rejection: &Rejection,
+    request_id: &str,
+) -> pingora::Result<()> {
+    let mut response = ResponseHeader::build(rejection.status(), Some(5))?;
     for (name, value) in rejection.response_headers() {
         response.insert_header(name, value)?;
     }
+    response.insert_header(REQUEST_ID, request_id)?;
     response.insert_header(CONTENT_LENGTH, "0")?;
     if can_keep_connection(&session.req_header().headers) {
         // Pingora closes a connection whose request body is unread when the response starts;
@@ -177,6 +194,7 @@ impl ProxyHttp for SidecarProxy {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<bool> {
+        let (trace, request_id) = correlate(&session.req_header().headers);
         let access = if self.public_paths.is_public(session.req_header().uri.path()) {
             Access::Optional
         } else {
@@ -192,11 +210,12 @@ impl ProxyHttp for SidecarProxy {
             .await
         {
             Decision::Deny(rejection) => {
-                write_rejection(session, &rejection).await?;
+                write_rejection(session, &rejection, &request_id).await?;
                 Ok(true)
             }
             forwarded => {
                 ctx.decision = Some(forwarded);
+                ctx.trace = Some((trace, request_id));
                 Ok(false)
             }
         }
@@ -224,6 +243,26 @@ impl ProxyHttp for SidecarProxy {
         let identity = ctx.decision.as_ref().and_then(Decision::identity);
         if identity::strip_then_set(&mut Upstream(upstream_request), identity)? {
             tracing::debug!("stripped client-sent identity headers");
+        }
+        // The upstream continues the client's trace from this hop, and logs the same request id.
+        if let Some((trace, request_id)) = &ctx.trace {
+            upstream_request.insert_header(TRACEPARENT, trace.to_string())?;
+            upstream_request.insert_header(REQUEST_ID, request_id.as_str())?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> pingora::Result<()> {
+        // The client learns the request id unless the upstream named one itself.
+        if let Some((_, request_id)) = &ctx.trace {
+            if !upstream_response.headers.contains_key(REQUEST_ID) {
+                upstream_response.insert_header(REQUEST_ID, request_id.as_str())?;
+            }
         }
         Ok(())
     }

@@ -522,7 +522,13 @@ pub async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicU64>) {
         seen_count.fetch_add(1, Ordering::SeqCst);
         async move {
             let mut seen: HashMap<&str, Vec<String>> = HashMap::new();
-            for name in ["x-user-id", "x-session-id", "x-user-role"] {
+            for name in [
+                "x-user-id",
+                "x-session-id",
+                "x-user-role",
+                "traceparent",
+                "x-request-id",
+            ] {
                 seen.insert(
                     name,
                     req.headers()
@@ -544,6 +550,8 @@ pub async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicU64>) {
                 "x-user-id": seen["x-user-id"],
                 "x-session-id": seen["x-session-id"],
                 "x-user-role": seen["x-user-role"],
+                "traceparent": seen["traceparent"],
+                "x-request-id": seen["x-request-id"],
                 "underscored": underscored,
                 "path": req.uri().path(),
             });

@@ -1,6 +1,6 @@
 //! The sidecar (`auth-edge sidecar`, pingora) in front of an echoing upstream: the shared peer
 //! scenario, public paths, 401s answered by the sidecar itself (the upstream never sees them),
-//! kept connections after a 401, and shutdown on SIGTERM.
+//! kept connections after a 401, trace context and request ids passed on, and shutdown on SIGTERM.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -226,4 +226,70 @@ async fn sidecar_exits_on_sigterm() {
     // The log is tracing's, with pingora's own lines bridged into it.
     let log = sidecar.log_text();
     assert!(log.contains("auth-edge sidecar listening"), "{log}");
+}
+
+#[tokio::test]
+async fn the_upstream_continues_the_clients_trace() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let (sidecar, _admin) = start_sidecar(&fake, upstream, "/public/").await;
+    let client = client();
+    const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    // A traced request: same trace, the sidecar's own span; the request id is the trace id.
+    let response = with_token(
+        client.get(sidecar.url("/orders")),
+        &sign(&claims(), key_a()),
+        Via::Bearer,
+    )
+    .header("traceparent", PARENT)
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["x-request-id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    let v: serde_json::Value = response.json().await.unwrap();
+    let sent = seen(&v, "traceparent");
+    assert_eq!(sent.len(), 1, "{v}");
+    let tp = auth_token::TraceParent::parse(&sent[0]).expect("a valid traceparent upstream");
+    assert_eq!(tp.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_ne!(tp.span_id(), "00f067aa0ba902b7");
+    assert_eq!(
+        seen(&v, "x-request-id"),
+        ["4bf92f3577b34da6a3ce929d0e0e4736"]
+    );
+
+    // An untraced request starts a trace; a harmless request id is kept, a forged one replaced.
+    let v = call(
+        client
+            .get(sidecar.url("/public/x"))
+            .header("x-request-id", "lb-7"),
+    )
+    .await
+    .unwrap();
+    assert!(auth_token::TraceParent::parse(&seen(&v, "traceparent")[0]).is_some());
+    assert_eq!(seen(&v, "x-request-id"), ["lb-7"]);
+    let v = call(
+        client
+            .get(sidecar.url("/public/x"))
+            .header("x-request-id", "a\"b")
+            .header("traceparent", "garbage"),
+    )
+    .await
+    .unwrap();
+    let tp = auth_token::TraceParent::parse(&seen(&v, "traceparent")[0]).unwrap();
+    assert_eq!(seen(&v, "x-request-id"), [tp.trace_id()]);
+
+    // A refusal names the request too.
+    let response = client
+        .get(sidecar.url("/orders"))
+        .header("x-request-id", "lb-8")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["x-request-id"], "lb-8");
 }
