@@ -154,7 +154,13 @@ pub async fn run(command: Command, config: Config) -> Result<ExitCode, CommandEr
 
 async fn serve(config: Config) -> Result<(), CommandError> {
     let app = Application::build(config).await?;
-    tracing::info!(port = app.port(), "auth-accounts listening");
+    tracing::info!(
+        port = app.port(),
+        metrics_port = app.metrics_port(),
+        version = auth_telemetry::BUILD.version,
+        commit = auth_telemetry::BUILD.commit,
+        "auth-accounts listening"
+    );
     app.run_until(shutdown_signal())
         .await
         .map_err(CommandError::Serve)

@@ -124,6 +124,11 @@ pub struct HttpConfig {
     pub trusted_proxies: Vec<IpNet>,
     /// `REVOCATIONS_TOKEN`: when set, the revocation feed requires `Authorization: Bearer` with it.
     pub revocations_token: Option<SecretString>,
+    /// `METRICS_PORT`: serve `/metrics` on its own listener (`METRICS_HOST`, default `HOST`) and
+    /// not on the public port, so an ingress cannot publish it. Unset: `/metrics` on the API port.
+    /// `0` picks a free port (tests).
+    pub metrics_port: Option<u16>,
+    pub metrics_host: String,
 }
 
 /// `COOKIE_SECURE`, `COOKIE_SAMESITE`, `COOKIE_DOMAIN`.
@@ -501,6 +506,11 @@ impl HttpConfig {
             allowed_origins,
             trusted_proxies,
             revocations_token: v.secret("REVOCATIONS_TOKEN"),
+            metrics_port: v
+                .get("METRICS_PORT")
+                .map(|_| v.num("METRICS_PORT", 0u16))
+                .transpose()?,
+            metrics_host: v.string("METRICS_HOST", &v.string("HOST", "127.0.0.1")),
         })
     }
 

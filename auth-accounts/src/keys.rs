@@ -203,6 +203,20 @@ fn retired_keys(config: &Config) -> Vec<(PathBuf, i64)> {
         .collect()
 }
 
+/// Seconds since the signing key file was written (by `rotate-keys`, which writes a new file, or
+/// by whoever updated the secret), for the key-age metric and its alert. `None` if unreadable.
+pub fn signing_key_age(config: &Config, now: i64) -> Option<i64> {
+    let modified = std::fs::metadata(&config.tokens.private_key_path)
+        .ok()?
+        .modified()
+        .ok()?;
+    let at = modified
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some((now - i64::try_from(at).ok()?).max(0))
+}
+
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Rotation {

@@ -2,13 +2,19 @@
 //! (`http_requests_total`, `http_request_duration_seconds`, `http_exceptions_total`,
 //! `auth_login_attempts_total`, `auth_failed_logins_total`) plus outbox and delivery metrics.
 //!
+//! Operators' standard set beside them: `auth_accounts_build_info{version,commit}`, the
+//! `process_*` metrics (CPU, memory, file descriptors, threads, start time), the database pool
+//! (`auth_db_pool_connections{state}`, `auth_db_pool_max_connections`) and the signing key's age
+//! (`auth_signing_key_age_seconds`).
+//!
 //! Labels use the route template (`/api/v1/auth/sessions/{session_id}`), never the raw path, so a
 //! client cannot blow up the number of series.
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric as _};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -35,6 +41,70 @@ pub struct OutboxLabels {
     pub outbox: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+    pub commit: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    /// `idle` or `in_use`.
+    pub state: String,
+}
+
+/// The `process_*` metrics, read from `/proc` at each scrape.
+#[derive(Debug)]
+struct ProcessCollector;
+
+impl Collector for ProcessCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(p) = auth_telemetry::ProcessSample::read() else {
+            return Ok(());
+        };
+        let cpu = ConstCounter::new(p.cpu_seconds);
+        cpu.encode(encoder.encode_descriptor(
+            "process_cpu_seconds",
+            "Total user and system CPU time spent in seconds",
+            None,
+            cpu.metric_type(),
+        )?)?;
+        let gauges: [(&str, &str, f64); 6] = [
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes",
+                p.resident_memory_bytes as f64,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes",
+                p.virtual_memory_bytes as f64,
+            ),
+            (
+                "process_open_fds",
+                "Number of open file descriptors",
+                p.open_fds as f64,
+            ),
+            (
+                "process_max_fds",
+                "Maximum number of open file descriptors",
+                p.max_fds as f64,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since unix epoch in seconds",
+                p.start_time_seconds,
+            ),
+            ("process_threads", "Number of OS threads", p.threads as f64),
+        ];
+        for (name, help, value) in gauges {
+            let gauge = ConstGauge::new(value);
+            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+        }
+        Ok(())
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<HttpLabels, Counter>,
@@ -47,6 +117,9 @@ pub struct Metrics {
     pub kafka_deliveries: Family<ResultLabels, Counter>,
     pub outbox_backlog: Family<OutboxLabels, Gauge>,
     pub outbox_oldest_age: Family<OutboxLabels, Gauge>,
+    pub db_pool_connections: Family<PoolLabels, Gauge>,
+    pub db_pool_max: Gauge,
+    pub signing_key_age: Gauge,
 }
 
 impl Default for Metrics {
@@ -118,6 +191,37 @@ impl Metrics {
             "Age of the oldest undelivered outbox row",
             outbox_oldest_age.clone(),
         );
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        registry.register(
+            "auth_accounts_build_info",
+            "The version and commit of this build (always 1)",
+            build_info.clone(),
+        );
+        build_info
+            .get_or_create(&BuildLabels {
+                version: auth_telemetry::BUILD.version.into(),
+                commit: auth_telemetry::BUILD.commit.into(),
+            })
+            .set(1);
+        let db_pool_connections = Family::<PoolLabels, Gauge>::default();
+        registry.register(
+            "auth_db_pool_connections",
+            "Database connections open, by state (idle, in_use)",
+            db_pool_connections.clone(),
+        );
+        let db_pool_max = Gauge::default();
+        registry.register(
+            "auth_db_pool_max_connections",
+            "The database pool's maximum size (DB_POOL_SIZE)",
+            db_pool_max.clone(),
+        );
+        let signing_key_age = Gauge::default();
+        registry.register(
+            "auth_signing_key_age_seconds",
+            "Seconds since the signing key file was written (rotate-keys writes a new one)",
+            signing_key_age.clone(),
+        );
+        registry.register_collector(Box::new(ProcessCollector));
         // Known results start at 0, so the series exist (and rate() and alerts work) before the
         // first delivery or failure; an empty family is not rendered at all.
         for result in ["sent", "retry", "dead"] {
@@ -142,7 +246,24 @@ impl Metrics {
             kafka_deliveries,
             outbox_backlog,
             outbox_oldest_age,
+            db_pool_connections,
+            db_pool_max,
+            signing_key_age,
         }
+    }
+
+    /// Sets the database pool gauges (read at scrape time).
+    pub fn set_db_pool(&self, size: u32, idle: usize, max: u32) {
+        let idle = i64::try_from(idle).unwrap_or(i64::MAX);
+        let open = i64::from(size);
+        for (state, value) in [("idle", idle), ("in_use", (open - idle).max(0))] {
+            self.db_pool_connections
+                .get_or_create(&PoolLabels {
+                    state: state.into(),
+                })
+                .set(value);
+        }
+        self.db_pool_max.set(i64::from(max));
     }
 
     /// Sets the backlog gauges of one outbox (`events`, `emails`).

@@ -53,6 +53,8 @@ pub enum StartError {
 
 pub struct Application {
     listener: TcpListener,
+    /// `METRICS_PORT`: `/metrics` alone on its own listener.
+    metrics_listener: Option<TcpListener>,
     router: Router,
     state: AppState,
     background: Background,
@@ -73,6 +75,17 @@ impl Application {
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
+        let metrics_listener = match state.config.http.metrics_port {
+            None => None,
+            Some(port) => {
+                let addr = format!("{}:{port}", state.config.http.metrics_host);
+                Some(
+                    TcpListener::bind(&addr)
+                        .await
+                        .map_err(|e| StartError::Bind(addr, e))?,
+                )
+            }
+        };
         let background = Background::new();
         if state.config.workers.in_api_process {
             spawn_workers(&state, &background);
@@ -84,6 +97,7 @@ impl Application {
         let router = router(state.clone());
         Ok(Self {
             listener,
+            metrics_listener,
             router,
             state,
             background,
@@ -92,6 +106,14 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// The port of the `METRICS_PORT` listener, if there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
     }
 
     pub fn state(&self) -> &AppState {
@@ -108,6 +130,9 @@ impl Application {
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         let draining = self.state.draining.clone();
+        let metrics_server = self
+            .metrics_listener
+            .map(|listener| serve_metrics(listener, &self.state));
         let signal = async move {
             shutdown.await;
             draining.cancel();
@@ -115,9 +140,28 @@ impl Application {
         let served = axum::serve(self.listener, service)
             .with_graceful_shutdown(signal)
             .await;
+        // The API stopped for whatever reason: so does the metrics listener.
+        self.state.draining.cancel();
+        if let Some(task) = metrics_server {
+            let _ = task.await;
+        }
         self.background.shutdown(BACKGROUND_GRACE).await;
         served
     }
+}
+
+/// Serves `/metrics` alone on `listener` until the state's draining token is cancelled.
+fn serve_metrics(listener: TcpListener, state: &AppState) -> tokio::task::JoinHandle<()> {
+    let router = routes::metrics::router().with_state(state.clone());
+    let stop = state.draining.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await;
+        if let Err(err) = served {
+            tracing::error!(error = %err, "metrics listener failed");
+        }
+    })
 }
 
 /// Runs only the background work (`auth-accounts worker`) until `shutdown` resolves.
@@ -126,12 +170,31 @@ pub async fn run_worker(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), StartError> {
     let state = build_state(config, Clock::default(), CancellationToken::new()).await?;
+    // The worker's relay counters are scraped from `METRICS_PORT`, like the API's.
+    let metrics_server = match state.config.http.metrics_port {
+        None => None,
+        Some(port) => {
+            let addr = format!("{}:{port}", state.config.http.metrics_host);
+            let listener = TcpListener::bind(&addr)
+                .await
+                .map_err(|e| StartError::Bind(addr, e))?;
+            Some(serve_metrics(listener, &state))
+        }
+    };
     let background = Background::new();
     spawn_workers(&state, &background);
     spawn_key_reloader(&state, &background);
-    tracing::info!("auth-accounts worker running");
+    tracing::info!(
+        version = auth_telemetry::BUILD.version,
+        commit = auth_telemetry::BUILD.commit,
+        "auth-accounts worker running"
+    );
     shutdown.await;
+    state.draining.cancel();
     background.shutdown(BACKGROUND_GRACE).await;
+    if let Some(task) = metrics_server {
+        let _ = task.await;
+    }
     Ok(())
 }
 

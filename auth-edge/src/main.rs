@@ -110,6 +110,8 @@ fn forward_auth(config: Config) -> ExitCode {
             listen = %app.local_addr().map_or_else(|e| e.to_string(), |a| a.to_string()),
             admin_port = app.admin_port(),
             grpc_port = app.grpc_port(),
+            version = auth_telemetry::BUILD.version,
+            commit = auth_telemetry::BUILD.commit,
             "auth-edge listening"
         );
         app.run_until(shutdown_signal()).await;

@@ -111,6 +111,8 @@ pub struct Metrics {
     keys_last_success_ms: AtomicI64,
     sources: [SourceState; 2],
     last_revocation_ms: AtomicI64,
+    /// How this process runs (`forward-auth` or `sidecar`): the `mode` label of the build info.
+    mode: std::sync::OnceLock<&'static str>,
 }
 
 /// Gauges that live elsewhere (the cache and the revocation set), read at scrape time.
@@ -126,6 +128,11 @@ pub struct Snapshot {
 }
 
 impl Metrics {
+    /// Names the mode this process runs in (`forward-auth`, `sidecar`); set once at start-up.
+    pub fn set_mode(&self, mode: &'static str) {
+        let _ = self.mode.set(mode);
+    }
+
     /// Counts one verification and its duration.
     pub fn observe(&self, outcome: Outcome, cached: bool, elapsed: Duration) {
         let i = Outcome::ALL.iter().position(|o| *o == outcome).unwrap_or(0);
@@ -218,6 +225,22 @@ impl Metrics {
         let mut out = String::with_capacity(4096);
         // Writing to a String cannot fail; the results are ignored on purpose.
         let w = &mut out;
+        let build = auth_telemetry::BUILD;
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_build_info The version, commit and mode of this process (always 1)."
+        );
+        let _ = writeln!(w, "# TYPE auth_edge_build_info gauge");
+        let _ = writeln!(
+            w,
+            "auth_edge_build_info{{version=\"{}\",commit=\"{}\",mode=\"{}\"}} 1",
+            build.version,
+            build.commit,
+            self.mode.get().copied().unwrap_or("forward-auth")
+        );
+        if let Some(p) = auth_telemetry::ProcessSample::read() {
+            render_process(w, &p);
+        }
         let _ = writeln!(
             w,
             "# HELP auth_edge_verifications_total Token verifications by result."
@@ -386,6 +409,59 @@ impl Metrics {
             }
         }
         out
+    }
+}
+
+/// The standard `process_*` metrics (the names every Prometheus client library uses).
+fn render_process(w: &mut String, p: &auth_telemetry::ProcessSample) {
+    let metrics: [(&str, &str, &str, f64); 7] = [
+        (
+            "process_cpu_seconds_total",
+            "counter",
+            "Total user and system CPU time spent in seconds.",
+            p.cpu_seconds,
+        ),
+        (
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+            p.resident_memory_bytes as f64,
+        ),
+        (
+            "process_virtual_memory_bytes",
+            "gauge",
+            "Virtual memory size in bytes.",
+            p.virtual_memory_bytes as f64,
+        ),
+        (
+            "process_open_fds",
+            "gauge",
+            "Number of open file descriptors.",
+            p.open_fds as f64,
+        ),
+        (
+            "process_max_fds",
+            "gauge",
+            "Maximum number of open file descriptors.",
+            p.max_fds as f64,
+        ),
+        (
+            "process_start_time_seconds",
+            "gauge",
+            "Start time of the process since unix epoch in seconds.",
+            p.start_time_seconds,
+        ),
+        (
+            "process_threads",
+            "gauge",
+            "Number of OS threads.",
+            p.threads as f64,
+        ),
+    ];
+    for (name, kind, help, value) in metrics {
+        let _ = writeln!(w, "# HELP {name} {help}");
+        let _ = writeln!(w, "# TYPE {name} {kind}");
+        let _ = writeln!(w, "{name} {value}");
     }
 }
 

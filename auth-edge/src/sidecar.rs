@@ -322,6 +322,7 @@ pub fn run(config: Config) -> Result<(), SidecarError> {
     );
 
     let verifier = Arc::new(Verifier::new(settings));
+    verifier.metrics().set_mode("sidecar");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("auth-edge-admin")

@@ -48,9 +48,11 @@ impl Application {
             Some(addr) => Some(TcpListener::bind(addr).await?),
             None => None,
         };
+        let verifier = Arc::new(Verifier::new(config.verifier));
+        verifier.metrics().set_mode("forward-auth");
         Ok(Application {
             drain: serve.drain,
-            verifier: Arc::new(Verifier::new(config.verifier)),
+            verifier,
             revocations: config.revocations,
             listener,
             admin_listener,

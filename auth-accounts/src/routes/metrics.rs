@@ -1,4 +1,6 @@
-//! `GET /metrics` (outside the API prefix): refreshes the outbox gauges, then renders everything.
+//! `GET /metrics` (outside the API prefix, or alone on the `METRICS_PORT` listener): refreshes the
+//! gauges read at scrape time (outbox backlog, database pool, signing-key age), then renders
+//! everything.
 
 use axum::extract::State;
 use axum::http::header;
@@ -23,6 +25,13 @@ async fn render(State(state): State<AppState>) -> Response {
         }
         // The gauges keep their last values; the rest of the metrics still render.
         Err(err) => tracing::warn!(error = %err, "metrics: cannot read the outbox backlog"),
+    }
+    let db = &state.db;
+    state
+        .metrics
+        .set_db_pool(db.size(), db.num_idle(), db.options().get_max_connections());
+    if let Some(age) = crate::keys::signing_key_age(&state.config, now) {
+        state.metrics.signing_key_age.set(age);
     }
     (
         [(

@@ -23,10 +23,14 @@ use crate::state::AppState;
 
 pub const PREFIX: &str = "/api/v1/auth";
 
-/// Every route: the API under [`PREFIX`] (documented as it is registered) and `/metrics`.
+/// Every public route: the API under [`PREFIX`] (documented as it is registered), and
+/// `/metrics` unless it has a listener of its own (`METRICS_PORT`, see [`metrics::router`]).
 pub fn router(state: &AppState) -> Router<AppState> {
     let (router, _) = api(state);
-    router.merge(metrics::router())
+    match state.config.http.metrics_port {
+        None => router.merge(metrics::router()),
+        Some(_) => router,
+    }
 }
 
 /// The API routes and the OpenAPI document that describes exactly them.

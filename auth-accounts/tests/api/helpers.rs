@@ -217,6 +217,8 @@ pub struct TestApp {
     /// `http://127.0.0.1:{port}/api/v1/auth`
     pub address: String,
     pub port: u16,
+    /// The `METRICS_PORT` listener, when the test asked for one.
+    pub metrics_port: Option<u16>,
     pub client: Client,
     pub mail_dir: PathBuf,
     pub clock: Clock,
@@ -276,6 +278,7 @@ pub async fn spawn_on(env: &Arc<Env>, extra_vars: &[(&str, &str)]) -> TestApp {
         .await
         .unwrap_or_else(|e| panic!("application failed to start: {e}"));
     let port = app.port();
+    let metrics_port = app.metrics_port();
     let state = app.state().clone();
     let server = tokio::spawn(async move {
         let _ = app.run_until(std::future::pending()).await;
@@ -287,6 +290,7 @@ pub async fn spawn_on(env: &Arc<Env>, extra_vars: &[(&str, &str)]) -> TestApp {
     TestApp {
         address: format!("http://127.0.0.1:{port}/api/v1/auth"),
         port,
+        metrics_port,
         client,
         mail_dir: env.mail_dir(),
         clock: state.clock.clone(),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use reqwest::StatusCode;
 use serde::Deserialize;
 
-use crate::helpers::{email, spawn_app, Backend, PASSWORD};
+use crate::helpers::{email, spawn_app, spawn_app_with, Backend, PASSWORD};
 use crate::peers::python;
 
 const PARSE: &str = r#"
@@ -37,12 +37,11 @@ struct Metrics(Vec<Family>);
 
 impl Metrics {
     async fn scrape(app: &crate::helpers::TestApp) -> Self {
-        let response = app
-            .client
-            .get(format!("{}/metrics", app.root()))
-            .send()
-            .await
-            .unwrap();
+        Self::scrape_url(app, &format!("{}/metrics", app.root())).await
+    }
+
+    async fn scrape_url(app: &crate::helpers::TestApp, url: &str) -> Self {
+        let response = app.client.get(url).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         let content_type = response.headers()["content-type"]
             .to_str()
@@ -247,6 +246,9 @@ async fn metrics_parse_as_openmetrics_and_count_what_happened() {
             "{family:?}"
         );
     }
+    // SQLite caps the pool at 8 connections (DB_POOL_SIZE defaults to 20).
+    assert_operator_metrics(&m, 8.0);
+
     // The backlog's age follows the clock.
     app.clock.advance(120);
     let later = Metrics::scrape(&app).await;
@@ -269,6 +271,126 @@ async fn metrics_parse_as_openmetrics_and_count_what_happened() {
             "counter",
             "http_exceptions_total",
             &[("method", "GET"), ("handler", "/api/v1/auth/health")]
+        ),
+        1.0
+    );
+}
+
+/// Build, process, pool and key metrics: what operators of any service expect.
+fn assert_operator_metrics(m: &Metrics, pool_size: f64) {
+    let build = m.family("auth_accounts_build_info", "gauge");
+    assert_eq!(build.samples.len(), 1, "{build:?}");
+    let labels = &build.samples[0].labels;
+    assert_eq!(labels["version"], env!("CARGO_PKG_VERSION"));
+    let commit = &labels["commit"];
+    assert!(
+        commit == "unknown" || (commit.len() >= 7 && commit.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{commit}"
+    );
+    assert_eq!(build.samples[0].value, 1.0);
+    let cpu = m.value(
+        "process_cpu_seconds",
+        "counter",
+        "process_cpu_seconds_total",
+        &[],
+    );
+    assert!(cpu > 0.0, "{cpu}");
+    let rss = m.value(
+        "process_resident_memory_bytes",
+        "gauge",
+        "process_resident_memory_bytes",
+        &[],
+    );
+    assert!(rss > 1e6, "{rss}");
+    let fds = m.value("process_open_fds", "gauge", "process_open_fds", &[]);
+    let max_fds = m.value("process_max_fds", "gauge", "process_max_fds", &[]);
+    assert!(fds >= 3.0 && max_fds >= fds, "{fds} {max_fds}");
+    let start = m.value(
+        "process_start_time_seconds",
+        "gauge",
+        "process_start_time_seconds",
+        &[],
+    );
+    #[allow(clippy::cast_precision_loss)]
+    let now = chrono::Utc::now().timestamp() as f64;
+    assert!(
+        start > now - 3600.0 && start <= now + 1.0,
+        "{start} vs {now}"
+    );
+    // The pool: DB_POOL_SIZE is its maximum, and the scrape's own query left a connection open.
+    assert_eq!(
+        m.value(
+            "auth_db_pool_max_connections",
+            "gauge",
+            "auth_db_pool_max_connections",
+            &[]
+        ),
+        pool_size
+    );
+    let idle = m.value(
+        "auth_db_pool_connections",
+        "gauge",
+        "auth_db_pool_connections",
+        &[("state", "idle")],
+    );
+    let in_use = m.value(
+        "auth_db_pool_connections",
+        "gauge",
+        "auth_db_pool_connections",
+        &[("state", "in_use")],
+    );
+    assert!(
+        idle + in_use >= 1.0 && idle + in_use <= pool_size,
+        "{idle} {in_use}"
+    );
+    // The key was written when the test started.
+    let age = m.value(
+        "auth_signing_key_age_seconds",
+        "gauge",
+        "auth_signing_key_age_seconds",
+        &[],
+    );
+    assert!((0.0..600.0).contains(&age), "{age}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("METRICS_PORT", "0"), ("DB_POOL_SIZE", "3")],
+    )
+    .await;
+    let port = app.metrics_port.expect("a metrics listener");
+    assert_ne!(port, app.port);
+    // Not on the public port any more (an ingress cannot publish it by accident) ...
+    let response = app
+        .client
+        .get(format!("{}/metrics", app.root()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    // ... and only metrics on the metrics port.
+    let response = app
+        .client
+        .get(format!("http://127.0.0.1:{port}/api/v1/auth/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(app.me_status("not-a-token").await, StatusCode::UNAUTHORIZED);
+    let m = Metrics::scrape_url(&app, &format!("http://127.0.0.1:{port}/metrics")).await;
+    assert_operator_metrics(&m, 3.0);
+    assert_eq!(
+        m.value(
+            "http_requests",
+            "counter",
+            "http_requests_total",
+            &[
+                ("method", "GET"),
+                ("handler", "/api/v1/auth/me"),
+                ("status", "401")
+            ]
         ),
         1.0
     );

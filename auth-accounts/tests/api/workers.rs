@@ -1,5 +1,5 @@
 //! Background work outside the API: the `auth-accounts worker` process delivering what the API
-//! queued, the cleanup pass, and the leases that keep singleton jobs on one replica.
+//! queued (and reporting it on its metrics listener), the cleanup pass, and the leases that keep singleton jobs on one replica.
 
 use std::process::Command;
 use std::time::Duration;
@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::helpers::{email, spawn_app_with, spawn_on, Backend, Env, TestApp, PASSWORD};
-use crate::peers::Process;
+use crate::peers::{free_port, Process};
 
 both!(
     worker_process_delivers_what_the_api_queued,
@@ -34,6 +34,7 @@ async fn worker_process_delivers_what_the_api_queued(backend: Backend) {
     assert_eq!(pending_emails(&api).await, 1);
     assert!(std::fs::read_dir(&api.mail_dir).map_or(true, |mut d| d.next().is_none()));
 
+    let metrics_port = free_port();
     let mut worker = Process::spawn(
         "auth-accounts-worker",
         Command::new(env!("CARGO_BIN_EXE_auth-accounts"))
@@ -46,6 +47,7 @@ async fn worker_process_delivers_what_the_api_queued(backend: Backend) {
             .env("JWT_PUBLIC_KEY_PATH", env.public_key_path())
             .env("FRONTEND_URL", crate::helpers::FRONTEND)
             .env("HOSTNAME", "test-worker")
+            .env("METRICS_PORT", metrics_port.to_string())
             .env("LOG_LEVEL", "info"),
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -72,6 +74,22 @@ async fn worker_process_delivers_what_the_api_queued(backend: Backend) {
         .await
         .unwrap();
     assert!(holder.starts_with("test-worker-"), "{holder}");
+    // Its relay counters are scraped from its own metrics listener.
+    let metrics = api
+        .client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("worker metrics: {e}\n{}", worker.log()))
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "auth_email_deliveries_total{result=\"sent\"} 1"),
+        "{metrics}"
+    );
     worker.stop();
 }
 

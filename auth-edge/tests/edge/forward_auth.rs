@@ -181,6 +181,8 @@ async fn admin_endpoints_live_on_their_own_listener() {
             "missing {line:?} in\n{text}"
         );
     }
+    assert_parses_as_prometheus_text(&text);
+
     // On the forward-auth listener these paths are just paths: no token, 401.
     for path in ["/metrics", "/healthz", "/readyz"] {
         let r = client.get(edge.url(path)).send().await.unwrap();
@@ -400,4 +402,60 @@ async fn control_characters_in_a_header_are_401_not_a_parser_400() {
         let status = raw_status_line(&edge, request.as_bytes()).await;
         assert!(status.starts_with("HTTP/1.1 200"), "{ctl:#x}: {status}");
     }
+}
+
+/// An independent reader of the exposition (Python `prometheus_client`'s text parser) sees
+/// every family with its type, including the build and process metrics operators expect.
+fn assert_parses_as_prometheus_text(text: &str) {
+    use std::io::Write as _;
+    const PARSE: &str = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+print(json.dumps({f.name: [f.type, [[s.name, s.labels, s.value] for s in f.samples]]
+                  for f in text_string_to_metric_families(sys.stdin.read())}))
+"#;
+    let python = binary("AUTH_TEST_PYTHON", "python3", &[]);
+    let mut child = std::process::Command::new(&python)
+        .args(["-c", PARSE])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the parser refused the exposition: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let families: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let kind = |name: &str| families[name][0].as_str().unwrap_or("absent").to_owned();
+    // The parser names counters without `_total`.
+    assert_eq!(kind("auth_edge_verifications"), "counter", "{families}");
+    assert_eq!(kind("auth_edge_verification_duration_seconds"), "histogram");
+    assert_eq!(kind("process_cpu_seconds"), "counter");
+    for gauge in [
+        "auth_edge_build_info",
+        "auth_edge_keys",
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ] {
+        assert_eq!(kind(gauge), "gauge", "{gauge}");
+    }
+    let build = &families["auth_edge_build_info"][1][0];
+    assert_eq!(build[1]["mode"], "forward-auth", "{build}");
+    assert_eq!(build[1]["version"], env!("CARGO_PKG_VERSION"), "{build}");
+    assert_eq!(build[2], 1.0);
+    let rss = families["process_resident_memory_bytes"][1][0][2]
+        .as_f64()
+        .unwrap();
+    assert!(rss > 1e6, "{rss}");
 }

@@ -232,8 +232,20 @@ async fn sidecar_exits_on_sigterm() {
 async fn the_upstream_continues_the_clients_trace() {
     let fake = ready_fake().await;
     let upstream = start_upstream().await;
-    let (sidecar, _admin) = start_sidecar(&fake, upstream, "/public/").await;
+    let (sidecar, admin) = start_sidecar(&fake, upstream, "/public/").await;
     let client = client();
+    let metrics = client
+        .get(format!("http://127.0.0.1:{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mode=\"sidecar\"} 1"),
+        "the build info names the mode:\n{metrics}"
+    );
     const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
     // A traced request: same trace, the sidecar's own span; the request id is the trace id.
