@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # auth: one image with both binaries, `auth-accounts` (the default command) and `auth-edge`.
 #
-#   docker build -t smartbudget/auth:0.1.0 .
+#   docker build -t smartbudget/auth:0.1.0 --build-arg AUTH_BUILD_COMMIT=$(git rev-parse --short=12 HEAD) .
 #   docker run --env-file .env -p 8000:8000 smartbudget/auth:0.1.0                  # accounts API
 #   docker run --env-file .env smartbudget/auth:0.1.0 auth-accounts worker          # relays, cleanup
 #   docker run --env-file .env smartbudget/auth:0.1.0 auth-accounts import-legacy --from URL
@@ -17,6 +17,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# The commit in the build-info metrics and the start-up log line (`unknown` when not given).
+ARG AUTH_BUILD_COMMIT=""
 # The dependency and target caches speed up rebuilds; the binaries are copied out of the cache mount.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

@@ -104,7 +104,7 @@ const IGNORED: &[(&str, &str)] = &[
     ),
     (
         "APP__PROMETHEUS_PORT",
-        "metrics are served at /metrics on the API port",
+        "the old service ignored it too: /metrics stays on the API port unless METRICS_PORT is set",
     ),
     ("APP__TZ", "all times are UTC"),
     (
