@@ -253,17 +253,19 @@ async fn check(config: Config) -> Result<(), CommandError> {
 
 fn schema_report(state: Result<store::SchemaState, StoreError>) -> Result<String, String> {
     let state = state.map_err(|e| e.to_string())?;
-    if !state.unknown.is_empty() {
-        return Err(format!(
-            "applied migrations this release does not know: {:?} (a newer release ran)",
-            state.unknown
-        ));
-    }
     if !state.pending.is_empty() {
         return Err(format!(
             "{} pending migration(s), run `auth-accounts migrate`: {}",
             state.pending.len(),
             state.pending.join(", ")
+        ));
+    }
+    // A newer release's expand step: this release works on that schema (the rollback the upgrade
+    // policy promises), so it is worth a note, not a failure.
+    if !state.unknown.is_empty() {
+        return Ok(format!(
+            "up to date ({} migrations), plus {:?} from a newer release, which this release works with",
+            state.applied, state.unknown
         ));
     }
     Ok(format!("up to date ({} migrations)", state.applied))
@@ -289,6 +291,26 @@ mod tests {
     fn parse(args: &[&str]) -> Result<Command, clap::Error> {
         Cli::try_parse_args(std::iter::once("auth-accounts").chain(args.iter().copied()))
             .map(|cli| cli.command())
+    }
+
+    #[test]
+    fn check_passes_a_newer_releases_migrations_and_fails_pending_ones() {
+        let state = |pending: &[&str], unknown: &[i64]| {
+            Ok(store::SchemaState {
+                applied: 4,
+                pending: pending.iter().map(|p| (*p).to_string()).collect(),
+                unknown: unknown.to_vec(),
+            })
+        };
+        assert_eq!(
+            schema_report(state(&[], &[])).unwrap(),
+            "up to date (4 migrations)"
+        );
+        // The rollback the upgrade policy promises: a newer release's expand step is fine.
+        let note = schema_report(state(&[], &[5])).unwrap();
+        assert!(note.contains("[5] from a newer release"), "{note}");
+        let err = schema_report(state(&["5 event trace"], &[])).unwrap_err();
+        assert!(err.contains("auth-accounts migrate"), "{err}");
     }
 
     #[test]
