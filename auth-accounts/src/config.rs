@@ -241,6 +241,9 @@ pub struct WorkerConfig {
     /// to a separate `auth-accounts worker` process.
     pub in_api_process: bool,
     pub cleanup_interval_secs: u64,
+    /// `REVOCATION_POLL_MS`: the revocation feed's safety-net read of the log (it also reads at
+    /// once when a revocation commits: this replica's, or another's through PostgreSQL NOTIFY).
+    pub revocation_poll_ms: u64,
 }
 
 /// The variables, with empty values treated as unset.
@@ -398,6 +401,7 @@ impl Config {
             workers: WorkerConfig {
                 in_api_process: v.flag("RUN_WORKERS", true)?,
                 cleanup_interval_secs: v.num("CLEANUP_INTERVAL_SECONDS", 3600u64)?.max(10),
+                revocation_poll_ms: v.num("REVOCATION_POLL_MS", 200u64)?.clamp(10, 600_000),
             },
             frontend,
             geoip_db_path: v.path("GEOIP_DB_PATH"),

@@ -11,12 +11,14 @@
 //! `routes::revocations`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_token::{
     FeedMessage, Revocation, TokenLifetime, REDIS_REVOCATIONS_CHANNEL, REDIS_REVOKED_SET,
 };
-use tokio::sync::broadcast;
+use secrecy::{ExposeSecret as _, SecretString};
+use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -48,27 +50,65 @@ pub async fn revoked_since(
         .collect())
 }
 
-/// Polls the database every 200 ms and broadcasts new revocations to connected streams.
-/// Publishes to Redis for edges that subscribe there: the sorted set [`REDIS_REVOKED_SET`]
-/// (member = sid, score = until) is the snapshot an edge loads on (re)connect, the channel
-/// [`REDIS_REVOCATIONS_CHANNEL`] carries each new one. If Redis was unreachable, the whole recent set is written again once it
-/// answers, so an outage delays revocations but loses none.
+/// Publishes revocations to Redis for edges that subscribe there: the sorted set
+/// [`REDIS_REVOKED_SET`] (member = sid, score = until) is the snapshot an edge loads on
+/// (re)connect, the channel [`REDIS_REVOCATIONS_CHANNEL`] carries each new one, once.
+///
+/// Nothing is lost and nothing is broadcast twice:
+/// - revocations whose write failed (Redis down) are kept and published when it answers again;
+/// - a Redis that restarted empty (no persistence) is refilled with the recent set, without
+///   publishing it again: edges that reconnect load the set, and edges that stayed connected
+///   already have every revocation. [`REDIS_FILLED_MARKER`], written with each fill, tells a
+///   refilled Redis from an emptied one;
+/// - only a gap in what this task received (it fell behind the poller) re-publishes the recent
+///   set, as that is the one case where it does not know what the channel missed.
 pub struct RedisFanout {
     conn: redis::aio::ConnectionManager,
-    /// Set after a failed write: the next successful tick re-publishes the full snapshot.
-    resync: bool,
+    /// Revocations not yet written (their write failed): published, in order, at the next tick.
+    pending: Vec<Revocation>,
+    /// Set after a gap: the next tick publishes the whole recent set on the channel too.
+    republish: bool,
+    /// Check the marker (and refill) at the next tick.
+    check_fill: bool,
 }
+
+/// Present while Redis holds the recent revocation set written by accounts: absent after a
+/// restart without persistence (or a flush), which makes a replica refill the set.
+pub const REDIS_FILLED_MARKER: &str = "auth:revoked:filled";
+
+/// At most this many revocations wait for Redis; beyond, the recent set is re-published when it
+/// is back (a long outage at a high logout rate).
+const MAX_PENDING: usize = 10_000;
 
 impl RedisFanout {
     pub fn new(conn: redis::aio::ConnectionManager) -> Self {
-        // Start with a full sync: revocations made while no replica was publishing get written.
-        Self { conn, resync: true }
+        // Check the fill at once: revocations made while no replica was publishing get written.
+        Self {
+            conn,
+            pending: Vec::new(),
+            republish: false,
+            check_fill: true,
+        }
     }
 
-    async fn publish(&mut self, items: &[Revocation], now: i64) -> redis::RedisResult<()> {
+    /// Writes `publish` to the set and the channel, and `fill` (when refilling) to the set only,
+    /// in one transaction with the marker and the pruning of expired members.
+    async fn write(
+        &mut self,
+        publish: &[Revocation],
+        fill: &[Revocation],
+        now: i64,
+    ) -> redis::RedisResult<()> {
         let mut pipe = redis::pipe();
         pipe.atomic();
-        for r in items {
+        for r in fill {
+            pipe.cmd("ZADD")
+                .arg(REDIS_REVOKED_SET)
+                .arg(r.until)
+                .arg(&r.sid)
+                .ignore();
+        }
+        for r in publish {
             pipe.cmd("ZADD")
                 .arg(REDIS_REVOKED_SET)
                 .arg(r.until)
@@ -84,39 +124,73 @@ impl RedisFanout {
             .arg("-inf")
             .arg(now)
             .ignore();
+        pipe.cmd("SET").arg(REDIS_FILLED_MARKER).arg(now).ignore();
         pipe.query_async::<()>(&mut self.conn).await
     }
 
-    async fn tick(&mut self, db: &Db, fresh: &[Revocation], now: i64, lifetime: TokenLifetime) {
-        let items = if self.resync {
+    async fn tick(&mut self, db: &Db, fresh: Vec<Revocation>, now: i64, lifetime: TokenLifetime) {
+        self.pending.extend(fresh);
+        if self.pending.len() > MAX_PENDING {
+            self.pending.clear();
+            self.republish = true;
+        }
+        // Bounded: while Redis is unreachable its connection manager makes commands wait for the
+        // reconnect (with backoff, up to minutes), and the poller must not wait behind it.
+        let bounded = Duration::from_secs(1);
+        let mut refill = self.republish;
+        if self.check_fill && !refill {
+            let exists = tokio::time::timeout(
+                bounded,
+                redis::cmd("EXISTS")
+                    .arg(REDIS_FILLED_MARKER)
+                    .query_async::<bool>(&mut self.conn),
+            )
+            .await;
+            match exists {
+                Ok(Ok(filled)) => {
+                    refill = !filled;
+                    if refill {
+                        tracing::info!(
+                            "revocations: Redis holds no revocation set (restarted?); refilling it"
+                        );
+                    }
+                }
+                Ok(Err(_)) | Err(_) => return self.failed("cannot read"),
+            }
+        }
+        let recent = if refill {
             match revoked_since(db, now - lifetime.horizon(), lifetime).await {
                 Ok(rows) => rows.into_iter().map(|(r, _)| r).collect(),
                 Err(_) => return,
             }
-        } else if fresh.is_empty() {
+        } else if self.pending.is_empty() {
+            self.check_fill = false;
             return;
         } else {
-            fresh.to_vec()
+            Vec::new()
         };
-        // Bounded: while Redis is unreachable its connection manager makes commands wait for the
-        // reconnect (with backoff, up to minutes), and this loop also feeds the edges' streams.
-        let published = tokio::time::timeout(Duration::from_secs(1), self.publish(&items, now))
-            .await
-            .unwrap_or_else(|_| {
-                Err(redis::RedisError::from((
-                    redis::ErrorKind::IoError,
-                    "timed out",
-                )))
-            });
-        match published {
-            Ok(()) => self.resync = false,
-            Err(err) => {
-                if !self.resync {
-                    tracing::warn!(error = %err, "revocations: Redis unavailable; will re-publish when it is back");
-                }
-                self.resync = true;
+        let (publish, fill): (Vec<Revocation>, Vec<Revocation>) = if self.republish {
+            (recent, Vec::new())
+        } else {
+            (self.pending.clone(), recent)
+        };
+        let written = tokio::time::timeout(bounded, self.write(&publish, &fill, now)).await;
+        match written {
+            Ok(Ok(())) => {
+                self.pending.clear();
+                self.republish = false;
+                self.check_fill = false;
             }
+            Ok(Err(_)) | Err(_) => self.failed("cannot write to"),
         }
+    }
+
+    fn failed(&mut self, what: &str) {
+        if !self.check_fill {
+            tracing::warn!("revocations: {what} Redis; will publish when it is back");
+        }
+        // When it answers again it may have restarted empty.
+        self.check_fill = true;
     }
 }
 
@@ -210,26 +284,38 @@ async fn prune_log(db: &Db, before: i64) -> sqlx::Result<u64> {
     )
 }
 
-/// Follows the revocation log every 200 ms and broadcasts new revocations to connected streams,
-/// until `shutdown`: every revocation committed by any replica, exactly once, whatever the order
-/// of its timestamp (see [`LogCursor`]). With Redis, a second task publishes them there (see
-/// [`RedisFanout`]).
-pub async fn poll(
-    db: Db,
-    postgres: bool,
-    clock: Clock,
-    lifetime: TokenLifetime,
-    tx: broadcast::Sender<Revocation>,
-    shutdown: CancellationToken,
-) {
+/// What the revocation poller reads and how often.
+pub struct Poller {
+    pub db: Db,
+    pub postgres: bool,
+    pub clock: Clock,
+    pub lifetime: TokenLifetime,
+    /// The safety net: a read at least this often (`REVOCATION_POLL_MS`, 200 ms), whatever
+    /// notifications were lost.
+    pub interval: Duration,
+    /// Woken when a revocation committed (this replica's unit of work, or [`listen`] for other
+    /// replicas): the log is read at once.
+    pub wake: Arc<Notify>,
+}
+
+/// Follows the revocation log and broadcasts new revocations to connected streams, until
+/// `shutdown`: every revocation committed by any replica, exactly once, whatever the order of its
+/// timestamp (see [`LogCursor`]). It reads when woken (a revocation committed) and every
+/// `interval` anyway. With Redis, a second task publishes them there (see [`RedisFanout`]).
+pub async fn poll(p: Poller, tx: broadcast::Sender<Revocation>, shutdown: CancellationToken) {
     // At once, before the first pause: a revocation committed after start-up must be after the
     // cursor (an edge that connected meanwhile got everything before it in its snapshot).
-    let mut cursor = LogCursor::start(&db, postgres).await.ok();
+    let mut cursor = LogCursor::start(&p.db, p.postgres).await.ok();
     let mut last_prune = tokio::time::Instant::now();
-    while crate::tasks::pause(&shutdown, Duration::from_millis(200)).await {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = p.wake.notified() => {}
+            _ = tokio::time::sleep(p.interval) => {}
+        }
         let log = match &mut cursor {
             Some(log) => log,
-            None => match LogCursor::start(&db, postgres).await {
+            None => match LogCursor::start(&p.db, p.postgres).await {
                 Ok(log) => cursor.insert(log),
                 Err(err) => {
                     tracing::warn!(error = %err, "revocation poller: database error");
@@ -237,13 +323,13 @@ pub async fn poll(
                 }
             },
         };
-        match log.next(&db).await {
+        match log.next(&p.db).await {
             Ok(rows) => {
                 for (sid, at) in rows {
                     // No receivers is fine: no edge is connected.
                     let _ = tx.send(Revocation {
                         sid,
-                        until: lifetime.revoked_until(at),
+                        until: p.lifetime.revoked_until(at),
                     });
                 }
             }
@@ -251,17 +337,70 @@ pub async fn poll(
         }
         if last_prune.elapsed() >= Duration::from_secs(60) {
             last_prune = tokio::time::Instant::now();
-            if let Err(err) = prune_log(&db, clock.now() - lifetime.horizon()).await {
+            if let Err(err) = prune_log(&p.db, p.clock.now() - p.lifetime.horizon()).await {
                 tracing::warn!(error = %err, "revocation log: prune failed");
             }
         }
     }
 }
 
+/// The PostgreSQL channel the revocation log's trigger notifies on every revocation
+/// (`migrations/postgres/0006_revocation_notify.sql`).
+pub const NOTIFY_CHANNEL: &str = "auth_revocations";
+
+/// Wakes `wake` on every notification of [`NOTIFY_CHANNEL`] (revocations committed by any
+/// replica), until `shutdown`. A lost connection is re-established; notifications sent meanwhile
+/// are lost, which the poller's safety-net interval covers.
+pub async fn listen(url: SecretString, wake: Arc<Notify>, shutdown: CancellationToken) {
+    use sqlx::postgres::PgListener;
+    let mut failures = 0u32;
+    while !shutdown.is_cancelled() {
+        let connected = async {
+            let mut listener = PgListener::connect(url.expose_secret()).await?;
+            listener.listen(NOTIFY_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            connected = connected => match connected {
+                Ok(listener) => listener,
+                Err(err) => {
+                    if failures % 30 == 0 {
+                        tracing::warn!(error = %err, "revocation notifications: cannot listen; polling only");
+                    }
+                    failures += 1;
+                    if !crate::tasks::pause(&shutdown, Duration::from_secs(1)).await {
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        failures = 0;
+        // Revocations committed while this was not listening are in the log: read it now.
+        wake.notify_one();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                received = listener.try_recv() => match received {
+                    Ok(Some(_)) => wake.notify_one(),
+                    // The connection was lost (and sqlx reconnects on the next call): the log
+                    // may have grown meanwhile.
+                    Ok(None) => wake.notify_one(),
+                    Err(err) => {
+                        tracing::warn!(error = %err, "revocation notifications: connection lost; reconnecting");
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
 impl RedisFanout {
-    /// Publishes what the poller broadcasts to Redis, until `shutdown`; retries a pending full
-    /// resync every 200 ms and does one every 30 s anyway. Its own task: a slow or unreachable
-    /// Redis must not hold up the streams.
+    /// Publishes what the poller broadcasts to Redis, until `shutdown`; retries pending writes
+    /// every 200 ms and checks every 5 s that Redis still holds the set. Its own task: a slow or
+    /// unreachable Redis must not hold up the streams.
     pub async fn run(
         mut self,
         db: Db,
@@ -271,14 +410,13 @@ impl RedisFanout {
         shutdown: CancellationToken,
     ) {
         use broadcast::error::{RecvError, TryRecvError};
-        // A Redis that restarted empty (no persistence) answers writes fine, so no failure would
-        // trigger a resync: re-publish the whole recent set every 30 s regardless. Cheap (only
-        // sessions revoked within one access-token lifetime) and idempotent (ZADD).
-        let mut last_full = tokio::time::Instant::now();
+        // A Redis that restarted empty answers writes fine, so no failure tells of it: look for
+        // the marker every 5 s (one EXISTS), and refill without re-broadcasting if it is gone.
+        let mut last_check = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
-            if last_full.elapsed() >= Duration::from_secs(30) {
-                self.resync = true;
-                last_full = tokio::time::Instant::now();
+            if last_check.elapsed() >= Duration::from_secs(5) {
+                self.check_fill = true;
+                last_check = tokio::time::Instant::now();
             }
             let mut fresh = Vec::new();
             tokio::select! {
@@ -286,7 +424,7 @@ impl RedisFanout {
                 received = tokio::time::timeout(Duration::from_millis(200), rx.recv()) => match received {
                     Ok(Ok(revocation)) => fresh.push(revocation),
                     // Missed some: publish the whole recent set again.
-                    Ok(Err(RecvError::Lagged(_))) => self.resync = true,
+                    Ok(Err(RecvError::Lagged(_))) => self.republish = true,
                     Ok(Err(RecvError::Closed)) => return,
                     Err(_) => {}
                 },
@@ -294,11 +432,11 @@ impl RedisFanout {
             loop {
                 match rx.try_recv() {
                     Ok(revocation) => fresh.push(revocation),
-                    Err(TryRecvError::Lagged(_)) => self.resync = true,
+                    Err(TryRecvError::Lagged(_)) => self.republish = true,
                     Err(_) => break,
                 }
             }
-            self.tick(&db, &fresh, clock.now(), lifetime).await;
+            self.tick(&db, fresh, clock.now(), lifetime).await;
         }
     }
 }

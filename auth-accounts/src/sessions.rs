@@ -190,7 +190,8 @@ pub async fn refresh(
             }
         }
         // An old generation came back: someone holds a copy of a rotated token. Revoke the family.
-        sessions::revoke(&mut uow, &session.session_id, &user.user_id, now).await?;
+        uow.revoke_session(&session.session_id, &user.user_id)
+            .await?;
         let reused = Event::RefreshTokenReused {
             session_id: session.session_id.clone(),
             presented_generation: generation,
@@ -229,8 +230,7 @@ pub async fn find_by_current_refresh(
 /// Ends a session (logout); `false` when it was not live any more.
 pub async fn end(state: &AppState, session_id: &str, user_id: &str) -> Result<bool, SessionError> {
     let mut uow = state.unit_of_work().await?;
-    let now = uow.now();
-    let ended = sessions::revoke(&mut uow, session_id, user_id, now).await?;
+    let ended = uow.revoke_session(session_id, user_id).await?;
     if ended {
         let event = Event::Logout {
             session_id: session_id.to_string(),

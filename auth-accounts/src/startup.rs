@@ -317,6 +317,7 @@ pub async fn build_state(
         geoip,
         clock,
         mail_notify: Arc::new(Notify::new()),
+        revocation_notify: Arc::new(Notify::new()),
         health_cache: Arc::default(),
         revocations: tokio::sync::broadcast::channel(1024).0,
         draining,
@@ -368,11 +369,24 @@ fn spawn_revocation_feed(state: &AppState, background: &Background) {
             background.token(),
         ));
     }
+    // PostgreSQL: other replicas' revocations wake this feed through LISTEN/NOTIFY (SQLite has a
+    // single process, whose own units of work wake it).
+    if !state.config.is_sqlite() {
+        background.spawn(crate::revocations::listen(
+            state.config.database.url.clone(),
+            state.revocation_notify.clone(),
+            background.token(),
+        ));
+    }
     background.spawn(crate::revocations::poll(
-        state.db.clone(),
-        !state.config.is_sqlite(),
-        state.clock.clone(),
-        lifetime,
+        crate::revocations::Poller {
+            db: state.db.clone(),
+            postgres: !state.config.is_sqlite(),
+            clock: state.clock.clone(),
+            lifetime,
+            interval: Duration::from_millis(state.config.workers.revocation_poll_ms),
+            wake: state.revocation_notify.clone(),
+        },
         state.revocations.clone(),
         background.token(),
     ));

@@ -24,6 +24,9 @@ pub struct AppState {
     pub clock: Clock,
     /// Wakes the email relay right after a transaction that queued an email commits.
     pub mail_notify: Arc<Notify>,
+    /// Wakes this replica's revocation poller (a unit of work that revoked a session, or a
+    /// PostgreSQL notification from another replica's).
+    pub revocation_notify: Arc<tokio::sync::Notify>,
     /// New revocations, fanned out to the edges' revocation streams.
     pub revocations: tokio::sync::broadcast::Sender<auth_token::Revocation>,
     /// Cancelled when the server starts draining, so long-lived streams end and the graceful
@@ -57,6 +60,7 @@ impl AppState {
     pub async fn unit_of_work(&self) -> sqlx::Result<UnitOfWork> {
         Ok(UnitOfWork::begin(&self.db, &self.config, self.clock.now())
             .await?
-            .notify_mail(self.mail_notify.clone()))
+            .notify_mail(self.mail_notify.clone())
+            .notify_revocations(self.revocation_notify.clone()))
     }
 }

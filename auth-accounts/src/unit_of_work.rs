@@ -3,10 +3,13 @@
 //!
 //! ```ignore
 //! let mut uow = state.unit_of_work().await?;
-//! sessions::revoke(&mut uow, &id, &user_id, uow.now()).await?;   // queries take `&mut Conn`
+//! uow.revoke_session(&id, &user_id).await?;   // revocations go through the unit of work
 //! uow.record(Some(&user_id), Event::Logout { session_id: id }).await?;
-//! uow.commit().await?;   // and wakes the email relay if an email was queued
+//! uow.commit().await?;   // wakes the email relay (an email was queued) and the revocation feed
+//!                        // (a session was revoked)
 //! ```
+//!
+//! Other queries take `&mut Conn`: `users::find_by_email(&mut uow, ..)`.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use crate::config::Config;
 use crate::email::{Lang, Template};
 use crate::events::Event;
 use crate::outbox;
-use crate::store::{Conn, Db, Tx};
+use crate::store::{sessions, Conn, Db, Tx};
 
 pub struct UnitOfWork {
     tx: Tx,
@@ -26,6 +29,10 @@ pub struct UnitOfWork {
     /// Woken after a commit that queued an email.
     mail_notify: Option<Arc<Notify>>,
     queued_email: bool,
+    /// Woken after a commit that revoked a session: the feed reads the log at once, so edges
+    /// hear within milliseconds instead of at the next safety-net poll.
+    revocation_notify: Option<Arc<Notify>>,
+    revoked: bool,
 }
 
 impl UnitOfWork {
@@ -44,6 +51,8 @@ impl UnitOfWork {
             now,
             mail_notify: None,
             queued_email: false,
+            revocation_notify: None,
+            revoked: false,
         })
     }
 
@@ -51,6 +60,34 @@ impl UnitOfWork {
     pub fn notify_mail(mut self, notify: Arc<Notify>) -> Self {
         self.mail_notify = Some(notify);
         self
+    }
+
+    /// Wakes `notify` after a commit that revoked a session (the revocation feed's poller).
+    pub fn notify_revocations(mut self, notify: Arc<Notify>) -> Self {
+        self.revocation_notify = Some(notify);
+        self
+    }
+
+    /// Revokes one live session of this user; `false` if there is none (see
+    /// [`sessions::revoke`]).
+    pub async fn revoke_session(&mut self, session_id: &str, user_id: &str) -> sqlx::Result<bool> {
+        let now = self.now;
+        let done = sessions::revoke(&mut self.tx, session_id, user_id, now).await?;
+        self.revoked |= done;
+        Ok(done)
+    }
+
+    /// Revokes every live session of the user except `keep`; the ids it revoked (see
+    /// [`sessions::revoke_all`]).
+    pub async fn revoke_all_sessions(
+        &mut self,
+        user_id: &str,
+        keep: Option<&str>,
+    ) -> sqlx::Result<Vec<String>> {
+        let now = self.now;
+        let ids = sessions::revoke_all(&mut self.tx, user_id, keep, now).await?;
+        self.revoked |= !ids.is_empty();
+        Ok(ids)
     }
 
     /// The time of this unit of work (unix seconds): every row and event in it carries it.
@@ -91,6 +128,11 @@ impl UnitOfWork {
     pub async fn commit(self) -> sqlx::Result<()> {
         self.tx.commit().await?;
         if let (true, Some(notify)) = (self.queued_email, &self.mail_notify) {
+            notify.notify_one();
+        }
+        // This replica's feed at once; other replicas hear through the database (PostgreSQL's
+        // NOTIFY from the revocation log trigger), and every feed polls as a safety net.
+        if let (true, Some(notify)) = (self.revoked, &self.revocation_notify) {
             notify.notify_one();
         }
         Ok(())

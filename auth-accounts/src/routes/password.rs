@@ -21,7 +21,7 @@ use crate::routes::registration::{link, EmailRequest};
 use crate::routes::{ErrorBody, StatusBody};
 use crate::state::AppState;
 use crate::store::one_time::{self, Purpose};
-use crate::store::{sessions, users};
+use crate::store::users;
 
 pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -151,7 +151,7 @@ pub async fn complete_reset(
         .await?
         .ok_or(INVALID)?;
     users::set_password_hash(&mut uow, &user.user_id, &hash, now).await?;
-    let revoked_sessions = sessions::revoke_all(&mut uow, &user.user_id, None, now).await?;
+    let revoked_sessions = uow.revoke_all_sessions(&user.user_id, None).await?;
     uow.record(
         Some(&user.user_id),
         Event::PasswordReset { revoked_sessions },
@@ -214,7 +214,7 @@ pub async fn change_password(
     let mut uow = state.unit_of_work().await?;
     let now = uow.now();
     users::set_password_hash(&mut uow, &user.user_id, &hash, now).await?;
-    let revoked_sessions = sessions::revoke_all(&mut uow, &user.user_id, None, now).await?;
+    let revoked_sessions = uow.revoke_all_sessions(&user.user_id, None).await?;
     let issued = crate::sessions::open(
         &state,
         &mut uow,

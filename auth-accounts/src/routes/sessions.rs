@@ -112,8 +112,7 @@ pub async fn revoke(
         .map_err(|_| ApiError::Validation("session_id must be a UUID".into()))?;
     let id = id.hyphenated().to_string();
     let mut uow = state.unit_of_work().await?;
-    let now = uow.now();
-    if !sessions::revoke(&mut uow, &id, &auth.user_id, now).await? {
+    if !uow.revoke_session(&id, &auth.user_id).await? {
         return Err(ApiError::NotFound("Session not found"));
     }
     let event = Event::SessionRevoked {
@@ -136,9 +135,9 @@ pub async fn logout_others(
     auth: AuthUser,
 ) -> ApiResult<ApiJson<StatusBody>> {
     let mut uow = state.unit_of_work().await?;
-    let now = uow.now();
-    let revoked =
-        sessions::revoke_all(&mut uow, &auth.user_id, Some(&auth.session_id), now).await?;
+    let revoked = uow
+        .revoke_all_sessions(&auth.user_id, Some(&auth.session_id))
+        .await?;
     for id in &revoked {
         let event = Event::SessionRevoked {
             session_id: id.clone(),

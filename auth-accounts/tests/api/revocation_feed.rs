@@ -1,5 +1,7 @@
 //! The revocation feed: a logout reaches Redis (sorted set `auth:revoked`, channel
-//! `auth:revocations`) and the NDJSON stream `GET /revocations/stream` within a second.
+//! `auth:revocations`) and the NDJSON stream `GET /revocations/stream` within a second, pushed
+//! on commit (not left to the safety-net poll), and a Redis that restarted empty is refilled
+//! without broadcasting anything twice.
 
 use std::time::{Duration, Instant};
 
@@ -7,13 +9,16 @@ use futures_util::StreamExt as _;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, email, spawn_app, spawn_app_with, Backend, TestApp, PASSWORD};
+use crate::helpers::{
+    assert_error, email, spawn_app, spawn_app_with, spawn_on, Backend, Env, TestApp, PASSWORD,
+};
 use crate::peers::{wait_for, RedisServer};
 
 both!(
     logout_reaches_redis_within_a_second,
     stream_sends_snapshot_then_revocations,
-    revocations_committed_out_of_order_are_streamed
+    revocations_committed_out_of_order_are_streamed,
+    revocations_are_pushed_not_polled
 );
 
 /// The access-token horizon with the default settings: 900 s lifetime + 30 s leeway.
@@ -343,4 +348,125 @@ async fn revocations_committed_out_of_order_are_streamed(backend: Backend) {
         slow.commit().await.expect("commit");
         next_revocation(&mut lines, &concurrent.session_id, &[]).await;
     }
+}
+
+/// Opens `app`'s revocation stream and reads its snapshot.
+async fn open_stream(app: &TestApp) -> Lines {
+    let response = app
+        .client
+        .get(app.url("revocations/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut lines = Lines {
+        response,
+        buffer: Vec::new(),
+    };
+    assert_eq!(lines.next(Duration::from_secs(2)).await["type"], "snapshot");
+    lines
+}
+
+/// With the safety-net poll at 10 minutes, a revocation still reaches the streams within a
+/// second: the replica that revoked wakes its own feed, and on PostgreSQL every other replica's
+/// (the revocation log's trigger NOTIFYs, the replicas LISTEN), even for a revocation written by
+/// plain SQL.
+async fn revocations_are_pushed_not_polled(backend: Backend) {
+    let env = Env::new(backend).await;
+    let slow_poll = [("REVOCATION_POLL_MS", "600000")];
+    let a = spawn_on(&env, &slow_poll).await;
+    let user = email("push");
+    let first = a.register(&user, PASSWORD).await;
+    let second = a.login(&user, PASSWORD).await;
+    let third = a.login(&user, PASSWORD).await;
+    let mut at_a = open_stream(&a).await;
+
+    logout(&a, &first.access).await;
+    next_revocation(&mut at_a, &first.session_id, &[]).await;
+    if backend == Backend::Sqlite {
+        return; // one process per SQLite database: there is no other replica to tell.
+    }
+    let b = spawn_on(&env, &slow_poll).await;
+    let mut at_b = open_stream(&b).await;
+    // Give B's listener its connection (it reads the log once connected, so nothing is lost
+    // either way; this only makes the next step test the push rather than that first read).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    logout(&a, &second.access).await;
+    next_revocation(&mut at_b, &second.session_id, &[&first.session_id]).await;
+    next_revocation(&mut at_a, &second.session_id, &[]).await;
+    // Not through a unit of work at all: the trigger still notifies every replica.
+    revoke_stamped(&a, &third.session_id, a.clock.now()).await;
+    next_revocation(&mut at_b, &third.session_id, &[&first.session_id]).await;
+    next_revocation(&mut at_a, &third.session_id, &[]).await;
+}
+
+/// A Redis that restarted empty gets the recent set back, and nothing on the channel: the edges
+/// that stayed subscribed have every revocation, and re-broadcasting the set to every edge would
+/// cost the fleet size times the logout rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_redis_is_refilled_without_a_rebroadcast() {
+    let mut redis = RedisServer::start().await;
+    let port = redis.port;
+    let url = redis.url();
+    let app = spawn_app_with(Backend::Sqlite, &[("REDIS_URL", url.as_str())]).await;
+    let tokens = app.register(&email("refill"), PASSWORD).await;
+    logout(&app, &tokens.access).await;
+    let mut conn = redis.connection().await;
+    let in_set = |conn: &redis::aio::MultiplexedConnection| {
+        let mut conn = conn.clone();
+        let sid = tokens.session_id.clone();
+        async move {
+            redis::cmd("ZSCORE")
+                .arg(auth_token::REDIS_REVOKED_SET)
+                .arg(&sid)
+                .query_async::<Option<f64>>(&mut conn)
+                .await
+                .ok()
+                .flatten()
+        }
+    };
+    wait_for(
+        "the revocation in auth:revoked",
+        Duration::from_secs(2),
+        || in_set(&conn),
+    )
+    .await;
+
+    // Redis restarts without its data; a subscriber listens on the channel from the start.
+    redis.stop();
+    let redis = RedisServer::start_on(port).await;
+    conn = redis.connection().await;
+    let mut pubsub = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    pubsub
+        .subscribe(auth_token::REDIS_REVOCATIONS_CHANNEL)
+        .await
+        .unwrap();
+    let mut messages = pubsub.on_message();
+    // Refilled within the 5 s check interval...
+    wait_for("auth:revoked refilled", Duration::from_secs(8), || {
+        in_set(&conn)
+    })
+    .await;
+    // ... without a word on the channel.
+    let message = tokio::time::timeout(Duration::from_millis(1500), messages.next()).await;
+    assert!(
+        message.is_err(),
+        "the refill re-broadcast: {:?}",
+        message.map(|m| m.map(|m| m.get_payload::<String>()))
+    );
+    // New revocations are still published, once.
+    let other = app.register(&email("refill-2"), PASSWORD).await;
+    logout(&app, &other.access).await;
+    let message = tokio::time::timeout(Duration::from_secs(2), messages.next())
+        .await
+        .expect("the new revocation on the channel")
+        .unwrap();
+    let line: Value = serde_json::from_str(&message.get_payload::<String>().unwrap()).unwrap();
+    assert_eq!(line["sid"], other.session_id.as_str(), "{line}");
+    let again = tokio::time::timeout(Duration::from_millis(500), messages.next()).await;
+    assert!(again.is_err(), "published twice");
 }

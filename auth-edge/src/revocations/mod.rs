@@ -104,15 +104,23 @@ impl RevocationSet {
     }
 
     /// Adds one revocation (keeping the later `until` if the sid is known). Returns whether it
-    /// was relevant.
+    /// was new: relevant, and not known before (a repeat from a second source or replica is not
+    /// a new revocation).
     pub fn revoke(&self, sid: &str, until: i64, now: i64) -> bool {
         if sid.is_empty() || !self.still_relevant(until, now) {
             return false;
         }
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        let entry = map.entry(sid.into()).or_insert(until);
-        *entry = (*entry).max(until);
-        true
+        match map.get_mut(sid) {
+            Some(known) => {
+                *known = (*known).max(until);
+                false
+            }
+            None => {
+                map.insert(sid.into(), until);
+                true
+            }
+        }
     }
 
     /// Merges a snapshot. Revocations are permanent, so a snapshot adds to the set and never
@@ -137,17 +145,15 @@ impl RevocationSet {
         added
     }
 
-    /// Applies a parsed message; returns whether it was a revocation event.
+    /// Applies a parsed message; returns whether it was a new revocation (what
+    /// `auth_edge_revocation_events_total` counts).
     pub fn apply(&self, message: &FeedMessage, now: i64) -> bool {
         match message {
             FeedMessage::Snapshot { revocations } => {
                 self.merge(revocations.iter().map(|r| (r.sid.as_str(), r.until)), now);
                 false
             }
-            FeedMessage::Revoked(r) => {
-                self.revoke(&r.sid, r.until, now);
-                true
-            }
+            FeedMessage::Revoked(r) => self.revoke(&r.sid, r.until, now),
             FeedMessage::Ping | FeedMessage::Unknown => false,
         }
     }
@@ -223,6 +229,8 @@ mod tests {
         assert!(!set.revoke("old", now - 31, now));
         assert!(set.revoke("recent", now - 30, now));
         assert!(!set.revoke("", now + 10, now));
+        // A repeat is not new, but keeps the later until.
+        assert!(!set.revoke("recent", now + 60, now));
         assert_eq!(set.len(), 2);
 
         // Snapshots add, never remove, and keep the later until.
@@ -241,6 +249,14 @@ mod tests {
     fn apply_reports_events() {
         let set = RevocationSet::new(0);
         assert!(set.apply(
+            &FeedMessage::Revoked(Revocation {
+                sid: "a".into(),
+                until: 10
+            }),
+            5
+        ));
+        // The same revocation again (another source, another replica): not a new event.
+        assert!(!set.apply(
             &FeedMessage::Revoked(Revocation {
                 sid: "a".into(),
                 until: 10
