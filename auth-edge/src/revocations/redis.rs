@@ -151,6 +151,9 @@ async fn follow(
                     Ok(message) => {
                         if set.apply(&message, now_ms / 1000) {
                             metrics.revocation_event(Source::Redis, now_ms);
+                            if let FeedMessage::Revoked(r) = &message {
+                                tracing::debug!(sid = %r.sid, source = "redis", "revocation applied");
+                            }
                         }
                     }
                     Err(e) => tracing::warn!(error = %e, "ignoring an unreadable revocation message"),

@@ -151,6 +151,10 @@ fn handle_line(line: &[u8], set: &RevocationSet, metrics: &Metrics, backoff: &mu
             }
             if set.apply(&message, now_ms / 1000) {
                 metrics.revocation_event(Source::Stream, now_ms);
+                if let FeedMessage::Revoked(r) = &message {
+                    // A session id names a session, it grants nothing; `bench/fanout` times these.
+                    tracing::debug!(sid = %r.sid, source = "stream", "revocation applied");
+                }
             }
         }
         // One bad line must not drop the link (and with it every later revocation).
