@@ -31,6 +31,9 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("{0}")]
     Unavailable(&'static str),
+    /// The database cannot be reached now: 503 with `Retry-After: 1`.
+    #[error("Service temporarily unavailable")]
+    DatabaseUnavailable,
     #[error("Internal server error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -51,7 +54,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable(_) | Self::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,7 +62,33 @@ impl ApiError {
 
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
+        if database_unavailable(&err) {
+            // Logged once here (the 503 body is generic); the client may retry.
+            tracing::warn!(error = %err, "database unavailable");
+            return Self::DatabaseUnavailable;
+        }
         Self::internal(err)
+    }
+}
+
+/// Whether `err` means the database cannot be reached right now (down, restarting, pool
+/// exhausted), as opposed to a query that failed: the first is a 503 the client may retry, the
+/// second a bug.
+pub fn database_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => true,
+        // PostgreSQL: class 08 (connection exception), 57P01-57P03 (shutting down, cannot
+        // connect now), 53300 (too many connections). SQLite: SQLITE_BUSY (5) after the busy
+        // timeout.
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(code.as_ref(), "57P01" | "57P02" | "57P03" | "53300" | "5")
+        }),
+        _ => false,
     }
 }
 
@@ -75,6 +104,7 @@ impl From<crate::sessions::SessionError> for ApiError {
             crate::sessions::SessionError::InvalidRefresh => {
                 Self::Unauthorized("Invalid or expired refresh token")
             }
+            crate::sessions::SessionError::Database(err) => err.into(),
             other => Self::internal(other),
         }
     }
@@ -109,6 +139,11 @@ impl IntoResponse for ApiError {
             if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, v);
             }
+        }
+        if let Self::DatabaseUnavailable = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

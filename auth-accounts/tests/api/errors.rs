@@ -12,6 +12,7 @@ use crate::helpers::{
 
 both!(
     malformed_requests_are_client_errors,
+    a_database_outage_is_a_503_to_retry,
     unknown_routes_and_methods,
     forged_and_expired_tokens,
     csrf_origin_check,
@@ -519,5 +520,23 @@ async fn cors_left_to_the_gateway(backend: Backend) {
     assert_error(refused, StatusCode::FORBIDDEN, "logout-others").await;
     for origin in [FRONTEND, "http://localhost:5173"] {
         assert_eq!(post(origin).await.unwrap().status(), StatusCode::OK);
+    }
+}
+
+/// The database going away is not a bug in the request: 503 with `Retry-After`, the error body,
+/// and no 500, on every kind of route (a login, a refresh, an authenticated read).
+async fn a_database_outage_is_a_503_to_retry(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = email("outage");
+    let tokens = app.register(&user, PASSWORD).await;
+    app.state.db.close().await;
+    for (response, action) in [
+        (app.login_body(&user, PASSWORD).await, "login"),
+        (app.refresh_body(&tokens.refresh).await, "refresh"),
+        (app.get("sessions", Some(&tokens.access)).await, "sessions"),
+    ] {
+        assert_eq!(response.headers()["retry-after"], "1", "{action}");
+        let detail = assert_error(response, StatusCode::SERVICE_UNAVAILABLE, action).await;
+        assert_eq!(detail, "Service temporarily unavailable");
     }
 }
