@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// Well-formed request whose content fails validation (bad email, short password).
     #[error("{0}")]
     Validation(String),
@@ -36,11 +36,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub(crate) fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(err.into())
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -88,7 +88,7 @@ impl From<crate::crypto::CryptoError> for ApiError {
 
 /// The detail text of an error response, picked up by the error-body middleware.
 #[derive(Clone, Debug)]
-pub struct ErrorDetail(pub String);
+pub(crate) struct ErrorDetail(pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -123,4 +123,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

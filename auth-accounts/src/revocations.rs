@@ -23,7 +23,7 @@ use crate::clock::Clock;
 use crate::store::Db;
 
 /// Revocations since `since` (inclusive), oldest first.
-pub async fn revoked_since(
+pub(crate) async fn revoked_since(
     db: &Db,
     since: i64,
     lifetime: TokenLifetime,
@@ -53,14 +53,14 @@ pub async fn revoked_since(
 /// (member = sid, score = until) is the snapshot an edge loads on (re)connect, the channel
 /// [`REDIS_REVOCATIONS_CHANNEL`] carries each new one. If Redis was unreachable, the whole recent set is written again once it
 /// answers, so an outage delays revocations but loses none.
-pub struct RedisFanout {
+pub(crate) struct RedisFanout {
     conn: redis::aio::ConnectionManager,
     /// Set after a failed write: the next successful tick re-publishes the full snapshot.
     resync: bool,
 }
 
 impl RedisFanout {
-    pub fn new(conn: redis::aio::ConnectionManager) -> Self {
+    pub(crate) fn new(conn: redis::aio::ConnectionManager) -> Self {
         // Start with a full sync: revocations made while no replica was publishing get written.
         Self { conn, resync: true }
     }
@@ -214,7 +214,7 @@ async fn prune_log(db: &Db, before: i64) -> sqlx::Result<u64> {
 /// until `shutdown`: every revocation committed by any replica, exactly once, whatever the order
 /// of its timestamp (see [`LogCursor`]). With Redis, a second task publishes them there (see
 /// [`RedisFanout`]).
-pub async fn poll(
+pub(crate) async fn poll(
     db: Db,
     postgres: bool,
     clock: Clock,
@@ -262,7 +262,7 @@ impl RedisFanout {
     /// Publishes what the poller broadcasts to Redis, until `shutdown`; retries a pending full
     /// resync every 200 ms and does one every 30 s anyway. Its own task: a slow or unreachable
     /// Redis must not hold up the streams.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         db: Db,
         clock: Clock,

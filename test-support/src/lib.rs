@@ -6,7 +6,7 @@
 //! - [`net`]: free loopback ports, polling waits, a plain HTTP client;
 //! - [`process`]: child processes with a log file, killed on drop ([`Process`], and [`Peer`], one
 //!   listening on a port), and where peer binaries and the workspace's own binaries are;
-//! - [`redis`], [`kafka`] (feature `kafka`), [`smtp`], [`proxies`]: real peers (redis-server,
+//! - [`redis`], `kafka` (feature `kafka`), [`smtp`], [`proxies`]: real peers (redis-server,
 //!   tansu, `tests/smtp_sink.py`, nginx / Caddy / Envoy) on random loopback ports;
 //! - [`python`]: running the test venv's Python;
 //! - [`tls`]: a throwaway certificate authority;
