@@ -396,14 +396,32 @@ fn peer_env(names: &[&str]) -> Result<HashMap<String, String>, String> {
     Ok(env)
 }
 
-/// `export NAME=VALUE` lines (what `scripts/setup` prints); anything else is skipped.
+/// The `test-env` file at `path` ([`parse_env`]); none when it cannot be read.
 fn read_env_file(path: &Path) -> HashMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    parse_env(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// `export NAME=VALUE` lines (what `scripts/setup` prints); anything else is skipped.
+fn parse_env(text: &str) -> HashMap<String, String> {
+    text.lines()
         .filter_map(|line| line.strip_prefix("export ")?.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
+}
+
+/// The gates `names` stand for, in the order given (`all`: every gate); or the unknown name.
+fn select(names: &[String]) -> Result<Vec<&'static Gate>, &str> {
+    let mut selected = Vec::new();
+    for name in names {
+        if name == "all" {
+            selected.extend(GATES);
+        } else if let Some(gate) = GATES.iter().find(|g| g.name == name) {
+            selected.push(gate);
+        } else {
+            return Err(name);
+        }
+    }
+    Ok(selected)
 }
 
 fn usage() -> String {
@@ -438,17 +456,13 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         };
     }
-    let mut selected: Vec<&Gate> = Vec::new();
-    for name in names {
-        if name == "all" {
-            selected.extend(GATES);
-        } else if let Some(gate) = GATES.iter().find(|g| g.name == name) {
-            selected.push(gate);
-        } else {
+    let selected = match select(names) {
+        Ok(selected) => selected,
+        Err(name) => {
             eprint!("unknown gate `{name}`\n{}", usage());
             return ExitCode::from(2);
         }
-    }
+    };
     let ctx = Ctx {
         // xtask/ is in the workspace root.
         root: Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -475,4 +489,45 @@ fn main() -> ExitCode {
     }
     eprintln!("\n== gates passed: {}", passed.join(", "));
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn gates_are_selected_in_the_order_given_and_all_is_every_gate() {
+        let picked = select(&names(&["unit", "fmt"])).unwrap();
+        assert_eq!(
+            picked.iter().map(|g| g.name).collect::<Vec<_>>(),
+            ["unit", "fmt"]
+        );
+        assert_eq!(select(&names(&["all"])).unwrap().len(), GATES.len());
+        assert_eq!(select(&names(&["fmt", "nope"])).err(), Some("nope"));
+    }
+
+    #[test]
+    fn gate_names_are_unique() {
+        let mut seen: Vec<&str> = GATES.iter().map(|g| g.name).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        assert_eq!(seen.len(), GATES.len());
+    }
+
+    #[test]
+    fn the_setup_environment_is_read_from_its_export_lines() {
+        let env = parse_env(
+            "export AUTH_TEST_REDIS=/usr/bin/redis-server\n\
+             == progress, not an export\n\
+             export AUTH_TEST_PYTHON=/cache/venv/bin/python\n",
+        );
+        assert_eq!(env.len(), 2);
+        assert_eq!(env["AUTH_TEST_REDIS"], "/usr/bin/redis-server");
+        assert_eq!(env["AUTH_TEST_PYTHON"], "/cache/venv/bin/python");
+    }
 }
