@@ -8,11 +8,11 @@
 use auth_accounts::clock::Clock;
 
 pub use auth_test_support::kafka::*;
-pub use auth_test_support::process::peer_path;
-pub use auth_test_support::python::python;
-pub use auth_test_support::redis::RedisServer;
+pub use auth_test_support::net::*;
+pub use auth_test_support::process::*;
+pub use auth_test_support::python::*;
+pub use auth_test_support::redis::*;
 pub use auth_test_support::smtp::*;
-pub use auth_test_support::{wait_for, wait_until, Process};
 
 /// Moves every clock to the start of the next `window`-second window (all by the same amount), so a
 /// burst of requests counted in fixed windows cannot straddle a window boundary.
