@@ -12,11 +12,16 @@ use crate::store::Db;
 /// Delivered events and sent emails are kept this long for inspection, then deleted.
 const RETENTION_SECS: i64 = 7 * 24 * 3600;
 
+/// What one cleanup pass deleted, by kind of row.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Removed {
+    /// Sessions past their expiry (with their refresh tokens).
     pub sessions: u64,
+    /// Used or expired verification and reset tokens.
     pub one_time_tokens: u64,
+    /// Delivered outbox events past the retention.
     pub events: u64,
+    /// Sent emails past the retention.
     pub emails: u64,
 }
 

@@ -24,12 +24,14 @@ use crate::unit_of_work::UnitOfWork;
 #[command(name = "auth-accounts", version)]
 pub struct Cli {
     #[command(subcommand)]
+    #[allow(missing_docs)] // clap would show a doc comment as help text
     pub command: Option<Command>,
     /// The same as the `check` subcommand (the flag of earlier releases).
     #[arg(long, global = true, hide = true)]
     pub check: bool,
 }
 
+/// The subcommands (each variant's doc comment is its `--help` text).
 #[derive(Clone, Debug, PartialEq, Eq, Subcommand)]
 pub enum Command {
     /// Serve the API (and, unless RUN_WORKERS=false, run the background workers). The default.
@@ -48,6 +50,7 @@ pub enum Command {
     /// Container health check: ask the server on this host (PORT; a wildcard HOST means loopback)
     /// for /health/live or /health/ready; exit status 0 on a 200, 1 otherwise.
     Probe {
+        #[allow(missing_docs)] // clap would show a doc comment as help text
         #[arg(value_enum, default_value_t = probe::Which::Live)]
         which: probe::Which,
     },
@@ -104,20 +107,28 @@ fn with_usage(mut err: clap::Error, args: &[std::ffi::OsString]) -> clap::Error 
     err
 }
 
+/// Why a subcommand failed (the process exits non-zero with it).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
+    /// The service could not start.
     #[error(transparent)]
     Start(#[from] StartError),
+    /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The signing keys could not be read or written.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The server stopped with an error.
     #[error("server error: {0}")]
     Serve(#[source] std::io::Error),
+    /// `rotate-keys` changed the keys but could not record the event.
     #[error("keys rotated, but the event was not recorded: {0}")]
     RotationEvent(#[source] sqlx::Error),
+    /// `check` found problems (each one was logged).
     #[error("{0} check(s) failed")]
     Check(usize),
+    /// `import-legacy` failed.
     #[error("import-legacy: {0}")]
     Import(#[from] ImportError),
 }

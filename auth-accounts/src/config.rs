@@ -26,8 +26,11 @@ pub use frontend::{link, CorsMode, FrontendConfig, VerifyEmailMode};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid configuration: {var}: {reason}")]
+/// A setting that cannot be used: which variable, and why.
 pub struct ConfigError {
+    /// The environment variable.
     pub var: &'static str,
+    /// What is wrong with its value.
     pub reason: String,
 }
 
@@ -38,9 +41,12 @@ fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// How new password hashes are made (`PASSWORD_HASH_ALGORITHM`); both kinds always verify.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PasswordAlgorithm {
+    /// bcrypt, as the old service (`BCRYPT_COST`).
     Bcrypt,
+    /// argon2id (`ARGON2_MEMORY_KIB`, `ARGON2_ITERATIONS`).
     Argon2id,
 }
 
@@ -57,10 +63,14 @@ pub enum SmtpTls {
     None,
 }
 
+/// The cookies' `SameSite` attribute (`COOKIE_SAMESITE`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
+    /// `Lax` (the default): sent on top-level navigations from other sites, not on their POSTs.
     Lax,
+    /// `Strict`: never sent from other sites.
     Strict,
+    /// `None`: sent everywhere; requires `Secure`.
     None,
 }
 
@@ -82,23 +92,36 @@ pub fn in_networks(nets: &[IpNet], ip: IpAddr) -> bool {
     nets.iter().any(|net| net.contains(&ip))
 }
 
+/// The whole configuration, in sections, read once at start-up ([`Config::from_env`]).
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `ENV`: `dev` or `prod`. In `prod`, missing signing keys are an error instead of generated.
     pub production: bool,
+    /// Logging.
     pub log: LogConfig,
+    /// The listener, origins and trusted proxies.
     pub http: HttpConfig,
+    /// Cookie attributes.
     pub cookies: CookieConfig,
+    /// The database.
     pub database: DatabaseConfig,
+    /// Redis, when configured.
     pub redis: RedisConfig,
+    /// Kafka, when configured.
     pub kafka: KafkaConfig,
+    /// Emails: the file mailer or SMTP.
     pub email: EmailConfig,
+    /// Signing keys, claims and lifetimes.
     pub tokens: TokenConfig,
+    /// Password hashing.
     pub passwords: PasswordConfig,
+    /// Rate limits.
     pub rate_limit: RateLimitConfig,
+    /// Background workers.
     pub workers: WorkerConfig,
     /// Link paths, `VERIFY_EMAIL_MODE`, `CORS_MODE` (see [`FrontendConfig`]).
     pub frontend: FrontendConfig,
+    /// `GEOIP_DB_PATH`: a MaxMind City database for session locations (none: no locations).
     pub geoip_db_path: Option<PathBuf>,
     /// Old-service variables that are set but have no effect (name, why), logged at start-up
     /// (see [`crate::config::legacy_env`]).
@@ -108,19 +131,26 @@ pub struct Config {
 /// `LOG_LEVEL`, `LOG_FORMAT`.
 #[derive(Clone, Debug)]
 pub struct LogConfig {
+    /// `LOG_LEVEL`: a level or a tracing filter.
     pub level: String,
+    /// `LOG_FORMAT=json`: one JSON object per line.
     pub json: bool,
 }
 
 /// The listener, the origins it serves, and who is believed about the client address.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
+    /// `HOST`: the address to listen on.
     pub host: String,
+    /// `PORT` (0: any free port).
     pub port: u16,
+    /// `REQUEST_TIMEOUT_SECONDS`: the most one request may take.
     pub request_timeout_secs: u64,
+    /// `FRONTEND_URL`: the frontend the emailed links point to, an allowed origin.
     pub frontend_url: url::Url,
     /// Origins allowed for CORS and for cookie-authenticated state-changing requests.
     pub allowed_origins: Vec<String>,
+    /// `TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNet>,
     /// `REVOCATIONS_TOKEN`: when set, the revocation feed requires `Authorization: Bearer` with it.
     pub revocations_token: Option<SecretString>,
@@ -128,22 +158,29 @@ pub struct HttpConfig {
     /// not on the public port, so an ingress cannot publish it. Unset: `/metrics` on the API port.
     /// `0` picks a free port (tests).
     pub metrics_port: Option<u16>,
+    /// `METRICS_HOST`: the address of the `METRICS_PORT` listener (default `HOST`).
     pub metrics_host: String,
 }
 
 /// `COOKIE_SECURE`, `COOKIE_SAMESITE`, `COOKIE_DOMAIN`.
 #[derive(Clone, Debug)]
 pub struct CookieConfig {
+    /// `COOKIE_SECURE`: cookies only over HTTPS.
     pub secure: bool,
+    /// `COOKIE_SAMESITE`.
     pub same_site: SameSite,
+    /// `COOKIE_DOMAIN`: the cookies' `Domain` (none: host-only cookies).
     pub domain: Option<String>,
 }
 
+/// `DATABASE_URL`, `DB_POOL_SIZE`, `DATA_DIR`, `MIGRATE_ON_START`.
 #[derive(Clone, Debug)]
 pub struct DatabaseConfig {
     /// `DATABASE_URL`, normalised to a URL sqlx understands.
     pub url: SecretString,
+    /// `DB_POOL_SIZE`: the most connections the pool opens.
     pub pool_size: u32,
+    /// `DATA_DIR`: the SQLite file, mail and generated keys of the embedded mode.
     pub data_dir: PathBuf,
     /// `MIGRATE_ON_START`: apply pending migrations at start-up (default). `false` only checks that
     /// none is pending and leaves applying them to `auth-accounts migrate` (a Kubernetes Job).
@@ -153,9 +190,11 @@ pub struct DatabaseConfig {
 /// `REDIS_URL`: shared rate-limit counters and the revocation fan-out when set.
 #[derive(Clone, Debug, Default)]
 pub struct RedisConfig {
+    /// The URL (none: in-process counters, no fan-out).
     pub url: Option<SecretString>,
 }
 
+/// Where domain events are relayed from the outbox.
 #[derive(Clone, Debug)]
 pub struct KafkaConfig {
     /// `KAFKA_BOOTSTRAP_SERVERS`: the Kafka relay runs when set.
@@ -164,29 +203,40 @@ pub struct KafkaConfig {
     pub topic: String,
 }
 
+/// Where emails go, and who they are from.
 #[derive(Clone, Debug)]
 pub struct EmailConfig {
     /// Where the file mailer writes when SMTP is not configured.
     pub mail_dir: PathBuf,
+    /// `SMTP_FROM_EMAIL`: the sender address.
     pub from_email: String,
+    /// `SMTP_FROM_NAME`: the sender's display name.
     pub from_name: String,
+    /// The SMTP server, when configured.
     pub smtp: SmtpConfig,
 }
 
+/// `SMTP_*`: the SMTP server emails are relayed to.
 #[derive(Clone, Debug)]
 pub struct SmtpConfig {
     /// `SMTP_HOST`: emails go over SMTP when set, to `mail_dir` otherwise.
     pub host: Option<String>,
+    /// `SMTP_PORT`.
     pub port: u16,
+    /// `SMTP_USER`: log in as this user (none: no authentication).
     pub user: Option<String>,
+    /// `SMTP_PASS`.
     pub pass: Option<SecretString>,
+    /// `SMTP_TLS`.
     pub tls: SmtpTls,
 }
 
 /// Signing keys, token claims and lifetimes (seconds).
 #[derive(Clone, Debug)]
 pub struct TokenConfig {
+    /// `JWT_PRIVATE_KEY_PATH`: the current signing key (PEM).
     pub private_key_path: PathBuf,
+    /// `JWT_PUBLIC_KEY_PATH`: its public key (PEM).
     pub public_key_path: PathBuf,
     /// `JWT_RETIRED_KEYS_DIR`: where rotation keeps retired public keys (default `retired/` beside
     /// the private key). A separate directory lets Kubernetes mount them from their own Secret.
@@ -194,25 +244,40 @@ pub struct TokenConfig {
     /// `JWT_ADDITIONAL_PUBLIC_KEY_PATHS`: retired (or upcoming) public keys still published in the
     /// JWKS and accepted, so tokens signed before a key change stay valid until they expire.
     pub additional_public_keys: Vec<PathBuf>,
+    /// `JWT_ALGORITHM`: RS256 (default), ES256 or EdDSA.
     pub algorithm: Algorithm,
+    /// `JWT_ISSUER`: the `iss` claim.
     pub issuer: String,
+    /// `JWT_AUDIENCE`: the `aud` claim.
     pub audience: String,
+    /// `JWT_ACCESS_TTL_SECONDS`: access-token lifetime.
     pub access_ttl: i64,
+    /// `JWT_LEEWAY_SECONDS`: clock skew allowed when verifying.
     pub leeway: i64,
+    /// `REFRESH_TTL_SECONDS`: a session ends after this long without a refresh.
     pub refresh_ttl: i64,
     /// `SESSION_ABSOLUTE_TTL_SECONDS`: a session ends this long after sign-in however often it is
     /// refreshed (ASVS 3.3.1's absolute timeout; the refresh TTL is the idle one).
     pub session_absolute_ttl: i64,
+    /// `REFRESH_REUSE_GRACE_SECONDS`: a retried refresh inside this window gets the same answer
+    /// instead of revoking the family (browser tabs race).
     pub refresh_grace: i64,
+    /// `ONE_TIME_TOKEN_TTL_SECONDS`: verification and reset tokens.
     pub one_time_ttl: i64,
 }
 
+/// Password hashing.
 #[derive(Clone, Debug)]
 pub struct PasswordConfig {
+    /// `PASSWORD_HASH_ALGORITHM`: for new hashes.
     pub algorithm: PasswordAlgorithm,
+    /// `BCRYPT_COST`.
     pub bcrypt_cost: u32,
+    /// `ARGON2_MEMORY_KIB`.
     pub argon2_memory_kib: u32,
+    /// `ARGON2_ITERATIONS`.
     pub argon2_iterations: u32,
+    /// `PASSWORD_HASH_CONCURRENCY`: the most hashes computed at once (off the async threads).
     pub concurrency: usize,
 }
 
@@ -222,11 +287,17 @@ pub struct PasswordConfig {
 /// looser ceiling per address from all clients together, which bounds distributed guessing.
 #[derive(Clone, Debug)]
 pub struct RateLimitConfig {
+    /// `RATE_LIMIT_ENABLED`.
     pub enabled: bool,
+    /// `RATE_LIMIT_AUTH_PER_MINUTE`: per client, on the sign-in and registration routes.
     pub auth_per_minute: u32,
+    /// `RATE_LIMIT_REFRESH_PER_MINUTE`: per client, on refresh.
     pub refresh_per_minute: u32,
+    /// `LOGIN_FAILURE_LIMIT`: failed logins per address and client in the window.
     pub login_failures: u32,
+    /// `LOGIN_FAILURE_ACCOUNT_LIMIT`: failed logins per address from all clients in the window.
     pub login_failures_per_account: u32,
+    /// `LOGIN_FAILURE_WINDOW_SECONDS`.
     pub login_failure_window: i64,
     /// `RATE_LIMIT_IPV6_PREFIX`: IPv6 clients are counted by this prefix (a host usually owns a
     /// whole /64, and would otherwise get 2^64 buckets).
@@ -235,11 +306,13 @@ pub struct RateLimitConfig {
     pub emails_per_recipient_per_hour: u32,
 }
 
+/// Where the background work (outbox relays, cleanup) runs.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
     /// `RUN_WORKERS`: run the relays and cleanup inside the API process (default), or leave them
     /// to a separate `auth-accounts worker` process.
     pub in_api_process: bool,
+    /// `CLEANUP_INTERVAL_SECONDS`: how often expired rows are removed.
     pub cleanup_interval_secs: u64,
     /// `REVOCATION_POLL_MS`: the revocation feed's safety-net read of the log (it also reads at
     /// once when a revocation commits: this replica's, or another's through PostgreSQL NOTIFY).
@@ -463,16 +536,19 @@ impl Config {
         Ok(())
     }
 
+    /// Whether the database is SQLite (the embedded mode).
     pub fn is_sqlite(&self) -> bool {
         self.database.is_sqlite()
     }
 
+    /// Whether `origin` may make credentialed cross-origin and cookie state-changing requests.
     pub fn is_origin_allowed(&self, origin: &str) -> bool {
         self.http.is_origin_allowed(origin)
     }
 }
 
 impl HttpConfig {
+    /// This section from the variables (defaults for those unset).
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let frontend_url = url::Url::parse(&v.string("FRONTEND_URL", "http://localhost:3000"))
             .map_err(|e| bad("FRONTEND_URL", e.to_string()))?;
@@ -529,6 +605,7 @@ impl HttpConfig {
 }
 
 impl CookieConfig {
+    /// This section from the variables (defaults for those unset).
     pub fn from_vars(v: &Vars<'_>, production: bool) -> Result<Self, ConfigError> {
         let same_site = v.choice(
             "COOKIE_SAMESITE",
@@ -557,6 +634,7 @@ impl CookieConfig {
 }
 
 impl DatabaseConfig {
+    /// This section from the variables (defaults for those unset).
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let data_dir = PathBuf::from(v.string("DATA_DIR", "data"));
         let default_db = format!("sqlite://{}/auth.db", data_dir.display());
@@ -575,12 +653,14 @@ impl DatabaseConfig {
         })
     }
 
+    /// Whether the URL is a SQLite one.
     pub fn is_sqlite(&self) -> bool {
         self.url.expose_secret().starts_with("sqlite:")
     }
 }
 
 impl EmailConfig {
+    /// This section from the variables (defaults for those unset).
     pub fn from_vars(v: &Vars<'_>, data_dir: &std::path::Path) -> Result<Self, ConfigError> {
         let port = v.num("SMTP_PORT", 587u16)?;
         let tls = match v.get("SMTP_TLS").map(str::to_ascii_lowercase).as_deref() {
@@ -623,10 +703,12 @@ impl EmailConfig {
 impl TokenConfig {
     /// When a session refreshed at `now` expires: a refresh TTL on from now, but never past the
     /// absolute lifetime counted from sign-in (`created_at`).
+    /// When a session refreshed at `now` expires: the idle timeout, capped by the absolute one.
     pub fn session_expiry(&self, created_at: i64, now: i64) -> i64 {
         (now + self.refresh_ttl).min(created_at + self.session_absolute_ttl)
     }
 
+    /// This section from the variables (defaults for those unset).
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let algorithm = v
             .string("JWT_ALGORITHM", "RS256")
@@ -674,6 +756,7 @@ impl TokenConfig {
 }
 
 impl PasswordConfig {
+    /// This section from the variables (defaults for those unset).
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         let algorithm = v.choice(
             "PASSWORD_HASH_ALGORITHM",
@@ -703,6 +786,7 @@ impl PasswordConfig {
 }
 
 impl RateLimitConfig {
+    /// This section from the variables (defaults for those unset).
     pub fn from_vars(v: &Vars<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             enabled: v.flag("RATE_LIMIT_ENABLED", true)?,

@@ -15,18 +15,25 @@ use tokio::sync::Semaphore;
 
 use crate::config::{PasswordAlgorithm, PasswordConfig};
 
+/// Why randomness or password hashing failed (a server error, never the client's).
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
+    /// The system's random generator failed.
     #[error("system random generator failed")]
     Random,
+    /// bcrypt failed (or a stored bcrypt hash is malformed).
     #[error("bcrypt: {0}")]
     Bcrypt(#[from] bcrypt::BcryptError),
+    /// The argon2 parameters are invalid.
     #[error("argon2 parameters: {0}")]
     Argon2(#[from] argon2::Error),
+    /// argon2 failed (or a stored argon2 hash is malformed).
     #[error("argon2: {0}")]
     PasswordHash(#[from] argon2::password_hash::Error),
+    /// The blocking hashing task panicked or was cancelled.
     #[error("password hashing task: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The hasher is shutting down.
     #[error("password hashing is closed")]
     Closed(#[from] tokio::sync::AcquireError),
 }
@@ -48,6 +55,7 @@ pub fn sha256_hex(input: &str) -> String {
     hex(digest::digest(&digest::SHA256, input.as_bytes()).as_ref())
 }
 
+/// Lowercase hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes
@@ -87,14 +95,17 @@ pub struct PasswordHasher {
     dummy_hash: Arc<String>,
 }
 
+/// The outcome of a password check.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Verified {
+    /// The password matches.
     pub ok: bool,
     /// The stored hash uses an older algorithm or weaker parameters than configured.
     pub needs_rehash: bool,
 }
 
 impl PasswordHasher {
+    /// A hasher for `config`; makes the dummy hash that unknown users are checked against.
     pub fn new(config: &PasswordConfig) -> Result<Self, CryptoError> {
         let mut hasher = Self {
             algorithm: config.algorithm,
@@ -109,6 +120,7 @@ impl PasswordHasher {
         Ok(hasher)
     }
 
+    /// Hashes `password` with the configured algorithm, off the async threads.
     pub async fn hash(&self, password: &str) -> Result<String, CryptoError> {
         let this = self.clone();
         let password = password.to_string();

@@ -71,7 +71,7 @@ impl Template<'_> {
     }
 }
 
-pub struct Rendered {
+pub(crate) struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -100,7 +100,7 @@ fn html(paragraphs: &[String], link: Option<(&str, &str)>) -> String {
     body
 }
 
-pub fn render(template: &Template<'_>, lang: Lang, ttl_minutes: i64) -> Rendered {
+pub(crate) fn render(template: &Template<'_>, lang: Lang, ttl_minutes: i64) -> Rendered {
     use Lang::*;
     let (subject, lines, link): (&str, Vec<String>, Option<(&str, &str)>) = match (template, lang) {
         (Template::Verification { link }, Ru) => (

@@ -9,7 +9,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub(crate) enum ApiError {
     /// Well-formed request whose content fails validation (bad email, short password).
     #[error("{0}")]
     Validation(String),
@@ -39,11 +39,11 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+    pub(crate) fn internal(err: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(err.into())
     }
 
-    pub fn status(&self) -> StatusCode {
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -74,7 +74,7 @@ impl From<sqlx::Error> for ApiError {
 /// Whether `err` means the database cannot be reached right now (down, restarting, pool
 /// exhausted), as opposed to a query that failed: the first is a 503 the client may retry, the
 /// second a bug.
-pub fn database_unavailable(err: &sqlx::Error) -> bool {
+pub(crate) fn database_unavailable(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
@@ -118,7 +118,7 @@ impl From<crate::crypto::CryptoError> for ApiError {
 
 /// The detail text of an error response, picked up by the error-body middleware.
 #[derive(Clone, Debug)]
-pub struct ErrorDetail(pub String);
+pub(crate) struct ErrorDetail(pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -158,4 +158,4 @@ impl IntoResponse for ApiError {
     }
 }
 
-pub type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;

@@ -18,7 +18,7 @@ use crate::clock::rfc3339;
 use crate::keys::Rotation;
 
 /// The `source` of every envelope.
-pub const SOURCE: &str = "auth-accounts";
+pub(crate) const SOURCE: &str = "auth-accounts";
 
 /// Why a session was revoked (`user.session_revoked`'s `reason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -127,7 +127,7 @@ impl From<Rotation> for Event {
 /// An event as it is stored in the outbox and published.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Envelope<'a> {
+pub(crate) struct Envelope<'a> {
     pub event_id: &'a str,
     pub event_type: &'static str,
     pub occurred_at: String,
@@ -137,7 +137,12 @@ pub struct Envelope<'a> {
 }
 
 impl<'a> Envelope<'a> {
-    pub fn new(event_id: &'a str, user_id: Option<&'a str>, event: &'a Event, at: i64) -> Self {
+    pub(crate) fn new(
+        event_id: &'a str,
+        user_id: Option<&'a str>,
+        event: &'a Event,
+        at: i64,
+    ) -> Self {
         Self {
             event_id,
             event_type: event.event_type(),
@@ -148,7 +153,7 @@ impl<'a> Envelope<'a> {
         }
     }
 
-    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+    pub(crate) fn to_json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)
     }
 }

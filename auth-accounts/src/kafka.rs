@@ -20,7 +20,7 @@ use crate::leases;
 use crate::metrics::{Metrics, ResultLabels};
 use crate::store::Db;
 
-pub fn producer(bootstrap: &str) -> Result<FutureProducer, rdkafka::error::KafkaError> {
+pub(crate) fn producer(bootstrap: &str) -> Result<FutureProducer, rdkafka::error::KafkaError> {
     ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
         .set("enable.idempotence", "true")
@@ -37,7 +37,7 @@ pub fn producer(bootstrap: &str) -> Result<FutureProducer, rdkafka::error::Kafka
 }
 
 /// Whether the broker answers a metadata request (health).
-pub async fn ping(producer: &FutureProducer) -> bool {
+pub(crate) async fn ping(producer: &FutureProducer) -> bool {
     let client = producer.clone();
     tokio::task::spawn_blocking(move || {
         client
@@ -61,7 +61,7 @@ struct Row {
     request_id: Option<String>,
 }
 
-pub struct KafkaRelay {
+pub(crate) struct KafkaRelay {
     pub db: Db,
     pub producer: FutureProducer,
     pub clock: Clock,
@@ -77,7 +77,7 @@ const LEASE_SECS: i64 = 30;
 impl KafkaRelay {
     /// Publishes while this replica holds the relay lease, until `shutdown` (then gives the lease
     /// up, so another replica takes over at once).
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    pub(crate) async fn run(mut self, shutdown: CancellationToken) {
         let mut backoff = Duration::from_millis(500);
         let mut failures = 0u32;
         loop {
@@ -140,7 +140,7 @@ impl KafkaRelay {
     }
 
     /// Sends pending rows oldest first, stopping at the first failure so order is kept.
-    pub async fn run_once(&self) -> sqlx::Result<Progress> {
+    pub(crate) async fn run_once(&self) -> sqlx::Result<Progress> {
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT event_id, topic, event_type, user_id, payload, attempts, traceparent, request_id FROM outbox_events
              WHERE status = 'pending' ORDER BY created_at, event_id LIMIT 100",
@@ -219,7 +219,7 @@ impl KafkaRelay {
     }
 }
 
-pub enum Progress {
+pub(crate) enum Progress {
     Sent(usize),
     Stuck,
 }

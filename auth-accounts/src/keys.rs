@@ -21,10 +21,17 @@ use auth_token::{JwkSet, KeySet, SigningKey, Validation, VerifyingKey};
 
 use crate::config::Config;
 
+/// A key file that cannot be read, parsed or written.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// Which file, and why.
     #[error("signing key {path}: {reason}")]
-    Load { path: String, reason: String },
+    Load {
+        /// The key file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 fn load_err(path: &Path, reason: impl ToString) -> KeyError {
@@ -58,9 +65,13 @@ fn refuse_world_readable(path: &Path) -> Result<(), KeyError> {
     Ok(())
 }
 
+/// The keys in use: the one that signs, every one that verifies, and the JWKS published.
 pub struct Keys {
+    /// The current signing key.
     pub signing: SigningKey,
+    /// The current, upcoming and retired public keys: what a token may be signed with.
     pub verifying: KeySet,
+    /// Issuer, audience, algorithms and leeway a token is checked against.
     pub validation: Validation,
     /// The JWKS document, serialised once: it only changes with the key files.
     pub jwks: JwkSet,
@@ -219,9 +230,13 @@ pub fn signing_key_age(config: &Config, now: i64) -> Option<i64> {
 
 #[derive(Clone, Debug, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
+/// What a rotation did (the `keys.rotated` event's payload).
 pub struct Rotation {
+    /// The key that stopped signing (still published until its tokens expire).
     pub retired_kid: String,
+    /// The key that signs from now on.
     pub current_kid: String,
+    /// The key published now that signs at the next rotation.
     pub next_kid: String,
 }
 

@@ -6,7 +6,9 @@
 
 use crate::store::Db;
 
+/// The lease of the Kafka relay (one replica publishes, in order).
 pub const KAFKA_RELAY: &str = "kafka-relay";
+/// The lease of the cleanup job.
 pub const CLEANUP: &str = "cleanup";
 
 /// Takes or renews `name` for `holder` until `now + ttl`; `true` when this holder has it.

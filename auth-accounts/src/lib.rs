@@ -12,28 +12,28 @@
 //! - [`config`]: typed configuration in sections, from the environment, validated once at start-up;
 //!   [`legacy`]: moving from the old service: its `.env` names (read by `config`), and
 //!   `import-legacy` of its database.
-//! - [`clock`], [`crypto`] (random tokens, hashes, password hashing), [`domain`] (parsed input
-//!   types `Email`, `Password`, `Name`, `Country`; device and location), [`email`] (templates).
-//! - [`store`]: the database (SQLite or PostgreSQL through one code path), its queries and
+//! - [`clock`], [`crypto`] (random tokens, hashes, password hashing), `domain` (parsed input
+//!   types `Email`, `Password`, `Name`, `Country`; device and location), `email` (templates).
+//! - `store`: the database (SQLite or PostgreSQL through one code path), its queries and
 //!   migrations; [`leases`]: which replica runs a singleton job.
-//! - [`events`]: the domain events, the Kafka contract as one type; [`outbox`]: their rows and the
-//!   email relay; [`smtp`], [`kafka`]: the SMTP mailer and the Kafka relay; [`cleanup`].
-//! - [`metrics`]: the Prometheus registry; [`ratelimit`]: the counters (Redis or in-process);
-//!   [`revocations`]: the revocation poller and Redis fan-out; [`keys`]: signing keys and JWKS;
-//!   [`tasks`]: background tasks ended by one cancellation token at shutdown; [`trace`]: the
-//!   request id and trace context of the request being handled.
+//! - `events`: the domain events, the Kafka contract as one type; `outbox`: their rows and the
+//!   email relay; `smtp`, `kafka`: the SMTP mailer and the Kafka relay; [`cleanup`].
+//! - `metrics`: the Prometheus registry; `ratelimit`: the counters (Redis or in-process);
+//!   `revocations`: the revocation poller and Redis fan-out; [`keys`]: signing keys and JWKS;
+//!   `tasks`: background tasks ended by one cancellation token at shutdown; `trace`: the request
+//!   id and trace context of the request being handled.
 //!
 //! Above them:
-//! - [`state`]: the state handlers receive; [`unit_of_work`]: a transaction that records events and
-//!   queues emails with the change; [`sessions`]: opening sessions and the refresh state machine.
-//! - [`error`] and [`http`]: the error body, extractors (`AuthUser`, `MaybeAuthUser`, `ClientInfo`,
-//!   `ApiJson`), cookies, CSRF, and the middleware in front of the engines (request ids and traces, metrics,
-//!   rate limits).
-//! - [`routes`]: feature modules, each owning its routes, rate limits and OpenAPI entries, all nested
+//! - [`state`]: the state handlers receive; `unit_of_work`: a transaction that records events and
+//!   queues emails with the change; `sessions`: opening sessions and the refresh state machine.
+//! - `error` and `http`: the error body, extractors (`AuthUser`, `MaybeAuthUser`, `ClientInfo`,
+//!   `ApiJson`), cookies, CSRF, and the middleware in front of the engines (request ids and traces,
+//!   metrics, rate limits).
+//! - `routes`: feature modules, each owning its routes, rate limits and OpenAPI entries, all nested
 //!   under `/api/v1/auth` once.
 //! - [`startup`]: [`startup::Application`] binds the listener, builds the router and the background
 //!   tasks (tests use port 0); [`commands`]: the command line (`serve`, `worker`, `rotate-keys`,
-//!   `migrate`, `check`, `import-legacy`, `probe`); [`probe`]: the container health check (the
+//!   `migrate`, `check`, `import-legacy`, `probe`); `probe`: the container health check (the
 //!   image has no curl).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
@@ -42,28 +42,28 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod crypto;
-pub mod domain;
-pub mod email;
-pub mod error;
-pub mod events;
-pub mod http;
-pub mod kafka;
+pub(crate) mod domain;
+pub(crate) mod email;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod http;
+pub(crate) mod kafka;
 pub mod keys;
 #[cfg(test)]
 mod layers;
 pub mod leases;
 pub mod legacy;
-pub mod metrics;
-pub mod outbox;
-pub mod probe;
-pub mod ratelimit;
-pub mod revocations;
-pub mod routes;
-pub mod sessions;
-pub mod smtp;
+pub(crate) mod metrics;
+pub(crate) mod outbox;
+pub(crate) mod probe;
+pub(crate) mod ratelimit;
+pub(crate) mod revocations;
+pub(crate) mod routes;
+pub(crate) mod sessions;
+pub(crate) mod smtp;
 pub mod startup;
 pub mod state;
-pub mod store;
-pub mod tasks;
-pub mod trace;
-pub mod unit_of_work;
+pub(crate) mod store;
+pub(crate) mod tasks;
+pub(crate) mod trace;
+pub(crate) mod unit_of_work;

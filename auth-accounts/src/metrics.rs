@@ -42,7 +42,7 @@ pub struct OutboxLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct BuildLabels {
+pub(crate) struct BuildLabels {
     pub version: String,
     pub commit: String,
 }

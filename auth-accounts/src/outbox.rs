@@ -116,7 +116,7 @@ async fn insert_email(
 }
 
 /// Undelivered rows of each outbox: (`events` or `emails`, count, oldest `created_at`).
-pub async fn backlog(db: &Db) -> sqlx::Result<Vec<(&'static str, i64, Option<i64>)>> {
+pub(crate) async fn backlog(db: &Db) -> sqlx::Result<Vec<(&'static str, i64, Option<i64>)>> {
     let mut out = Vec::new();
     for (name, table) in [("events", "outbox_events"), ("emails", "email_outbox")] {
         let (count, oldest): (i64, Option<i64>) = sqlx::query_as(&format!(
@@ -130,7 +130,7 @@ pub async fn backlog(db: &Db) -> sqlx::Result<Vec<(&'static str, i64, Option<i64
 }
 
 #[derive(Debug, sqlx::FromRow)]
-pub struct OutgoingEmail {
+pub(crate) struct OutgoingEmail {
     pub email_id: String,
     pub kind: String,
     pub recipient: String,
@@ -144,7 +144,7 @@ pub struct OutgoingEmail {
 
 /// Why one email was not delivered (stored in `last_error`, retried with backoff).
 #[derive(Debug, thiserror::Error)]
-pub enum DeliveryError {
+pub(crate) enum DeliveryError {
     #[error("writing the email file: {0}")]
     File(#[from] std::io::Error),
     #[error("bad address: {0}")]
@@ -155,17 +155,17 @@ pub enum DeliveryError {
     Smtp(#[from] lettre::transport::smtp::Error),
 }
 
-pub type DeliveryFuture<'a> =
+pub(crate) type DeliveryFuture<'a> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), DeliveryError>> + Send + 'a>>;
 
 /// Where emails go: a folder in the embedded mode, an SMTP server in production.
-pub trait Mailer: Send + Sync + 'static {
+pub(crate) trait Mailer: Send + Sync + 'static {
     fn deliver<'a>(&'a self, email: &'a OutgoingEmail) -> DeliveryFuture<'a>;
 }
 
 /// Writes each email as an RFC 5322 `.eml` file into a folder, and logs where (and, outside
 /// production, the link in it, so a developer can click through without a mail server).
-pub struct FileMailer {
+pub(crate) struct FileMailer {
     pub dir: PathBuf,
     pub from: String,
     pub log_links: bool,
@@ -223,7 +223,7 @@ const LEASE_SECS: i64 = 60;
 
 /// Everything the email relay needs.
 #[derive(Clone)]
-pub struct EmailRelay {
+pub(crate) struct EmailRelay {
     pub db: Db,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Clock,
@@ -233,7 +233,7 @@ pub struct EmailRelay {
 impl EmailRelay {
     /// Delivers pending emails until `shutdown`. Woken at once by `notify` after a commit, and
     /// polls every second as a safety net (another replica's rows, retries that came due).
-    pub async fn run(self, notify: Arc<Notify>, shutdown: CancellationToken) {
+    pub(crate) async fn run(self, notify: Arc<Notify>, shutdown: CancellationToken) {
         while !shutdown.is_cancelled() {
             match self.run_once().await {
                 Ok(n) if n > 0 => continue,
@@ -249,7 +249,7 @@ impl EmailRelay {
     }
 
     /// One pass over due emails; returns how many it handled.
-    pub async fn run_once(&self) -> sqlx::Result<usize> {
+    pub(crate) async fn run_once(&self) -> sqlx::Result<usize> {
         let db = &self.db;
         let now = self.clock.now();
         let due: Vec<OutgoingEmail> = sqlx::query_as(

@@ -23,7 +23,7 @@ fn target(host: &str, port: u16) -> Option<SocketAddr> {
 }
 
 /// `true` when the probe answered 200.
-pub fn check(host: &str, port: u16, which: &str) -> bool {
+pub(crate) fn check(host: &str, port: u16, which: &str) -> bool {
     let Some(addr) = target(host, port) else {
         return false;
     };
@@ -70,7 +70,7 @@ impl Which {
 
 /// The subcommand: `true` (exit status 0) when the server configured by `config` answers 200,
 /// `false` (exit status 1) otherwise. A bad argument is clap's usage error (status 2).
-pub fn healthy(config: &crate::config::Config, which: Which) -> bool {
+pub(crate) fn healthy(config: &crate::config::Config, which: Which) -> bool {
     check(&config.http.host, config.http.port, which.as_str())
 }
 

@@ -25,7 +25,7 @@ use crate::clock::Clock;
 use crate::store::Db;
 
 /// Revocations since `since` (inclusive), oldest first.
-pub async fn revoked_since(
+pub(crate) async fn revoked_since(
     db: &Db,
     since: i64,
     lifetime: TokenLifetime,
@@ -62,7 +62,7 @@ pub async fn revoked_since(
 ///   refilled Redis from an emptied one;
 /// - only a gap in what this task received (it fell behind the poller) re-publishes the recent
 ///   set, as that is the one case where it does not know what the channel missed.
-pub struct RedisFanout {
+pub(crate) struct RedisFanout {
     conn: redis::aio::ConnectionManager,
     /// Revocations not yet written (their write failed): published, in order, at the next tick.
     pending: Vec<Revocation>,
@@ -74,14 +74,14 @@ pub struct RedisFanout {
 
 /// Present while Redis holds the recent revocation set written by accounts: absent after a
 /// restart without persistence (or a flush), which makes a replica refill the set.
-pub const REDIS_FILLED_MARKER: &str = "auth:revoked:filled";
+pub(crate) const REDIS_FILLED_MARKER: &str = "auth:revoked:filled";
 
 /// At most this many revocations wait for Redis; beyond, the recent set is re-published when it
 /// is back (a long outage at a high logout rate).
 const MAX_PENDING: usize = 10_000;
 
 impl RedisFanout {
-    pub fn new(conn: redis::aio::ConnectionManager) -> Self {
+    pub(crate) fn new(conn: redis::aio::ConnectionManager) -> Self {
         // Check the fill at once: revocations made while no replica was publishing get written.
         Self {
             conn,
@@ -285,7 +285,7 @@ async fn prune_log(db: &Db, before: i64) -> sqlx::Result<u64> {
 }
 
 /// What the revocation poller reads and how often.
-pub struct Poller {
+pub(crate) struct Poller {
     pub db: Db,
     pub postgres: bool,
     pub clock: Clock,
@@ -302,7 +302,11 @@ pub struct Poller {
 /// `shutdown`: every revocation committed by any replica, exactly once, whatever the order of its
 /// timestamp (see [`LogCursor`]). It reads when woken (a revocation committed) and every
 /// `interval` anyway. With Redis, a second task publishes them there (see [`RedisFanout`]).
-pub async fn poll(p: Poller, tx: broadcast::Sender<Revocation>, shutdown: CancellationToken) {
+pub(crate) async fn poll(
+    p: Poller,
+    tx: broadcast::Sender<Revocation>,
+    shutdown: CancellationToken,
+) {
     // At once, before the first pause: a revocation committed after start-up must be after the
     // cursor (an edge that connected meanwhile got everything before it in its snapshot).
     let mut cursor = LogCursor::start(&p.db, p.postgres).await.ok();
@@ -346,12 +350,12 @@ pub async fn poll(p: Poller, tx: broadcast::Sender<Revocation>, shutdown: Cancel
 
 /// The PostgreSQL channel the revocation log's trigger notifies on every revocation
 /// (`migrations/postgres/0006_revocation_notify.sql`).
-pub const NOTIFY_CHANNEL: &str = "auth_revocations";
+pub(crate) const NOTIFY_CHANNEL: &str = "auth_revocations";
 
 /// Wakes `wake` on every notification of [`NOTIFY_CHANNEL`] (revocations committed by any
 /// replica), until `shutdown`. A lost connection is re-established; notifications sent meanwhile
 /// are lost, which the poller's safety-net interval covers.
-pub async fn listen(url: SecretString, wake: Arc<Notify>, shutdown: CancellationToken) {
+pub(crate) async fn listen(url: SecretString, wake: Arc<Notify>, shutdown: CancellationToken) {
     use sqlx::postgres::PgListener;
     let mut failures = 0u32;
     while !shutdown.is_cancelled() {
@@ -401,7 +405,7 @@ impl RedisFanout {
     /// Publishes what the poller broadcasts to Redis, until `shutdown`; retries pending writes
     /// every 200 ms and checks every 5 s that Redis still holds the set. Its own task: a slow or
     /// unreachable Redis must not hold up the streams.
-    pub async fn run(
+    pub(crate) async fn run(
         mut self,
         db: Db,
         clock: Clock,

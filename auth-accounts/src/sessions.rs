@@ -14,14 +14,14 @@ use crate::store::{sessions, users};
 use crate::unit_of_work::UnitOfWork;
 
 /// The tokens of a session just opened or refreshed.
-pub struct Issued {
+pub(crate) struct Issued {
     pub session_id: String,
     pub access_token: String,
     pub refresh_token: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum SessionError {
+pub(crate) enum SessionError {
     /// Unknown, expired, revoked, or reused (the session is revoked then).
     #[error("invalid or expired refresh token")]
     InvalidRefresh,
@@ -41,7 +41,7 @@ pub enum SessionError {
 const MAX_REFRESH_LEN: usize = 128;
 
 /// Signs an access token for a session.
-pub fn sign_access(
+pub(crate) fn sign_access(
     state: &AppState,
     user_id: &str,
     role: i64,
@@ -63,7 +63,7 @@ pub fn sign_access(
 }
 
 /// Creates a session (and its refresh family) inside the caller's unit of work.
-pub async fn open(
+pub(crate) async fn open(
     state: &AppState,
     uow: &mut UnitOfWork,
     user_id: &str,
@@ -103,7 +103,7 @@ pub async fn open(
 /// The refresh state machine. The presented token is either the family's current one (rotate),
 /// the one just before it within the grace window (a retry or a racing tab: answer with the same
 /// successor, derived deterministically), or anything older (reuse: revoke the whole family).
-pub async fn refresh(
+pub(crate) async fn refresh(
     state: &AppState,
     token: &str,
     ip: Option<IpAddr>,
@@ -213,7 +213,7 @@ pub async fn refresh(
 
 /// The session (and its user) whose *current* refresh token this is; an older copy names none,
 /// so it cannot end the session (logout).
-pub async fn find_by_current_refresh(
+pub(crate) async fn find_by_current_refresh(
     state: &AppState,
     token: &str,
 ) -> Result<Option<(String, String)>, SessionError> {
@@ -228,7 +228,11 @@ pub async fn find_by_current_refresh(
 }
 
 /// Ends a session (logout); `false` when it was not live any more.
-pub async fn end(state: &AppState, session_id: &str, user_id: &str) -> Result<bool, SessionError> {
+pub(crate) async fn end(
+    state: &AppState,
+    session_id: &str,
+    user_id: &str,
+) -> Result<bool, SessionError> {
     let mut uow = state.unit_of_work().await?;
     let ended = uow.revoke_session(session_id, user_id).await?;
     if ended {

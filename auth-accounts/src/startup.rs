@@ -29,28 +29,39 @@ use crate::state::AppState;
 use crate::store;
 use crate::tasks::Background;
 
+/// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(#[from] store::StoreError),
+    /// The signing keys could not be loaded or generated.
     #[error(transparent)]
     Keys(#[from] crate::keys::KeyError),
+    /// The listener could not bind.
     #[error("cannot listen on {0}: {1}")]
     Bind(String, std::io::Error),
+    /// Redis refused the connection.
     #[error("cannot connect to Redis: {0}")]
     Redis(#[source] redis::RedisError),
+    /// Redis did not answer.
     #[error("Redis did not answer within 5 s")]
     RedisTimeout,
+    /// The password hasher could not be set up.
     #[error("password hashing: {0}")]
     Crypto(#[from] crate::crypto::CryptoError),
+    /// The SMTP mailer could not be set up.
     #[error("SMTP: {0}")]
     Smtp(#[from] crate::smtp::SmtpError),
+    /// The Kafka producer could not be created.
     #[error("Kafka producer: {0}")]
     Kafka(#[from] rdkafka::error::KafkaError),
+    /// The key reload task failed.
     #[error("key reload: {0}")]
     Task(#[from] tokio::task::JoinError),
 }
 
+/// The service, built and bound: [`Application::run_until`] serves it (tests use port 0).
 pub struct Application {
     listener: TcpListener,
     /// `METRICS_PORT`: `/metrics` alone on its own listener.
@@ -64,6 +75,7 @@ pub struct Application {
 const BACKGROUND_GRACE: Duration = Duration::from_secs(10);
 
 impl Application {
+    /// Opens the database, loads the keys, binds the listener and starts the background tasks.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         Self::build_with_clock(config, Clock::default()).await
     }
@@ -104,6 +116,7 @@ impl Application {
         })
     }
 
+    /// The port it listens on.
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
@@ -116,6 +129,7 @@ impl Application {
             .map(|a| a.port())
     }
 
+    /// The state its handlers share.
     pub fn state(&self) -> &AppState {
         &self.state
     }
@@ -218,6 +232,7 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
+/// Every route under `/api/v1/auth`, with the middleware in front of them.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.http.request_timeout_secs);
     let origins: Vec<HeaderValue> = state

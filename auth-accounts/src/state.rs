@@ -13,14 +13,20 @@ use crate::keys::Keys;
 use crate::store::Db;
 use crate::unit_of_work::UnitOfWork;
 
+/// What every handler and background task shares (cheap to clone).
 #[derive(Clone)]
 pub struct AppState {
+    /// The configuration, as read at start-up.
     pub config: Arc<Config>,
+    /// The database pool.
     pub db: Db,
     /// Swapped in place when the key files change (rotation); read with [`AppState::keys`].
     pub keys: Arc<std::sync::RwLock<Arc<Keys>>>,
+    /// Password hashing, bounded.
     pub hasher: PasswordHasher,
+    /// Client locations (disabled without a database).
     pub geoip: GeoIp,
+    /// The time.
     pub clock: Clock,
     /// Wakes the email relay right after a transaction that queued an email commits.
     pub mail_notify: Arc<Notify>,
@@ -32,7 +38,9 @@ pub struct AppState {
     /// Cancelled when the server starts draining, so long-lived streams end and the graceful
     /// drain does not wait for them forever.
     pub draining: tokio_util::sync::CancellationToken,
+    /// The Prometheus registry.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The rate-limit counters.
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Shared Redis connection (reconnects by itself) when `REDIS_URL` is set.
     pub redis: Option<redis::aio::ConnectionManager>,
@@ -47,6 +55,7 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The keys in use now.
     pub fn keys(&self) -> Arc<Keys> {
         self.keys
             .read()

@@ -48,7 +48,7 @@ impl Background {
 }
 
 /// Sleeps for `period`; `false` when shutdown began first, and the caller's loop ends.
-pub async fn pause(shutdown: &CancellationToken, period: Duration) -> bool {
+pub(crate) async fn pause(shutdown: &CancellationToken, period: Duration) -> bool {
     tokio::select! {
         _ = shutdown.cancelled() => false,
         _ = tokio::time::sleep(period) => true,

@@ -9,7 +9,7 @@ use auth_token::TraceParent;
 
 /// The correlation of one request.
 #[derive(Clone, Debug)]
-pub struct RequestContext {
+pub(crate) struct RequestContext {
     /// The request id (the caller's `X-Request-Id`, or the trace id).
     pub request_id: String,
     /// This service's span in the caller's trace (or a new trace).
@@ -21,11 +21,11 @@ tokio::task_local! {
 }
 
 /// Runs `fut` with `context` as the current request.
-pub async fn scope<F: std::future::Future>(context: RequestContext, fut: F) -> F::Output {
+pub(crate) async fn scope<F: std::future::Future>(context: RequestContext, fut: F) -> F::Output {
     CURRENT.scope(context, fut).await
 }
 
 /// The request being handled by this task, if any.
-pub fn current() -> Option<RequestContext> {
+pub(crate) fn current() -> Option<RequestContext> {
     CURRENT.try_with(Clone::clone).ok()
 }

@@ -5,26 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use auth_accounts::config::{Config, ExposeSecret as _};
+use auth_test_support::process::{peer_path, workspace_root};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn peer(var: &str) -> String {
-    std::env::var(var).unwrap_or_else(|_| panic!("{var} is not set: run scripts/test"))
-}
 
 /// All YAML documents of a file, as JSON (parsed by PyYAML: compose and Kubernetes use YAML 1.1).
 fn yaml(path: &Path) -> Vec<Value> {
-    let out = Command::new(peer("AUTH_TEST_PYTHON"))
+    let out = Command::new(peer_path("AUTH_TEST_PYTHON"))
         .args([
             "-c",
             "import json, sys, yaml; json.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)",
@@ -73,9 +63,11 @@ fn module_source(path: &Path) -> String {
 }
 
 fn accounts_names() -> BTreeSet<String> {
-    let mut names = names_in(&module_source(&root().join("auth-accounts/src/config")));
+    let mut names = names_in(&module_source(
+        &workspace_root().join("auth-accounts/src/config"),
+    ));
     // Sections and the old-service aliases live under config/.
-    for entry in std::fs::read_dir(root().join("auth-accounts/src/config")).unwrap() {
+    for entry in std::fs::read_dir(workspace_root().join("auth-accounts/src/config")).unwrap() {
         names.extend(names_in(
             &std::fs::read_to_string(entry.unwrap().path()).unwrap(),
         ));
@@ -84,7 +76,9 @@ fn accounts_names() -> BTreeSet<String> {
 }
 
 fn edge_names() -> BTreeSet<String> {
-    let mut names = names_in(&module_source(&root().join("auth-edge/src/config")));
+    let mut names = names_in(&module_source(
+        &workspace_root().join("auth-edge/src/config"),
+    ));
     // REDIS_URL, LOG_* and the JWT names are shared with accounts.
     names.extend(accounts_names());
     names
@@ -92,8 +86,8 @@ fn edge_names() -> BTreeSet<String> {
 
 #[test]
 fn dockerfile_passes_hadolint() {
-    let out = Command::new(peer("AUTH_TEST_HADOLINT"))
-        .arg(root().join("Dockerfile"))
+    let out = Command::new(peer_path("AUTH_TEST_HADOLINT"))
+        .arg(workspace_root().join("Dockerfile"))
         .output()
         .expect("run hadolint");
     assert!(
@@ -102,7 +96,7 @@ fn dockerfile_passes_hadolint() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let dockerfile = std::fs::read_to_string(workspace_root().join("Dockerfile")).unwrap();
     // Both binaries, a non-root user, a listener a container can reach.
     assert!(dockerfile.contains("target/release/auth-accounts target/release/auth-edge"));
     assert!(dockerfile.contains("USER 65532:65532"));
@@ -112,7 +106,7 @@ fn dockerfile_passes_hadolint() {
 
 #[test]
 fn compose_services_and_settings() {
-    let doc = yaml(&root().join("docker-compose.yml")).remove(0);
+    let doc = yaml(&workspace_root().join("docker-compose.yml")).remove(0);
     let services = doc["services"].as_object().expect("services");
     let names: BTreeSet<&str> = services.keys().map(String::as_str).collect();
     assert_eq!(
@@ -164,7 +158,7 @@ fn compose_services_and_settings() {
 
 #[test]
 fn env_example_configures_the_service() {
-    let path = root().join(".env.example");
+    let path = workspace_root().join(".env.example");
     let mut vars = HashMap::new();
     for item in dotenvy::from_path_iter(&path).unwrap() {
         let (k, v) = item.unwrap();
@@ -187,7 +181,7 @@ fn env_example_configures_the_service() {
 
 #[test]
 fn kubernetes_probes_use_live_and_ready() {
-    let docs = yaml(&root().join("deploy/kustomize/base/accounts.yaml"));
+    let docs = yaml(&workspace_root().join("deploy/kustomize/base/accounts.yaml"));
     let deployment = docs
         .iter()
         .find(|d| d["kind"] == "Deployment")

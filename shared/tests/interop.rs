@@ -6,10 +6,7 @@
 //! exactly like a passing one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
-
+use auth_test_support::tokens::now;
 use auth_token::{
     sign, verify, Algorithm, Claims, Error, Jwk, KeySet, Role, SigningKey, Validation, VerifyingKey,
 };
@@ -99,29 +96,11 @@ fn python() -> String {
 }
 
 fn run_python(script: &str, input: &Value) -> Result<String, String> {
-    let py = python();
-    let mut child = Command::new(&py)
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start `{py}`: {e}"))?;
-    let mut stdin = child.stdin.take().expect("stdin");
-    stdin
-        .write_all(input.to_string().as_bytes())
-        .map_err(|e| format!("writing to `{py}`: {e}"))?;
-    drop(stdin);
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(format!(
-            "`{py}` exited with {}:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    auth_test_support::python::run_python(
+        python().as_ref(),
+        &["-c", script],
+        Some(&input.to_string()),
+    )
 }
 
 /// Fails loudly (never skips) when PyJWT is not available.
@@ -143,13 +122,6 @@ fn require_pyjwt() {
 fn py_json(script: &str, input: &Value) -> Value {
     let out = run_python(script, input).unwrap_or_else(|e| panic!("{e}"));
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from python ({e}): {out}"))
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 fn claims(now: i64) -> Claims {

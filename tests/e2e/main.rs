@@ -4,92 +4,51 @@
 //! the edge.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use auth_test_support::process::workspace_binary as binary;
+use auth_test_support::tokens::kid;
+use auth_test_support::{free_port, unique, wait_http_ok, Process, TempDir};
 use serde_json::{json, Value};
 
-fn binary(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("..")
-                .join("target")
-        });
-    let path = target.join("debug").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (scripts/test), which builds it",
-        path.display()
-    );
-    path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// The two programs and their data; the processes are stopped before the dir is removed.
 struct Stack {
-    dir: PathBuf,
     accounts_env: Vec<(String, String)>,
     accounts: String,
     edge: String,
-    _procs: Vec<Proc>,
+    _procs: Vec<Process>,
+    dir: TempDir,
     http: reqwest::Client,
 }
 
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 async fn wait_ready(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(r) = reqwest::get(url).await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} never became ready");
+    assert!(
+        wait_http_ok(url, Duration::from_secs(30)).await,
+        "{url} never became ready"
+    );
 }
 
 async fn start() -> Stack {
-    let dir = std::env::temp_dir().join(format!("auth-e2e-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = TempDir::new("auth-e2e");
     let port = free_port();
     let accounts_env: Vec<(String, String)> = [
         ("HOST", "127.0.0.1".to_string()),
         ("PORT", port.to_string()),
-        ("DATA_DIR", dir.join("data").display().to_string()),
+        ("DATA_DIR", dir.path().join("data").display().to_string()),
         (
             "JWT_PRIVATE_KEY_PATH",
-            dir.join("certs/jwt-private.pem").display().to_string(),
+            dir.path()
+                .join("certs/jwt-private.pem")
+                .display()
+                .to_string(),
         ),
         (
             "JWT_PUBLIC_KEY_PATH",
-            dir.join("certs/jwt-public.pem").display().to_string(),
+            dir.path()
+                .join("certs/jwt-public.pem")
+                .display()
+                .to_string(),
         ),
         ("BCRYPT_COST", "4".to_string()),
         ("RATE_LIMIT_ENABLED", "false".to_string()),
@@ -98,38 +57,37 @@ async fn start() -> Stack {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let accounts_proc = Command::new(binary("auth-accounts"))
-        .envs(accounts_env.iter().cloned())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let accounts_proc = Process::spawn(
+        "auth-accounts",
+        Command::new(binary("auth-accounts")).envs(accounts_env.iter().cloned()),
+    );
     let accounts = format!("http://127.0.0.1:{port}/api/v1/auth");
     wait_ready(&format!("{accounts}/health")).await;
 
     let (edge_port, admin_port) = (free_port(), free_port());
-    let edge_proc = Command::new(binary("auth-edge"))
-        .env("AUTH_EDGE_LISTEN", format!("127.0.0.1:{edge_port}"))
-        .env("AUTH_EDGE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
-        .env(
-            "AUTH_EDGE_JWKS_URL",
-            format!("{accounts}/.well-known/jwks.json"),
-        )
-        .env(
-            "AUTH_EDGE_REVOCATIONS_URL",
-            format!("{accounts}/revocations/stream"),
-        )
-        .env("AUTH_EDGE_JWKS_UNKNOWN_KID_INTERVAL_SECONDS", "1")
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let edge_proc = Process::spawn(
+        "auth-edge",
+        Command::new(binary("auth-edge"))
+            .env("AUTH_EDGE_LISTEN", format!("127.0.0.1:{edge_port}"))
+            .env("AUTH_EDGE_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+            .env(
+                "AUTH_EDGE_JWKS_URL",
+                format!("{accounts}/.well-known/jwks.json"),
+            )
+            .env(
+                "AUTH_EDGE_REVOCATIONS_URL",
+                format!("{accounts}/revocations/stream"),
+            )
+            .env("AUTH_EDGE_JWKS_UNKNOWN_KID_INTERVAL_SECONDS", "1")
+            .env("LOG_LEVEL", "warn"),
+    );
     wait_ready(&format!("http://127.0.0.1:{admin_port}/readyz")).await;
     Stack {
         dir,
         accounts_env,
         accounts,
         edge: format!("http://127.0.0.1:{edge_port}"),
-        _procs: vec![Proc(accounts_proc), Proc(edge_proc)],
+        _procs: vec![accounts_proc, edge_proc],
         http: reqwest::Client::new(),
     }
 }
@@ -156,7 +114,7 @@ impl Stack {
                 .0,
             200
         );
-        let mail_dir = self.dir.join("data/mail");
+        let mail_dir = self.dir.path().join("data/mail");
         let deadline = Instant::now() + Duration::from_secs(10);
         let token = loop {
             let found = std::fs::read_dir(&mail_dir).ok().and_then(|entries| {
@@ -210,19 +168,10 @@ impl Stack {
     }
 }
 
-fn kid(token: &str) -> String {
-    let header = token.split('.').next().unwrap();
-    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
-    header["kid"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_and_edge_together() {
     let stack = start().await;
-    let email = format!(
-        "e2e-{}@example.com",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let email = format!("{}@example.com", unique("e2e"));
     let (user_id, access) = stack.register(&email).await;
 
     // Issued by accounts, verified by the edge: the identity is accounts' user, never the client's.

@@ -31,13 +31,18 @@ pub enum CorsMode {
     Gateway,
 }
 
+/// How accounts works with the frontend: the email links and who answers CORS.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FrontendConfig {
+    /// `VERIFY_EMAIL_MODE`.
     pub verify_email: VerifyEmailMode,
+    /// `CORS_MODE`.
     pub cors: CorsMode,
     /// Routes of the frontend the emails link to, below `FRONTEND_URL`'s own path.
     pub sign_in_path: String,
+    /// The registration page (the verification email's link).
     pub registration_path: String,
+    /// The password-reset page (the reset email's link).
     pub reset_password_path: String,
 }
 

@@ -17,7 +17,9 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{var}: {reason}")]
 pub struct EnvError {
+    /// The variable as it was set (old or new name).
     pub var: &'static str,
+    /// What is wrong with its value.
     pub reason: String,
 }
 

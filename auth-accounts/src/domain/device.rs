@@ -2,7 +2,7 @@
 //! `user_agents` output. Deliberately small: the name is for people looking at their session list,
 //! not for security decisions.
 
-pub fn device_name(user_agent: Option<&str>) -> String {
+pub(crate) fn device_name(user_agent: Option<&str>) -> String {
     let Some(ua) = user_agent.map(str::trim).filter(|s| !s.is_empty()) else {
         return "Unknown device".to_string();
     };

@@ -3,10 +3,10 @@ use super::Invalid;
 /// A normalised email address: trimmed and lowercased as a whole, so `Bob@Example.com` and
 /// `bob@example.com` are one account (the old service treated them as two).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Email(String);
+pub(crate) struct Email(String);
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, Invalid> {
         let value = raw.trim().to_lowercase();
         let err = |why: &str| Err(Invalid(format!("Invalid email address: {why}")));
         if value.is_empty() {
@@ -44,7 +44,7 @@ impl Email {
         Ok(Self(value))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
-pub const LOCAL_NETWORK: &str = "Local Network";
-pub const UNKNOWN: &str = "Unknown";
+pub(super) const LOCAL_NETWORK: &str = "Local Network";
+pub(super) const UNKNOWN: &str = "Unknown";
 
 #[derive(Clone, Default)]
 pub struct GeoIp {
@@ -88,7 +88,7 @@ impl GeoIp {
 }
 
 /// Private, loopback, link-local and unique-local addresses never resolve to a place.
-pub fn is_local(ip: IpAddr) -> bool {
+pub(super) fn is_local(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_private()

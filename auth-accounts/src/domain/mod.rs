@@ -7,13 +7,13 @@ mod location;
 mod password;
 mod text;
 
-pub use device::device_name;
-pub use email::Email;
-pub use location::GeoIp;
-pub use password::Password;
-pub use text::{Country, Name};
+pub(crate) use device::device_name;
+pub(crate) use email::Email;
+pub(crate) use location::GeoIp;
+pub(crate) use password::Password;
+pub(crate) use text::{Country, Name};
 
 /// Why an input was refused; becomes a 422 with this text.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Invalid(pub String);
+pub(crate) struct Invalid(pub String);

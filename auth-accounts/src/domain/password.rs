@@ -3,13 +3,13 @@ use super::Invalid;
 /// A candidate password: 8 to 128 characters (Unicode scalar values), nothing else imposed
 /// (OWASP ASVS 2.1: no composition rules). Never printed: `Debug` hides it.
 #[derive(Clone)]
-pub struct Password(String);
+pub(crate) struct Password(String);
 
-pub const MIN_CHARS: usize = 8;
-pub const MAX_CHARS: usize = 128;
+pub(super) const MIN_CHARS: usize = 8;
+pub(super) const MAX_CHARS: usize = 128;
 
 impl Password {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, Invalid> {
         let n = raw.chars().count();
         if n < MIN_CHARS {
             return Err(Invalid(format!(
@@ -27,7 +27,7 @@ impl Password {
         Ok(Self(raw.to_string()))
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

@@ -19,13 +19,13 @@ fn bounded(raw: &str, what: &str, max: usize) -> Result<String, Invalid> {
 
 /// A display name: 1..255 characters after trimming.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Name(String);
+pub(crate) struct Name(String);
 
 impl Name {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, Invalid> {
         bounded(raw, "Name", 255).map(Self)
     }
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -33,13 +33,13 @@ impl Name {
 /// A country: 1..100 characters after trimming (the column is varchar(100); the old service let
 /// longer values through and answered 500).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Country(String);
+pub(crate) struct Country(String);
 
 impl Country {
-    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+    pub(crate) fn parse(raw: &str) -> Result<Self, Invalid> {
         bounded(raw, "Country", 100).map(Self)
     }
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -10,7 +10,7 @@ use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue};
 
-pub use auth_token::TokenSource;
+pub(crate) use auth_token::TokenSource;
 use auth_token::{Claims, CredentialError, ACCESS_COOKIE};
 
 use crate::error::ApiError;
@@ -18,7 +18,7 @@ use crate::state::AppState;
 use crate::store::sessions;
 
 #[derive(Clone, Debug)]
-pub struct AuthUser {
+pub(crate) struct AuthUser {
     pub user_id: String,
     pub session_id: String,
     pub role: i32,
@@ -29,7 +29,9 @@ pub struct AuthUser {
 /// The access token of a request, by the rule the edge applies too
 /// ([`auth_token::access_token`]): one `Authorization: Bearer` wins over the cookie; several
 /// `Authorization` headers, an ambiguous cookie or control characters are an error (401).
-pub fn access_token(headers: &HeaderMap) -> Result<Option<(&str, TokenSource)>, CredentialError> {
+pub(crate) fn access_token(
+    headers: &HeaderMap,
+) -> Result<Option<(&str, TokenSource)>, CredentialError> {
     let values = |name| headers.get_all(name).into_iter().map(HeaderValue::as_bytes);
     auth_token::access_token(
         values(header::AUTHORIZATION),
@@ -40,7 +42,7 @@ pub fn access_token(headers: &HeaderMap) -> Result<Option<(&str, TokenSource)>, 
 }
 
 /// Verifies a token and checks that its session is still live.
-pub async fn authenticate(
+pub(crate) async fn authenticate(
     state: &AppState,
     token: &str,
     source: TokenSource,
@@ -85,7 +87,7 @@ where
 /// The caller when the request carries a valid token for a live session, else `None`. Never a
 /// rejection: a missing, invalid or expired token (or a database that cannot say) is no identity.
 #[derive(Clone, Debug)]
-pub struct MaybeAuthUser(pub Option<AuthUser>);
+pub(crate) struct MaybeAuthUser(pub Option<AuthUser>);
 
 impl<S> FromRequestParts<S> for MaybeAuthUser
 where

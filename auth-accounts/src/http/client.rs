@@ -16,7 +16,7 @@ use crate::state::AppState;
 use ipnet::IpNet;
 
 #[derive(Clone, Debug)]
-pub struct ClientInfo {
+pub(crate) struct ClientInfo {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub accept_language: Option<String>,
@@ -51,7 +51,7 @@ where
     }
 }
 
-pub fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+pub(crate) fn client_ip(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
     let is_trusted = |ip: IpAddr| crate::config::in_networks(trusted, ip);
     if !is_trusted(peer) {
         if headers.contains_key("x-forwarded-for") {

@@ -11,7 +11,7 @@ use auth_token::{ACCESS_COOKIE, REFRESH_COOKIE};
 
 use crate::config::{Config, SameSite};
 
-pub const REFRESH_PATH: &str = "/api/v1/auth";
+pub(crate) const REFRESH_PATH: &str = "/api/v1/auth";
 
 fn build(
     config: &Config,
@@ -42,7 +42,7 @@ fn append(headers: &mut HeaderMap, c: Cookie<'static>) {
     }
 }
 
-pub fn set_tokens(headers: &mut HeaderMap, config: &Config, access: &str, refresh: &str) {
+pub(crate) fn set_tokens(headers: &mut HeaderMap, config: &Config, access: &str, refresh: &str) {
     append(
         headers,
         build(
@@ -71,7 +71,7 @@ pub fn set_tokens(headers: &mut HeaderMap, config: &Config, access: &str, refres
     );
 }
 
-pub fn clear_tokens(headers: &mut HeaderMap, config: &Config) {
+pub(crate) fn clear_tokens(headers: &mut HeaderMap, config: &Config) {
     append(headers, build(config, ACCESS_COOKIE, String::new(), "/", 0));
     append(
         headers,
@@ -84,7 +84,7 @@ pub fn clear_tokens(headers: &mut HeaderMap, config: &Config) {
 }
 
 /// The first non-empty value of a cookie in the request (the most specific path comes first).
-pub fn read(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn read(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()

@@ -18,7 +18,11 @@ use crate::error::ApiError;
 use crate::http::cookies;
 use crate::state::AppState;
 
-pub async fn check_origin(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn check_origin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }

@@ -13,9 +13,9 @@ use crate::error::ErrorDetail;
 /// Marks a response whose (empty) error body is part of the contract: gateway-verify answers a bare
 /// 401 that nginx `auth_request` expects.
 #[derive(Clone, Copy, Debug)]
-pub struct KeepBody;
+pub(crate) struct KeepBody;
 
-pub async fn error_body(req: Request, next: Next) -> Response {
+pub(crate) async fn error_body(req: Request, next: Next) -> Response {
     let path = req
         .extensions()
         .get::<MatchedPath>()

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::error::ApiError;
 
-pub struct ApiJson<T>(pub T);
+pub(crate) struct ApiJson<T>(pub T);
 
 impl<T, S> FromRequest<S> for ApiJson<T>
 where

@@ -11,7 +11,11 @@ use axum::response::Response;
 use crate::metrics::Metrics;
 
 /// Records every request's count, duration and 5xx.
-pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+pub(crate) async fn track(
+    State(metrics): State<Arc<Metrics>>,
+    req: Request,
+    next: Next,
+) -> Response {
     let handler = req
         .extensions()
         .get::<MatchedPath>()
@@ -42,7 +46,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
 /// Headers on every answer: `X-Content-Type-Options: nosniff`, and `Cache-Control: no-store`
 /// unless the handler chose a policy (the JWKS is cacheable). Answers of this service are about
 /// a user or their credentials: no shared cache may keep them (ASVS 8.2.1).
-pub async fn security_headers(req: Request, next: Next) -> Response {
+pub(crate) async fn security_headers(req: Request, next: Next) -> Response {
     use axum::http::{header, HeaderValue};
     let mut response = next.run(req).await;
     let headers = response.headers_mut();

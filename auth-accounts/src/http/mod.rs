@@ -1,16 +1,16 @@
 //! HTTP plumbing shared by the feature modules: extractors, cookies, CSRF, the error body, and the
 //! middleware in front of the engines (request metrics, per-client rate limits).
 
-pub mod auth;
-pub mod client;
-pub mod cookies;
-pub mod csrf;
-pub mod errors;
-pub mod json;
-pub mod metrics;
-pub mod ratelimit;
-pub mod trace;
+pub(crate) mod auth;
+pub(crate) mod client;
+pub(crate) mod cookies;
+pub(crate) mod csrf;
+pub(crate) mod errors;
+pub(crate) mod json;
+pub(crate) mod metrics;
+pub(crate) mod ratelimit;
+pub(crate) mod trace;
 
-pub use auth::{AuthUser, MaybeAuthUser, TokenSource};
-pub use client::ClientInfo;
-pub use json::ApiJson;
+pub(crate) use auth::{AuthUser, MaybeAuthUser, TokenSource};
+pub(crate) use client::ClientInfo;
+pub(crate) use json::ApiJson;

@@ -23,7 +23,7 @@ use crate::state::AppState;
 
 /// Which configured limit (requests per minute per client address) a route has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     /// `RATE_LIMIT_AUTH_PER_MINUTE`: login, registration, password reset, logout-others.
     Auth,
     /// `RATE_LIMIT_REFRESH_PER_MINUTE`.
@@ -40,7 +40,7 @@ impl Limit {
 }
 
 /// The layer a feature router puts on its limited routes (`.route_layer(per_client(..))`).
-pub fn per_client(state: &AppState, limit: Limit) -> PerClientLayer {
+pub(crate) fn per_client(state: &AppState, limit: Limit) -> PerClientLayer {
     PerClientLayer {
         state: state.clone(),
         limit,
@@ -48,7 +48,7 @@ pub fn per_client(state: &AppState, limit: Limit) -> PerClientLayer {
 }
 
 #[derive(Clone)]
-pub struct PerClientLayer {
+pub(crate) struct PerClientLayer {
     state: AppState,
     limit: Limit,
 }
@@ -66,7 +66,7 @@ impl<S> Layer<S> for PerClientLayer {
 }
 
 #[derive(Clone)]
-pub struct PerClient<S> {
+pub(crate) struct PerClient<S> {
     inner: S,
     state: AppState,
     limit: Limit,
@@ -156,7 +156,7 @@ async fn check(state: &AppState, limit: Limit, client: Client) -> Decision {
 /// not. Over the limit the request is answered as usual and nothing is sent or changed (the last
 /// link stays valid): the answer reveals nothing, and nobody can flood an inbox from many
 /// addresses.
-pub async fn recipient_allowed(state: &AppState, recipient: &str) -> bool {
+pub(crate) async fn recipient_allowed(state: &AppState, recipient: &str) -> bool {
     let config = &state.config.rate_limit;
     if !config.enabled {
         return true;

@@ -13,7 +13,7 @@ use auth_token::{TraceParent, REQUEST_ID, TRACEPARENT};
 use crate::trace::{scope, RequestContext};
 
 /// Outermost middleware: opens the request's span and context.
-pub async fn correlate(req: Request, next: Next) -> Response {
+pub(crate) async fn correlate(req: Request, next: Next) -> Response {
     // A block, so no borrow of the request (whose body is not `Sync`) lives across the await.
     let (trace, request_id) = {
         let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());

@@ -64,14 +64,19 @@ impl Options {
     }
 }
 
+/// Why an import stopped (a rerun resumes where it stopped).
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
+    /// Reading the old database failed.
     #[error("cannot read the old database: {0}")]
     Source(#[source] sqlx::Error),
+    /// Opening the new database failed.
     #[error(transparent)]
     Target(#[from] store::StoreError),
+    /// Writing to the new database failed.
     #[error("cannot write to the new database: {0}")]
     Write(#[source] sqlx::Error),
+    /// The system's random generator failed.
     #[error("system random generator failed")]
     Random,
 }
@@ -79,13 +84,18 @@ pub enum ImportError {
 /// A row that was not taken, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejected {
+    /// The old table (`users`, `user_sessions`).
     pub table: &'static str,
+    /// The row's id there.
     pub id: String,
+    /// Why it was not taken.
     pub reason: String,
 }
 
+/// Rows of one table, by outcome.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Counts {
+    /// Read from the old database.
     pub read: u64,
     /// Written (or, in a dry run, that would be written).
     pub imported: u64,
@@ -95,11 +105,16 @@ pub struct Counts {
     pub not_live: u64,
 }
 
+/// What an import did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
+    /// Nothing was written (`--dry-run`).
     pub dry_run: bool,
+    /// Users.
     pub users: Counts,
+    /// Sessions.
     pub sessions: Counts,
+    /// Every row not taken.
     pub rejected: Vec<Rejected>,
 }
 

@@ -24,7 +24,7 @@ use crate::state::AppState;
     info(title = "auth-accounts", description = "Accounts API: registration, login, sessions, passwords, JWKS."),
     modifiers(&Security),
 )]
-pub struct ApiDoc;
+pub(crate) struct ApiDoc;
 
 struct Security;
 
@@ -56,7 +56,7 @@ impl Modify for Security {
 /// - `refresh` and `logout` take an optional body (the cookie is enough);
 /// - `verify-link` needs `token` and `email` (400 without);
 /// - every `email` member is an email address (an empty or malformed one is 422).
-pub struct SharedAnswers;
+pub(crate) struct SharedAnswers;
 
 impl Modify for SharedAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
@@ -128,7 +128,7 @@ impl Modify for SharedAnswers {
 
 /// The docs routes (not themselves part of the document). `document` is filled in once the whole
 /// API router, and with it the document, is built.
-pub fn router(document: Arc<OnceLock<String>>, production: bool) -> OpenApiRouter<AppState> {
+pub(crate) fn router(document: Arc<OnceLock<String>>, production: bool) -> OpenApiRouter<AppState> {
     let router =
         OpenApiRouter::new().route("/openapi.json", get(move || openapi_json(document.clone())));
     // The two UI pages load their scripts from a CDN: served in development only, so a

@@ -14,7 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use crate::state::AppState;
 use crate::store;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(health))
         .routes(routes!(live))
@@ -24,7 +24,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Liveness: no dependency is checked.
 #[utoipa::path(get, path = "/health/live", tag = "health",
     responses((status = 200, description = "The process serves requests: `{\"status\":\"ok\"}`")))]
-pub async fn live() -> Response {
+pub(crate) async fn live() -> Response {
     axum::Json(json!({ "status": "ok" })).into_response()
 }
 
@@ -32,7 +32,7 @@ pub async fn live() -> Response {
 /// not shutting down; `not_ready` with 503 otherwise. Components as in `/health`.
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses((status = 200, description = "Ready to take traffic"), (status = 503, description = "Not ready: database down or shutting down")))]
-pub async fn ready(State(state): State<AppState>) -> Response {
+pub(crate) async fn ready(State(state): State<AppState>) -> Response {
     let (database, components) = check(&state).await;
     let draining = state.draining.is_cancelled();
     let (code, status) = if database && !draining {
@@ -49,7 +49,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
 /// configured (the embedded mode keeps events in the outbox and writes emails to a folder).
 #[utoipa::path(get, path = "/health", tag = "health",
     responses((status = 200, description = "All required components are up"), (status = 503, description = "A required component is down")))]
-pub async fn health(State(state): State<AppState>) -> Response {
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
     let (database, components) = check(&state).await;
     let degraded = ["redis", "kafka", "smtp"]
         .iter()

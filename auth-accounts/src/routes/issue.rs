@@ -18,7 +18,7 @@ use crate::state::AppState;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
-pub enum TokenDelivery {
+pub(crate) enum TokenDelivery {
     /// `HttpOnly` cookies (browsers; the default).
     #[default]
     Cookie,
@@ -29,7 +29,7 @@ pub enum TokenDelivery {
 /// Tokens in the body, present only with `tokenDelivery: "body"`. OAuth 2.0 token response names
 /// (RFC 6749 section 5.1), not camelCase like the rest of the body.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct TokenBody {
+pub(crate) struct TokenBody {
     pub access_token: String,
     pub refresh_token: String,
     #[schema(example = "Bearer")]
@@ -39,7 +39,7 @@ pub struct TokenBody {
 }
 
 /// Answers with `body` plus the tokens, as cookies or in the body.
-pub fn respond<T: Serialize>(
+pub(crate) fn respond<T: Serialize>(
     state: &AppState,
     issued: &Issued,
     delivery: TokenDelivery,

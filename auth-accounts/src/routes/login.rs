@@ -23,7 +23,7 @@ use crate::sessions;
 use crate::state::AppState;
 use crate::store::users;
 
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+pub(crate) fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(login))
         .route_layer(per_client(state, Limit::Auth))
@@ -37,7 +37,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct LoginRequest {
+pub(crate) struct LoginRequest {
     #[schema(example = "user@example.com")]
     pub email: String,
     #[schema(example = "SecurePass123!")]
@@ -52,7 +52,7 @@ const BAD_CREDENTIALS: ApiError = ApiError::Unauthorized("Invalid credentials");
 #[utoipa::path(post, path = "/login", tag = "login", request_body = LoginRequest,
     responses((status = 200, body = StatusBody, description = "Cookies set, or tokens in the body with tokenDelivery=body"),
         (status = 401, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn login(
+pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<LoginRequest>,
@@ -127,7 +127,7 @@ pub async fn login(
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct RefreshRequest {
+pub(crate) struct RefreshRequest {
     /// For non-browser clients; browsers send the `refresh_token` cookie instead.
     #[serde(default, alias = "refresh_token")]
     pub refresh_token: Option<String>,
@@ -152,7 +152,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Resul
 /// Rotate the refresh token and get a new access token.
 #[utoipa::path(post, path = "/refresh", tag = "login", request_body(content = RefreshRequest, description = "Optional"),
     responses((status = 200, body = StatusBody), (status = 400, body = ErrorBody, description = "tokenDelivery body with the refresh cookie"), (status = 401, body = ErrorBody)))]
-pub async fn refresh(
+pub(crate) async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
     headers: HeaderMap,
@@ -194,7 +194,7 @@ pub async fn refresh(
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(rename_all = "camelCase")]
-pub struct LogoutRequest {
+pub(crate) struct LogoutRequest {
     #[serde(default, alias = "refresh_token")]
     pub refresh_token: Option<String>,
 }
@@ -203,7 +203,7 @@ pub struct LogoutRequest {
 /// was found; 4xx only for a body that is not a `LogoutRequest`.
 #[utoipa::path(post, path = "/logout", tag = "login", request_body(content = LogoutRequest, description = "Optional"),
     responses((status = 200, body = StatusBody)))]
-pub async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     MaybeAuthUser(caller): MaybeAuthUser,
     headers: HeaderMap,

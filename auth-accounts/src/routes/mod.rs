@@ -1,16 +1,16 @@
 //! Feature modules, each owning its routes (and their rate limits and OpenAPI entries) and the
 //! queries it needs. [`router`] nests them all under `/api/v1/auth`, once.
 
-pub mod docs;
-pub mod health;
-pub mod issue;
-pub mod login;
-pub mod metrics;
-pub mod password;
-pub mod registration;
-pub mod revocations;
-pub mod sessions;
-pub mod tokens;
+pub(crate) mod docs;
+pub(crate) mod health;
+pub(crate) mod issue;
+pub(crate) mod login;
+pub(crate) mod metrics;
+pub(crate) mod password;
+pub(crate) mod registration;
+pub(crate) mod revocations;
+pub(crate) mod sessions;
+pub(crate) mod tokens;
 
 use std::sync::{Arc, OnceLock};
 
@@ -21,11 +21,11 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::state::AppState;
 
-pub const PREFIX: &str = "/api/v1/auth";
+pub(crate) const PREFIX: &str = "/api/v1/auth";
 
 /// Every public route: the API under [`PREFIX`] (documented as it is registered), and
 /// `/metrics` unless it has a listener of its own (`METRICS_PORT`, see [`metrics::router`]).
-pub fn router(state: &AppState) -> Router<AppState> {
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let (router, _) = api(state);
     match state.config.http.metrics_port {
         None => router.merge(metrics::router()),
@@ -34,7 +34,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
 }
 
 /// The API routes and the OpenAPI document that describes exactly them.
-pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+pub(crate) fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let document = Arc::new(OnceLock::new());
     let features = OpenApiRouter::new()
         .merge(registration::router(state))
@@ -57,7 +57,7 @@ pub fn api(state: &AppState) -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 /// The old service's success body: `{"status":"success","action":..,"detail":..}`.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct StatusBody {
+pub(crate) struct StatusBody {
     #[schema(example = "success")]
     pub status: &'static str,
     pub action: &'static str,
@@ -65,7 +65,7 @@ pub struct StatusBody {
 }
 
 impl StatusBody {
-    pub fn success(action: &'static str, detail: impl Into<String>) -> Self {
+    pub(crate) fn success(action: &'static str, detail: impl Into<String>) -> Self {
         Self {
             status: "success",
             action,
@@ -76,7 +76,7 @@ impl StatusBody {
 
 /// The error body of every 4xx/5xx answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     #[schema(example = "error")]
     pub status: &'static str,
     #[schema(example = "login")]

@@ -23,7 +23,7 @@ use crate::state::AppState;
 use crate::store::one_time::{self, Purpose};
 use crate::store::users;
 
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+pub(crate) fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         // Every route here sends an email or hashes a password: all are rate limited.
         .routes(routes!(reset_password))
@@ -42,7 +42,7 @@ fn user_lang(locale: Option<&str>, accept_language: Option<&str>) -> Lang {
 /// Start a password reset: emails a link when the account exists. Always 200.
 #[utoipa::path(post, path = "/reset-password", tag = "password", request_body = EmailRequest,
     responses((status = 200, body = StatusBody), (status = 422, body = ErrorBody)))]
-pub async fn reset_password(
+pub(crate) async fn reset_password(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<EmailRequest>,
@@ -104,7 +104,7 @@ pub async fn reset_password(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CompleteResetRequest {
+pub(crate) struct CompleteResetRequest {
     pub email: String,
     pub token: String,
     #[serde(alias = "new_password")]
@@ -115,7 +115,7 @@ pub struct CompleteResetRequest {
 /// Set a new password with the emailed token; signs out every session.
 #[utoipa::path(post, path = "/complete-reset", tag = "password", request_body = CompleteResetRequest,
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn complete_reset(
+pub(crate) async fn complete_reset(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<CompleteResetRequest>,
@@ -169,7 +169,7 @@ pub async fn complete_reset(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ChangePasswordRequest {
+pub(crate) struct ChangePasswordRequest {
     /// The current password.
     pub password: String,
     #[serde(alias = "new_password")]
@@ -183,7 +183,7 @@ pub struct ChangePasswordRequest {
 #[utoipa::path(post, path = "/change-password", tag = "password", request_body = ChangePasswordRequest,
     security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn change_password(
+pub(crate) async fn change_password(
     State(state): State<AppState>,
     auth: AuthUser,
     client: ClientInfo,

@@ -28,7 +28,7 @@ use crate::state::AppState;
 use crate::store::one_time::{self, Purpose};
 use crate::store::{is_unique_violation, users};
 
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+pub(crate) fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(verify_email))
         .routes(routes!(complete_registration))
@@ -38,13 +38,13 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct EmailRequest {
+pub(crate) struct EmailRequest {
     #[schema(example = "user@example.com")]
     pub email: String,
 }
 
 /// An emailed link to a frontend route (`FRONTEND_*_PATH` below `FRONTEND_URL`).
-pub fn link(state: &AppState, path: &str, token: &str, email: &Email) -> String {
+pub(crate) fn link(state: &AppState, path: &str, token: &str, email: &Email) -> String {
     crate::config::link(
         &state.config.http.frontend_url,
         path,
@@ -59,7 +59,7 @@ fn ttl_minutes(state: &AppState) -> i64 {
 /// Start registration: emails a verification link (or an "already registered" notice).
 #[utoipa::path(post, path = "/verify-email", tag = "registration", request_body = EmailRequest,
     responses((status = 200, body = StatusBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
-pub async fn verify_email(
+pub(crate) async fn verify_email(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<EmailRequest>,
@@ -133,7 +133,7 @@ pub async fn verify_email(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct LinkQuery {
+pub(crate) struct LinkQuery {
     pub token: Option<String>,
     pub email: Option<String>,
     /// `verification` (default) or `reset`.
@@ -145,7 +145,7 @@ pub struct LinkQuery {
 /// Check an emailed link without using it up.
 #[utoipa::path(get, path = "/verify-link", tag = "registration", params(LinkQuery),
     responses((status = 200, body = StatusBody), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
-pub async fn verify_link(
+pub(crate) async fn verify_link(
     State(state): State<AppState>,
     query: Result<Query<LinkQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<ApiJson<StatusBody>> {
@@ -187,7 +187,7 @@ pub async fn verify_link(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CompleteRegistrationRequest {
+pub(crate) struct CompleteRegistrationRequest {
     pub email: String,
     pub token: String,
     #[schema(min_length = 8, max_length = 128, example = "SecurePass123!")]
@@ -214,7 +214,7 @@ pub struct CompleteRegistrationRequest {
 #[utoipa::path(post, path = "/complete-registration", tag = "registration", request_body = CompleteRegistrationRequest,
     responses((status = 200, body = StatusBody, description = "Signed in: cookies set, or tokens in the body"),
         (status = 401, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn complete_registration(
+pub(crate) async fn complete_registration(
     State(state): State<AppState>,
     client: ClientInfo,
     ApiJson(req): ApiJson<CompleteRegistrationRequest>,

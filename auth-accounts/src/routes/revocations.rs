@@ -16,7 +16,7 @@ use crate::revocations::revoked_since;
 use crate::routes::ErrorBody;
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stream))
 }
 
@@ -26,7 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "NDJSON stream", content_type = "application/x-ndjson"),
         (status = 401, body = ErrorBody, description = "REVOCATIONS_TOKEN is set and was not presented"),
         (status = 503, body = ErrorBody, description = "Shutting down")))]
-pub async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn stream(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(expected) = &state.config.http.revocations_token {
         let presented = headers
             .get(header::AUTHORIZATION)

@@ -14,7 +14,7 @@ use crate::routes::{ErrorBody, StatusBody};
 use crate::state::AppState;
 use crate::store::{sessions, users};
 
-pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
+pub(crate) fn router(state: &AppState) -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(logout_others))
         // A route layer covers the routes added above it.
@@ -26,7 +26,7 @@ pub fn router(state: &AppState) -> OpenApiRouter<AppState> {
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct MeBody {
+pub(crate) struct MeBody {
     pub user_id: String,
     pub email: String,
     pub name: String,
@@ -40,7 +40,10 @@ pub struct MeBody {
 /// The current user.
 #[utoipa::path(get, path = "/me", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = MeBody), (status = 401, body = ErrorBody)))]
-pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<ApiJson<MeBody>> {
+pub(crate) async fn me(
+    State(state): State<AppState>,
+    auth: AuthUser,
+) -> ApiResult<ApiJson<MeBody>> {
     let mut conn = state.db.acquire().await?;
     let user = users::find_by_id(&mut conn, &auth.user_id)
         .await?
@@ -58,7 +61,7 @@ pub async fn me(State(state): State<AppState>, auth: AuthUser) -> ApiResult<ApiJ
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct SessionBody {
+pub(crate) struct SessionBody {
     pub session_id: String,
     #[schema(example = "Chrome on Windows")]
     pub device_name: String,
@@ -71,14 +74,14 @@ pub struct SessionBody {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct SessionsBody {
+pub(crate) struct SessionsBody {
     pub sessions: Vec<SessionBody>,
 }
 
 /// Live sessions of the current user (revoked and expired ones are not listed).
 #[utoipa::path(get, path = "/sessions", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = SessionsBody), (status = 401, body = ErrorBody)))]
-pub async fn list(
+pub(crate) async fn list(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<ApiJson<SessionsBody>> {
@@ -103,7 +106,7 @@ pub async fn list(
 #[utoipa::path(delete, path = "/sessions/{session_id}", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     params(("session_id" = String, Path, description = "Session id (UUID)")),
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn revoke(
+pub(crate) async fn revoke(
     State(state): State<AppState>,
     auth: AuthUser,
     Path(session_id): Path<String>,
@@ -130,7 +133,7 @@ pub async fn revoke(
 /// End every session of the current user except this one.
 #[utoipa::path(post, path = "/sessions/logout-others", tag = "sessions", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, body = StatusBody), (status = 401, body = ErrorBody)))]
-pub async fn logout_others(
+pub(crate) async fn logout_others(
     State(state): State<AppState>,
     auth: AuthUser,
 ) -> ApiResult<ApiJson<StatusBody>> {

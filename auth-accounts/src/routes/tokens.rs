@@ -16,7 +16,7 @@ use crate::http::{auth, ApiJson, MaybeAuthUser, TokenSource};
 use crate::routes::ErrorBody;
 use crate::state::AppState;
 
-pub fn router() -> OpenApiRouter<AppState> {
+pub(crate) fn router() -> OpenApiRouter<AppState> {
     // gateway-verify answers every method (a proxy may forward the original one); documented as GET.
     let (schemas, paths, _) = routes!(gateway_verify);
     OpenApiRouter::new()
@@ -26,13 +26,13 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Deserialize, ToSchema)]
-pub struct ValidateRequest {
+pub(crate) struct ValidateRequest {
     pub token: String,
 }
 
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ValidateBody {
+pub(crate) struct ValidateBody {
     /// `success`, `validateToken` and a detail: the old service's whole answer, kept for its callers.
     #[schema(example = "success")]
     pub status: &'static str,
@@ -50,7 +50,7 @@ pub struct ValidateBody {
 /// Check an access token: signature, claims, and that its session is still live.
 #[utoipa::path(post, path = "/validate-token", tag = "tokens", request_body = ValidateRequest,
     responses((status = 200, body = ValidateBody), (status = 401, body = ErrorBody)))]
-pub async fn validate_token(
+pub(crate) async fn validate_token(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<ValidateRequest>,
 ) -> ApiResult<ApiJson<ValidateBody>> {
@@ -72,7 +72,7 @@ pub async fn validate_token(
 #[utoipa::path(get, path = "/gateway-verify", tag = "tokens", security(("bearer" = []), ("cookie" = [])),
     responses((status = 200, description = "Authenticated; identity in X-User-Id, X-Session-Id, X-User-Role"),
         (status = 401, description = "Not authenticated (empty body)")))]
-pub async fn gateway_verify(MaybeAuthUser(caller): MaybeAuthUser) -> Response {
+pub(crate) async fn gateway_verify(MaybeAuthUser(caller): MaybeAuthUser) -> Response {
     let mut response = match caller {
         Some(user) => {
             let mut response = StatusCode::OK.into_response();
@@ -107,7 +107,7 @@ pub async fn gateway_verify(MaybeAuthUser(caller): MaybeAuthUser) -> Response {
 /// The public keys that verify access tokens (RFC 7517).
 #[utoipa::path(get, path = "/.well-known/jwks.json", tag = "tokens",
     responses((status = 200, description = "JWK Set", content_type = "application/json")))]
-pub async fn jwks(State(state): State<AppState>) -> Response {
+pub(crate) async fn jwks(State(state): State<AppState>) -> Response {
     let mut response = axum::Json(&state.keys().jwks).into_response();
     // Short enough that a key change propagates quickly; edges refetch on an unknown kid anyway.
     response.headers_mut().insert(

@@ -3,9 +3,9 @@
 //! times unix seconds. Queries take a connection (a transaction derefs to one) so the caller decides
 //! what commits together: an outbox row always goes in the same transaction as the change.
 
-pub mod one_time;
-pub mod sessions;
-pub mod users;
+pub(crate) mod one_time;
+pub(crate) mod sessions;
+pub(crate) mod users;
 
 use std::sync::Once;
 use std::time::Duration;
@@ -16,9 +16,9 @@ use sqlx::{Any, AnyPool, Executor as _};
 
 use crate::config::Config;
 
-pub type Db = AnyPool;
-pub type Tx = sqlx::Transaction<'static, Any>;
-pub type Conn = sqlx::AnyConnection;
+pub(crate) type Db = AnyPool;
+pub(crate) type Tx = sqlx::Transaction<'static, Any>;
+pub(crate) type Conn = sqlx::AnyConnection;
 
 /// Applied migrations this binary does not know (a newer release's expand step) are tolerated:
 /// migrations are expand/contract (docs/upgrading.md), so the previous release keeps running
@@ -52,7 +52,7 @@ pub enum StoreError {
 /// Opens the pool. With `MIGRATE_ON_START` (the default) it applies the pending migrations;
 /// without, it only checks that none is pending (`auth-accounts migrate` applies them, once per
 /// release, not every replica at start).
-pub async fn connect(config: &Config) -> Result<Db, StoreError> {
+pub(crate) async fn connect(config: &Config) -> Result<Db, StoreError> {
     let db = open(config, true).await?;
     if config.database.migrate_on_start {
         migrate(&db, config).await?;
@@ -77,7 +77,7 @@ fn migrator(config: &Config) -> &'static sqlx::migrate::Migrator {
 }
 
 /// Applies the pending migrations; returns how many were applied.
-pub async fn migrate(db: &Db, config: &Config) -> Result<usize, StoreError> {
+pub(crate) async fn migrate(db: &Db, config: &Config) -> Result<usize, StoreError> {
     let before = schema_state(db, config).await.map(|s| s.pending.len());
     migrator(config)
         .run(db)
@@ -88,7 +88,7 @@ pub async fn migrate(db: &Db, config: &Config) -> Result<usize, StoreError> {
 
 /// Where the database's schema stands against the migrations built into this binary.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct SchemaState {
+pub(crate) struct SchemaState {
     pub applied: usize,
     /// Built-in migrations not applied yet (`version description`).
     pub pending: Vec<String>,
@@ -97,7 +97,7 @@ pub struct SchemaState {
 }
 
 /// Reads the migration table without changing anything.
-pub async fn schema_state(db: &Db, config: &Config) -> Result<SchemaState, StoreError> {
+pub(crate) async fn schema_state(db: &Db, config: &Config) -> Result<SchemaState, StoreError> {
     let exists: Option<(i64,)> = sqlx::query_as(if config.is_sqlite() {
         "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'"
     } else {
@@ -131,7 +131,7 @@ pub async fn schema_state(db: &Db, config: &Config) -> Result<SchemaState, Store
 
 /// Opens the pool without touching the schema. `create` makes a missing SQLite file (and its
 /// directory); without it a missing file is a connection error (`check` must not write).
-pub async fn open(config: &Config, create: bool) -> Result<Db, StoreError> {
+pub(crate) async fn open(config: &Config, create: bool) -> Result<Db, StoreError> {
     static DRIVERS: Once = Once::new();
     DRIVERS.call_once(sqlx::any::install_default_drivers);
 
@@ -189,14 +189,14 @@ fn sqlite_path(url: &str) -> Option<String> {
 }
 
 /// A unique-constraint violation, which callers turn into a domain error (email taken -> 409).
-pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
     match err {
         sqlx::Error::Database(db) => db.is_unique_violation(),
         _ => false,
     }
 }
 
-pub async fn ping(db: &Db) -> bool {
+pub(crate) async fn ping(db: &Db) -> bool {
     sqlx::query("SELECT 1").execute(db).await.is_ok()
 }
 

@@ -6,13 +6,13 @@ use crate::crypto::{ct_eq, sha256_hex};
 use crate::domain::Email;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Purpose {
+pub(crate) enum Purpose {
     Verification,
     Reset,
 }
 
 impl Purpose {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Self::Verification => "verification",
             Self::Reset => "reset",
@@ -20,7 +20,7 @@ impl Purpose {
     }
 }
 
-pub async fn replace(
+pub(crate) async fn replace(
     conn: &mut Conn,
     purpose: Purpose,
     email: &Email,
@@ -44,7 +44,7 @@ pub async fn replace(
 }
 
 /// Whether `token` is the live token for this email, without using it up (verify-link).
-pub async fn check(
+pub(crate) async fn check(
     conn: &mut Conn,
     purpose: Purpose,
     email: &Email,
@@ -65,7 +65,7 @@ pub async fn check(
 
 /// Checks and deletes the token in one go; `false` if it was wrong, expired or already used.
 /// Called inside the transaction that performs the action, so a failed action keeps the token.
-pub async fn consume(
+pub(crate) async fn consume(
     conn: &mut Conn,
     purpose: Purpose,
     email: &Email,

@@ -9,7 +9,7 @@ use sqlx::FromRow;
 use super::Conn;
 
 #[derive(Clone, Debug, FromRow)]
-pub struct Session {
+pub(crate) struct Session {
     pub session_id: String,
     pub user_id: String,
     pub device_name: String,
@@ -25,7 +25,7 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn is_active(&self, now: i64) -> bool {
+    pub(crate) fn is_active(&self, now: i64) -> bool {
         self.revoked_at.is_none() && self.expires_at > now
     }
 }
@@ -34,7 +34,7 @@ const COLUMNS: &str =
     "s.session_id, s.user_id, s.device_name, s.ip, s.location, s.created_at, s.last_activity, \
      s.expires_at, s.revoked_at, s.refresh_generation, s.refresh_key, s.rotated_at";
 
-pub struct NewSession<'a> {
+pub(crate) struct NewSession<'a> {
     pub session_id: &'a str,
     pub user_id: &'a str,
     pub user_agent: Option<&'a str>,
@@ -47,7 +47,7 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
 }
 
-pub async fn insert(conn: &mut Conn, s: NewSession<'_>) -> sqlx::Result<()> {
+pub(crate) async fn insert(conn: &mut Conn, s: NewSession<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO sessions (session_id, user_id, user_agent, device_name, ip, location, created_at, last_activity,
              expires_at, refresh_generation, refresh_key, rotated_at)
@@ -67,7 +67,7 @@ pub async fn insert(conn: &mut Conn, s: NewSession<'_>) -> sqlx::Result<()> {
     add_refresh_token(conn, s.first_token_hash, s.session_id, 0, s.now).await
 }
 
-pub async fn add_refresh_token(
+pub(crate) async fn add_refresh_token(
     conn: &mut Conn,
     hash: &str,
     session_id: &str,
@@ -85,7 +85,7 @@ pub async fn add_refresh_token(
 }
 
 /// The session a refresh token belongs to, with the generation of that token.
-pub async fn find_by_refresh_hash(
+pub(crate) async fn find_by_refresh_hash(
     conn: &mut Conn,
     hash: &str,
 ) -> sqlx::Result<Option<(i64, Session)>> {
@@ -106,7 +106,7 @@ pub async fn find_by_refresh_hash(
     }
 }
 
-pub async fn has_refresh_token(
+pub(crate) async fn has_refresh_token(
     conn: &mut Conn,
     hash: &str,
     session_id: &str,
@@ -124,7 +124,7 @@ pub async fn has_refresh_token(
 
 /// Moves the family from `from_generation` to the next one. A compare-and-set: `false` when another
 /// request rotated first (or the session was revoked), and the caller re-reads.
-pub async fn rotate(
+pub(crate) async fn rotate(
     conn: &mut Conn,
     session_id: &str,
     from_generation: i64,
@@ -147,7 +147,7 @@ pub async fn rotate(
     Ok(done.rows_affected() == 1)
 }
 
-pub async fn find(conn: &mut Conn, session_id: &str) -> sqlx::Result<Option<Session>> {
+pub(crate) async fn find(conn: &mut Conn, session_id: &str) -> sqlx::Result<Option<Session>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM sessions s WHERE s.session_id = $1"
     ))
@@ -156,7 +156,11 @@ pub async fn find(conn: &mut Conn, session_id: &str) -> sqlx::Result<Option<Sess
     .await
 }
 
-pub async fn list_active(conn: &mut Conn, user_id: &str, now: i64) -> sqlx::Result<Vec<Session>> {
+pub(crate) async fn list_active(
+    conn: &mut Conn,
+    user_id: &str,
+    now: i64,
+) -> sqlx::Result<Vec<Session>> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM sessions s WHERE s.user_id = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
          ORDER BY s.last_activity DESC, s.created_at DESC"
@@ -168,7 +172,7 @@ pub async fn list_active(conn: &mut Conn, user_id: &str, now: i64) -> sqlx::Resu
 }
 
 /// Revokes one live session of this user; `false` if there is none (unknown, someone else's, gone).
-pub async fn revoke(
+pub(crate) async fn revoke(
     conn: &mut Conn,
     session_id: &str,
     user_id: &str,
@@ -186,7 +190,7 @@ pub async fn revoke(
 }
 
 /// Revokes every live session of the user except `keep`; returns the ids it revoked.
-pub async fn revoke_all(
+pub(crate) async fn revoke_all(
     conn: &mut Conn,
     user_id: &str,
     keep: Option<&str>,

@@ -6,7 +6,7 @@ use super::Conn;
 use crate::domain::{Country, Email, Name};
 
 #[derive(Clone, Debug, FromRow)]
-pub struct User {
+pub(crate) struct User {
     pub user_id: String,
     pub role: i64,
     pub email: String,
@@ -22,21 +22,21 @@ pub struct User {
 const COLUMNS: &str =
     "user_id, role, email, password_hash, name, country, locale, is_active, last_login, created_at";
 
-pub async fn find_by_email(conn: &mut Conn, email: &Email) -> sqlx::Result<Option<User>> {
+pub(crate) async fn find_by_email(conn: &mut Conn, email: &Email) -> sqlx::Result<Option<User>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE email = $1"))
         .bind(email.as_str())
         .fetch_optional(conn)
         .await
 }
 
-pub async fn find_by_id(conn: &mut Conn, user_id: &str) -> sqlx::Result<Option<User>> {
+pub(crate) async fn find_by_id(conn: &mut Conn, user_id: &str) -> sqlx::Result<Option<User>> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM users WHERE user_id = $1"))
         .bind(user_id)
         .fetch_optional(conn)
         .await
 }
 
-pub struct NewUser<'a> {
+pub(crate) struct NewUser<'a> {
     pub user_id: &'a str,
     pub email: &'a Email,
     pub password_hash: &'a str,
@@ -47,7 +47,7 @@ pub struct NewUser<'a> {
 }
 
 /// Fails with a unique violation when the email is taken (the caller answers 409).
-pub async fn insert(conn: &mut Conn, u: NewUser<'_>) -> sqlx::Result<()> {
+pub(crate) async fn insert(conn: &mut Conn, u: NewUser<'_>) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO users (user_id, role, email, password_hash, name, country, locale, is_active, created_at, updated_at)
          VALUES ($1, 0, $2, $3, $4, $5, $6, 1, $7, $7)",
@@ -64,7 +64,7 @@ pub async fn insert(conn: &mut Conn, u: NewUser<'_>) -> sqlx::Result<()> {
     .map(|_| ())
 }
 
-pub async fn set_password_hash(
+pub(crate) async fn set_password_hash(
     conn: &mut Conn,
     user_id: &str,
     hash: &str,
@@ -79,7 +79,7 @@ pub async fn set_password_hash(
         .map(|_| ())
 }
 
-pub async fn touch_last_login(conn: &mut Conn, user_id: &str, now: i64) -> sqlx::Result<()> {
+pub(crate) async fn touch_last_login(conn: &mut Conn, user_id: &str, now: i64) -> sqlx::Result<()> {
     sqlx::query("UPDATE users SET last_login = $1 WHERE user_id = $2")
         .bind(now)
         .bind(user_id)

@@ -1,7 +1,6 @@
 //! Nothing a client can send produces a 500; every error has the same body; CSRF and CORS.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
+use auth_test_support::tokens::{attacker_key, b64_json, sign};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -168,10 +167,6 @@ async fn unknown_routes_and_methods(backend: Backend) {
     }
 }
 
-fn b64(value: &serde_json::Value) -> String {
-    URL_SAFE_NO_PAD.encode(value.to_string())
-}
-
 async fn forged_and_expired_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     let session = app.register(&email("forged"), PASSWORD).await;
@@ -181,21 +176,20 @@ async fn forged_and_expired_tokens(backend: Backend) {
     let mut claims = jwt_claims(&real);
 
     // Signed by a key that is not ours (its own kid), and the same spliced under our kid.
-    let other = auth_token::SigningKey::generate(auth_token::Algorithm::RS256).unwrap();
     let foreign_claims: auth_token::Claims = serde_json::from_value(claims.clone()).unwrap();
-    let foreign = auth_token::sign(&foreign_claims, &other).unwrap();
+    let foreign = sign(&foreign_claims, attacker_key());
     let foreign_parts: Vec<&str> = foreign.split('.').collect();
     let spliced = format!("{}.{}.{}", parts[0], foreign_parts[1], foreign_parts[2]);
 
     let mut none_header = header.clone();
     none_header["alg"] = json!("none");
-    let alg_none = format!("{}.{}.", b64(&none_header), parts[1]);
+    let alg_none = format!("{}.{}.", b64_json(&none_header), parts[1]);
     let mut hs_header = header.clone();
     hs_header["alg"] = json!("HS256");
-    let alg_hs = format!("{}.{}.{}", b64(&hs_header), parts[1], parts[2]);
+    let alg_hs = format!("{}.{}.{}", b64_json(&hs_header), parts[1], parts[2]);
 
     claims["role"] = json!(1);
-    let tampered = format!("{}.{}.{}", parts[0], b64(&claims), parts[2]);
+    let tampered = format!("{}.{}.{}", parts[0], b64_json(&claims), parts[2]);
 
     let long = "a".repeat(10_000);
     let bad_tokens = [

@@ -10,12 +10,12 @@ use auth_accounts::clock::Clock;
 use auth_accounts::config::Config;
 use auth_accounts::startup::Application;
 use auth_accounts::state::AppState;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::Connection as _;
+
+pub use auth_test_support::tokens::{jwt_claims, jwt_header};
 
 pub const FRONTEND: &str = "http://localhost:3000";
 pub const PASSWORD: &str = "correct-horse-battery";
@@ -161,22 +161,6 @@ impl Tokens {
             access,
         }
     }
-}
-
-/// The (unverified) header of a JWT.
-pub fn jwt_header(token: &str) -> Value {
-    jwt_part(token, 0)
-}
-
-/// The (unverified) claims of a JWT.
-pub fn jwt_claims(token: &str) -> Value {
-    jwt_part(token, 1)
-}
-
-fn jwt_part(token: &str, index: usize) -> Value {
-    let part = token.split('.').nth(index).expect("JWT part");
-    let bytes = URL_SAFE_NO_PAD.decode(part).expect("JWT part is base64url");
-    serde_json::from_slice(&bytes).expect("JWT part is JSON")
 }
 
 /// One email written by the file mailer.

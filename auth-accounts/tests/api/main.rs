@@ -2,6 +2,8 @@
 //! SQLite and PostgreSQL (`TEST_DATABASE_URL`; `scripts/test` starts one). One binary, one module
 //! per feature.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Helpers are `pub` to the modules of this one test binary.
+#![allow(unreachable_pub)]
 
 #[macro_use]
 mod helpers;

@@ -35,11 +35,11 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `google.rpc.Code` values for transport-level failures.
 mod code {
-    pub const OK: u16 = 0;
-    pub const DEADLINE_EXCEEDED: u16 = 4;
-    pub const RESOURCE_EXHAUSTED: u16 = 8;
-    pub const UNIMPLEMENTED: u16 = 12;
-    pub const INTERNAL: u16 = 13;
+    pub(super) const OK: u16 = 0;
+    pub(super) const DEADLINE_EXCEEDED: u16 = 4;
+    pub(super) const RESOURCE_EXHAUSTED: u16 = 8;
+    pub(super) const UNIMPLEMENTED: u16 = 12;
+    pub(super) const INTERNAL: u16 = 13;
 }
 
 /// A gRPC response body: at most one data frame, then the trailers.

@@ -68,7 +68,7 @@ pub fn request_method(request: &CheckRequest) -> Method {
 }
 
 /// The request headers the decision needs, from either header encoding Envoy may use. Only
-/// [`DECISION_HEADERS`] are copied: the verifier reads nothing else, and copying every header
+/// `DECISION_HEADERS` are copied: the verifier reads nothing else, and copying every header
 /// of every request would cost more than the check itself on a cache hit.
 pub fn credential_headers(request: &CheckRequest) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();

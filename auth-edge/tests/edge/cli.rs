@@ -142,24 +142,13 @@ async fn binary_serves_and_drains_on_sigterm() {
     .spawn()
     .unwrap();
 
+    let ready = wait_http_ok(
+        &format!("http://{admin_listen}/readyz"),
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(ready, "binary never became ready");
     let client = client();
-    let start = Instant::now();
-    loop {
-        if let Ok(r) = client
-            .get(format!("http://{admin_listen}/readyz"))
-            .send()
-            .await
-        {
-            if r.status() == reqwest::StatusCode::OK {
-                break;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "binary never became ready"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let c = claims();
     let r = client
         .get(format!("http://{listen}/api/v1/auth/gateway-verify"))

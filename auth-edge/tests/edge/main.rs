@@ -4,6 +4,8 @@
 //! `deploy/kustomize/`, are rendered and validated by `scripts/check-deploy`.) Peers missing from
 //! the machine make the tests fail with "run scripts/test".
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Helpers are `pub` to the modules of this one test binary.
+#![allow(unreachable_pub)]
 
 mod cli;
 mod credentials;

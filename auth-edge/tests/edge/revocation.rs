@@ -111,19 +111,15 @@ async fn silent_stream_is_replaced_after_the_idle_timeout() {
     task.abort();
 }
 
-fn redis_config(fake: &FakeAccounts, redis: &Peer) -> Config {
+fn redis_config(fake: &FakeAccounts, redis: &RedisServer) -> Config {
     let mut config = edge_config(fake);
     config.revocations.url = None;
-    config.revocations.redis_url = Some(format!("redis://127.0.0.1:{}/", redis.port).into());
+    config.revocations.redis_url = Some(redis.url().into());
     config
 }
 
-async fn redis_conn(redis: &Peer) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(format!("redis://127.0.0.1:{}/", redis.port))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
+async fn redis_conn(redis: &RedisServer) -> redis::aio::MultiplexedConnection {
+    redis.connection().await
 }
 
 /// What accounts does on a revocation: remember it in the sorted set, then publish it.
