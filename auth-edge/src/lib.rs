@@ -7,7 +7,8 @@
 //! when accounts, Redis or the network are down.
 //!
 //! The reusable core is [`Verifier`]: [`Verifier::decide`] makes one [`Decision`] per request
-//! (allow with an [`Identity`], anonymous on a public path, or deny with a [`Rejection`]), and
+//! (allow with an [`Identity`], anonymous on a public path or a CORS preflight, deny with a
+//! [`Rejection`], or redirect a browser's navigation to the login page), and
 //! the front ends are thin layers that only render it in their protocol:
 //! - forward-auth HTTP server ([`Application`]): nginx `auth_request`, Traefik, Caddy, Envoy HTTP;
 //! - Envoy ext_authz gRPC ([`ext_authz`]), on its own listener in the same process;
@@ -25,6 +26,8 @@
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
 //! - [`request`]: token extraction (bearer, cookie).
 //! - [`csrf`]: the Origin / Fetch Metadata check for cookie-borne tokens.
+//! - [`browser`]: the login redirect for navigations (allow-listed return URLs from trusted
+//!   proxies only) and the CORS preflight bypass.
 //! - [`background`]: the work that keeps a verifier fresh (key refresh, revocation sources,
 //!   pruning), started next to it, never inside it.
 //! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).
@@ -40,6 +43,7 @@
 
 pub mod background;
 pub mod backoff;
+pub mod browser;
 pub mod cache;
 pub mod clock;
 pub mod config;

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{http_proxy_service_with_name, ProxyHttp, Session};
@@ -26,12 +26,13 @@ use pingora::server::{RunArgs, Server};
 use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::background;
+use crate::browser;
 use crate::config::Config;
-use crate::decision::{Access, Decision, Rejection};
+use crate::decision::{Access, Decision, Redirect};
 use crate::identity::{self, IdentityHeaders};
 use crate::public_paths::PublicPaths;
 use crate::server::{self, Protocol};
-use crate::verifier::Verifier;
+use crate::verifier::{RequestView, Verifier};
 
 /// Connecting to an application in the same pod takes microseconds; seconds mean it is down.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -140,12 +141,16 @@ fn can_keep_connection(headers: &HeaderMap) -> bool {
 }
 
 /// The same answer as the forward-auth endpoint: 401 with the RFC 6750 challenge (503 while no
-/// keys are loaded), empty body, `no-store`. Written by hand rather than with
+/// keys are loaded), or a login redirect's 302 and `Location`; empty body, `no-store`. Written by hand rather than with
 /// `respond_error`, which forces `Connection: close`: a client refreshing its token right after
 /// a 401 should not pay for a new connection.
-async fn write_rejection(session: &mut Session, rejection: &Rejection) -> pingora::Result<()> {
-    let mut response = ResponseHeader::build(rejection.status(), Some(4))?;
-    for (name, value) in rejection.response_headers() {
+async fn write_rejection(
+    session: &mut Session,
+    status: StatusCode,
+    headers: impl Iterator<Item = (HeaderName, HeaderValue)>,
+) -> pingora::Result<()> {
+    let mut response = ResponseHeader::build(status, Some(4))?;
+    for (name, value) in headers {
         response.insert_header(name, value)?;
     }
     response.insert_header(CONTENT_LENGTH, "0")?;
@@ -182,17 +187,33 @@ impl ProxyHttp for SidecarProxy {
         } else {
             Access::Required
         };
-        match self
-            .verifier
-            .decide(
-                &session.req_header().headers,
-                &session.req_header().method,
-                access,
-            )
-            .await
-        {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(SocketAddr::ip);
+        let trusted = self.verifier.browser().reads_return_url(peer);
+        let request = session.req_header();
+        let target = request
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let view = RequestView {
+            headers: &request.headers,
+            method: &request.method,
+            original_url: self
+                .verifier
+                .browser()
+                .login
+                .as_ref()
+                .and_then(|_| browser::own_url(&request.headers, target, trusted)),
+        };
+        match self.verifier.decide_request(&view, access).await {
             Decision::Deny(rejection) => {
-                write_rejection(session, &rejection).await?;
+                write_rejection(session, rejection.status(), rejection.response_headers()).await?;
+                Ok(true)
+            }
+            Decision::Redirect(redirect) => {
+                write_rejection(session, Redirect::STATUS, redirect.response_headers()).await?;
                 Ok(true)
             }
             forwarded => {

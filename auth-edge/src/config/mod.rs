@@ -2,7 +2,7 @@
 //!
 //! - [`serve`]: mode, listeners, the sidecar's upstream and public paths, threads, drain;
 //! - [`verification`]: [`VerifierSettings`], all the verifier is given (keys, token policy,
-//!   cookie, cache);
+//!   cookie, cache, and the [`browser`] section: login redirect, CORS preflight, trusted proxies);
 //! - [`revocation`]: the revocation sources, with their secrets;
 //! - [`logging`]: level and format;
 //! - `vars`: reading variables and [`ConfigError`] (shared by the sections).
@@ -11,6 +11,7 @@
 //! environment. Every error names the variable, so a bad deployment fails with a message that
 //! says what to fix instead of a 401 storm later. Empty values count as unset (as in accounts).
 
+pub mod browser;
 pub mod logging;
 pub mod revocation;
 pub mod serve;
@@ -312,6 +313,96 @@ mod tests {
         }
         let m = fails_on(&[("AUTH_EDGE_ALGORITHMS", "none")], "AUTH_EDGE_ALGORITHMS");
         assert!(m.contains("never none or HS*"), "{m}");
+    }
+
+    #[test]
+    fn browsers() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.verifier.browser, crate::browser::BrowserPolicy::default());
+        let c = parse(&[
+            (
+                "AUTH_EDGE_LOGIN_URL",
+                "https://Login.example.com/signin?lang=en",
+            ),
+            ("AUTH_EDGE_CORS_PREFLIGHT", "Allow"),
+            ("AUTH_EDGE_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ])
+        .unwrap();
+        let b = &c.verifier.browser;
+        assert!(b.cors_preflight);
+        assert!(b.reads_return_url(Some("10.1.1.1".parse().unwrap())));
+        assert!(!b.reads_return_url(Some("127.0.0.1".parse().unwrap())));
+        let login = b.login.as_ref().unwrap();
+        assert_eq!(login.return_param, "rd");
+        // By default only the login page's own host may be returned to.
+        assert!(login.allowed_hosts.allows("login.example.com"));
+        assert!(!login.allowed_hosts.allows("app.example.com"));
+        let c = parse(&[
+            ("AUTH_EDGE_LOGIN_URL", "http://127.0.0.1:3000/login"),
+            ("AUTH_EDGE_LOGIN_RETURN_PARAM", "return_to"),
+            (
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+                "app.example.com,.example.org",
+            ),
+        ])
+        .unwrap();
+        let login = c.verifier.browser.login.unwrap();
+        assert_eq!(login.return_param, "return_to");
+        assert!(login.allowed_hosts.allows("a.example.org"));
+
+        for (pairs, var) in [
+            (
+                &[("AUTH_EDGE_LOGIN_URL", "/login")][..],
+                "AUTH_EDGE_LOGIN_URL",
+            ),
+            (
+                &[("AUTH_EDGE_LOGIN_URL", "javascript:alert(1)")],
+                "AUTH_EDGE_LOGIN_URL",
+            ),
+            (
+                &[("AUTH_EDGE_LOGIN_URL", "https://u@login.example/")],
+                "AUTH_EDGE_LOGIN_URL",
+            ),
+            (
+                &[
+                    ("AUTH_EDGE_LOGIN_URL", "https://login.example/"),
+                    ("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "*"),
+                ],
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+            ),
+            (
+                &[
+                    ("AUTH_EDGE_LOGIN_URL", "https://login.example/"),
+                    ("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "*.example.com"),
+                ],
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+            ),
+            (
+                &[
+                    ("AUTH_EDGE_LOGIN_URL", "https://login.example/"),
+                    ("AUTH_EDGE_LOGIN_RETURN_PARAM", "r&d"),
+                ],
+                "AUTH_EDGE_LOGIN_RETURN_PARAM",
+            ),
+            (
+                &[("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "a.example")],
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+            ),
+            (
+                &[("AUTH_EDGE_LOGIN_RETURN_PARAM", "rd")],
+                "AUTH_EDGE_LOGIN_RETURN_PARAM",
+            ),
+            (
+                &[("AUTH_EDGE_CORS_PREFLIGHT", "yes")],
+                "AUTH_EDGE_CORS_PREFLIGHT",
+            ),
+            (
+                &[("AUTH_EDGE_TRUSTED_PROXIES", "gateway")],
+                "AUTH_EDGE_TRUSTED_PROXIES",
+            ),
+        ] {
+            fails_on(pairs, var);
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The verification section, [`VerifierSettings`]: where keys come from and how often they are
 //! refreshed, which tokens are acceptable (algorithms, issuer, audience, leeway), where the token
-//! is read from (the cookie name) and how many verifications are cached. It is all the
+//! is read from (the cookie name), how many verifications are cached, and what browsers get
+//! ([`super::browser`]). It is all the
 //! [`crate::verifier::Verifier`] is given.
 
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use auth_token::Algorithm;
 use http::Uri;
 
 use super::vars::{err, http_url, ConfigError, Vars};
+use crate::browser::BrowserPolicy;
 use crate::csrf::{self, CsrfPolicy};
 use crate::revocations::{FailMode, StalenessPolicy};
 use crate::tls::TlsClient;
@@ -60,6 +62,9 @@ pub struct VerifierSettings {
     /// The cross-site check for cookie-borne tokens (`AUTH_EDGE_CSRF`,
     /// `AUTH_EDGE_CSRF_ALLOWED_ORIGINS`).
     pub csrf: CsrfPolicy,
+    /// Login redirects for navigations, the CORS preflight bypass and the trusted proxies
+    /// ([`super::browser`]).
+    pub browser: BrowserPolicy,
     /// What happens when the revocation sources go quiet (`AUTH_EDGE_REVOCATION_FAIL_MODE`,
     /// `AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS`).
     pub staleness: StalenessPolicy,
@@ -113,6 +118,7 @@ impl VerifierSettings {
             cookie_name: cookie_name(v.or("AUTH_EDGE_COOKIE_NAME", auth_token::ACCESS_COOKIE))?,
             cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
             csrf: csrf_policy(v)?,
+            browser: super::browser::parse(v)?,
             staleness: StalenessPolicy {
                 mode: match v
                     .or("AUTH_EDGE_REVOCATION_FAIL_MODE", "closed")

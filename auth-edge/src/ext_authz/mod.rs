@@ -4,7 +4,9 @@
 //! The same [`Decision`] as the forward-auth endpoint, rendered in Envoy's terms: an OK
 //! `CheckResponse` whose `ok_response.headers` overwrite `x-user-id`, `x-session-id` and
 //! `x-user-role` on the upstream request, or a denial carrying the HTTP status (401, or 503 while
-//! no keys are loaded), `no-store` and the RFC 6750 challenge for the client.
+//! no keys are loaded), `no-store` and the RFC 6750 challenge for the client; a browser's
+//! navigation sent to the login page is a denial with `302` and `Location`, its return URL made
+//! of the request attributes `scheme`, `host` and `path` when Envoy is a trusted proxy.
 //!
 //! - [`proto`]: the hand-written protobuf messages.
 //! - [`grpc`]: the HTTP/2 listener and gRPC framing.
@@ -12,12 +14,15 @@
 pub mod grpc;
 pub mod proto;
 
-use http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
+use std::net::IpAddr;
+
+use http::header::{ACCEPT, AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
 use http::{HeaderName, HeaderValue, Method};
 
-use crate::decision::{Access, Decision, Rejection};
+use crate::browser::OriginalUrl;
+use crate::decision::{Access, Decision, Redirect, Rejection};
 use crate::identity::{self, Identity, IdentityHeaders};
-use crate::verifier::Verifier;
+use crate::verifier::{RequestView, Verifier};
 use proto::{
     CheckRequest, CheckResponse, DeniedHttpResponse, HeaderValueOption, HttpResponse, HttpStatus,
     OkHttpResponse, Status,
@@ -44,14 +49,23 @@ fn http_request(request: &CheckRequest) -> Option<&proto::HttpRequest> {
         .and_then(|r| r.http.as_ref())
 }
 
-/// The headers the decision reads: the credentials, and what the CSRF check needs.
-/// `:authority` is Envoy's name for the request's host.
-static DECISION_HEADERS: [(&str, HeaderName); 8] = [
+/// The headers the decision reads: the credentials, what the CSRF check needs, and what tells
+/// a navigation or a CORS preflight ([`crate::browser`]). `:authority` is Envoy's name for the
+/// request's host.
+static DECISION_HEADERS: [(&str, HeaderName); 13] = [
     ("authorization", AUTHORIZATION),
     ("cookie", COOKIE),
     ("origin", ORIGIN),
     ("referer", REFERER),
+    ("accept", ACCEPT),
     ("sec-fetch-site", HeaderName::from_static("sec-fetch-site")),
+    ("sec-fetch-mode", HeaderName::from_static("sec-fetch-mode")),
+    ("sec-fetch-dest", HeaderName::from_static("sec-fetch-dest")),
+    ("sec-fetch-user", HeaderName::from_static("sec-fetch-user")),
+    (
+        "access-control-request-method",
+        HeaderName::from_static("access-control-request-method"),
+    ),
     ("host", HOST),
     (":authority", HOST),
     (
@@ -123,18 +137,37 @@ fn has_identity_headers(request: &CheckRequest) -> bool {
         })
 }
 
-/// Decides one `Check` call.
-pub async fn check(verifier: &Verifier, request: &CheckRequest) -> CheckResponse {
+/// The original URL from Envoy's request attributes, for the login redirect's return URL.
+fn original_url(request: &CheckRequest) -> Option<OriginalUrl<'_>> {
+    let http = http_request(request)?;
+    Some(OriginalUrl {
+        scheme: &http.scheme,
+        authority: &http.host,
+        path_and_query: &http.path,
+    })
+}
+
+/// Decides one `Check` call from Envoy at `peer`.
+pub async fn check(
+    verifier: &Verifier,
+    request: &CheckRequest,
+    peer: Option<IpAddr>,
+) -> CheckResponse {
     if has_identity_headers(request) {
         tracing::debug!("request carries client-sent identity headers (Envoy overwrites them)");
     }
-    let decision = verifier
-        .decide(
-            &credential_headers(request),
-            &request_method(request),
-            Access::Required,
-        )
-        .await;
+    let headers = credential_headers(request);
+    let method = request_method(request);
+    let view = RequestView {
+        headers: &headers,
+        method: &method,
+        original_url: if verifier.browser().reads_return_url(peer) {
+            original_url(request)
+        } else {
+            None
+        },
+    };
+    let decision = verifier.decide_request(&view, Access::Required).await;
     render_for(&decision, &request_header_names(request))
 }
 
@@ -156,6 +189,7 @@ pub fn render_for(decision: &Decision, request_headers: &[String]) -> CheckRespo
     match decision {
         Decision::Allow(_) | Decision::Anonymous => allow_for(decision.identity(), request_headers),
         Decision::Deny(rejection) => deny(rejection),
+        Decision::Redirect(redirect) => redirect_to_login(redirect),
     }
 }
 
@@ -164,6 +198,7 @@ pub fn render(decision: &Decision) -> CheckResponse {
     match decision {
         Decision::Allow(_) | Decision::Anonymous => allow(decision.identity()),
         Decision::Deny(rejection) => deny(rejection),
+        Decision::Redirect(redirect) => redirect_to_login(redirect),
     }
 }
 
@@ -239,9 +274,19 @@ fn allow_for(identity: Option<&Identity>, request_headers: &[String]) -> CheckRe
 
 /// A denial: the HTTP status for the client (401 or 503), `no-store` and the challenge.
 pub fn deny(rejection: &Rejection) -> CheckResponse {
-    let status = rejection.status();
-    let headers = rejection
-        .response_headers()
+    denied(rejection.status(), rejection.response_headers())
+}
+
+/// A navigation sent to the login page: `302`, `no-store` and `Location` for the browser.
+pub fn redirect_to_login(redirect: &Redirect) -> CheckResponse {
+    denied(Redirect::STATUS, redirect.response_headers())
+}
+
+fn denied(
+    status: http::StatusCode,
+    headers: impl Iterator<Item = (HeaderName, HeaderValue)>,
+) -> CheckResponse {
+    let headers = headers
         .map(|(name, value)| {
             HeaderValueOption::overwrite(name.as_str(), value.to_str().unwrap_or_default())
         })
@@ -419,6 +464,22 @@ mod tests {
             challenge.value,
             "Bearer realm=\"auth\", error=\"invalid_token\""
         );
+
+        let r = render(&Decision::Redirect(Redirect {
+            location: http::HeaderValue::from_static("https://login.example/?rd=x"),
+            rejection: Rejection::Missing,
+        }));
+        assert_eq!(r.status.unwrap().code, code::UNAUTHENTICATED);
+        let Some(HttpResponse::DeniedResponse(d)) = r.http_response else {
+            panic!("not denied")
+        };
+        assert_eq!(d.status.unwrap().code, 302);
+        let location = d
+            .headers
+            .iter()
+            .find_map(|h| h.header.as_ref().filter(|h| h.key == "location"))
+            .unwrap();
+        assert_eq!(location.value, "https://login.example/?rd=x");
 
         let r = deny(&Rejection::Unavailable);
         assert_eq!(r.status.unwrap().code, code::UNAVAILABLE);
