@@ -401,3 +401,107 @@ async fn control_characters_in_a_header_are_401_not_a_parser_400() {
         assert!(status.starts_with("HTTP/1.1 200"), "{ctl:#x}: {status}");
     }
 }
+
+/// The edge with a login redirect allowed back to `app.example.com` and `*.shop.example`.
+async fn edge_with_login(trusted_proxies: &str) -> (FakeAccounts, TestEdge) {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    config.verifier.browser = auth_edge::browser::BrowserPolicy {
+        login: Some(auth_edge::browser::LoginRedirect {
+            url: "https://login.example.com/signin?lang=en".into(),
+            return_param: "return_to".into(),
+            allowed_hosts: auth_edge::browser::HostAllowList::parse(
+                "app.example.com,.shop.example",
+            )
+            .unwrap(),
+        }),
+        trusted_proxies: auth_edge::browser::TrustedProxies::parse(trusted_proxies).unwrap(),
+        cors_preflight: false,
+    };
+    let edge = spawn_edge(config).await;
+    (fake, edge)
+}
+
+/// A navigation as Traefik forwards it: the page's URL in X-Forwarded-Proto/Host/Uri.
+fn navigation(edge: &TestEdge, host: &str, uri: &str) -> reqwest::RequestBuilder {
+    client()
+        .get(edge.url("/api/v1/auth/gateway-verify"))
+        .header("sec-fetch-mode", "navigate")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-uri", uri)
+}
+
+#[tokio::test]
+async fn navigations_are_redirected_only_back_to_allowed_hosts_named_by_trusted_proxies() {
+    let (_fake, edge) = edge_with_login("127.0.0.0/8").await;
+    let login = "https://login.example.com/signin?lang=en";
+    for (host, uri, want) in [
+        (
+            "app.example.com",
+            "/orders/42?page=1",
+            format!("{login}&return_to=https%3A%2F%2Fapp.example.com%2Forders%2F42%3Fpage%3D1"),
+        ),
+        (
+            "a.shop.example:8443",
+            "/",
+            format!("{login}&return_to=https%3A%2F%2Fa.shop.example%3A8443%2F"),
+        ),
+        // Open-redirect attempts: the bare login URL.
+        ("evil.example", "/", login.to_owned()),
+        ("app.example.com.evil.example", "/", login.to_owned()),
+        ("user@app.example.com", "/", login.to_owned()),
+        ("app.example.com", "//evil.example/", login.to_owned()),
+        ("app.example.com", "/\\evil.example", login.to_owned()),
+    ] {
+        let r = navigation(&edge, host, uri).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND, "{host}{uri}");
+        assert_eq!(r.headers()["location"], want.as_str(), "{host}{uri}");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert!(r.headers().get("www-authenticate").is_none());
+    }
+
+    // nginx asks for a 401 carrying the target (auth_request passes only 2xx, 401 and 403).
+    let r = navigation(&edge, "app.example.com", "/x")
+        .header("x-auth-edge-redirect-status", "401")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+    assert_eq!(
+        r.headers()["x-auth-edge-location"],
+        format!("{login}&return_to=https%3A%2F%2Fapp.example.com%2Fx").as_str()
+    );
+    assert!(r.headers().get("location").is_none());
+
+    // Not a navigation (an API call, a fetch() from a page, a form POST): the 401.
+    for rb in [
+        client()
+            .get(edge.url("/"))
+            .header("accept", "application/json"),
+        client().get(edge.url("/")).header("sec-fetch-mode", "cors"),
+        client()
+            .get(edge.url("/"))
+            .header("sec-fetch-mode", "navigate")
+            .header("x-forwarded-method", "POST"),
+    ] {
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+    }
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_peer_give_the_bare_login_url() {
+    let (_fake, edge) = edge_with_login("10.0.0.0/8").await;
+    let r = navigation(&edge, "app.example.com", "/orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(
+        r.headers()["location"],
+        "https://login.example.com/signin?lang=en"
+    );
+}

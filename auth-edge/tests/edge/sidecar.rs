@@ -1,5 +1,5 @@
 //! The sidecar (`auth-edge sidecar`, pingora) in front of an echoing upstream: the shared peer
-//! scenario, public paths, 401s answered by the sidecar itself (the upstream never sees them),
+//! and browser scenarios, public paths, 401s answered by the sidecar itself (the upstream never sees them),
 //! kept connections after a 401, and shutdown on SIGTERM.
 
 use std::sync::atomic::Ordering;
@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
-use crate::peers::{call, scenario, seen};
+use crate::peers::{browser_scenario, call, scenario, seen, LOGIN_URL};
 
 async fn ready_fake() -> FakeAccounts {
     FakeAccounts::start(&[key_a()]).await
@@ -23,12 +23,26 @@ async fn wait_stream(fake: &FakeAccounts) {
 }
 
 #[tokio::test]
-async fn sidecar_runs_the_peer_scenario() {
+async fn sidecar_runs_the_peer_scenarios() {
     let fake = ready_fake().await;
     let upstream = start_upstream().await;
-    let (sidecar, _admin) = start_sidecar(&fake, upstream, "").await;
+    // The test client is not a trusted proxy here: the return URL is made of the request's own
+    // Host and target, and its X-Forwarded-Host is ignored.
+    let (sidecar, _admin) = start_sidecar_with(
+        &fake,
+        upstream,
+        "",
+        &[
+            ("AUTH_EDGE_LOGIN_URL", LOGIN_URL),
+            ("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "127.0.0.1"),
+            ("AUTH_EDGE_CORS_PREFLIGHT", "allow"),
+            ("AUTH_EDGE_TRUSTED_PROXIES", "192.0.2.1"),
+        ],
+    )
+    .await;
     wait_stream(&fake).await;
     scenario(&sidecar, &fake).await;
+    browser_scenario(&sidecar, Some(&sidecar.url("/orders/42?page=1"))).await;
 }
 
 #[tokio::test]
