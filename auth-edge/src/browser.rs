@@ -317,14 +317,7 @@ pub fn own_url<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (name, value) in pairs {
-            h.append(*name, HeaderValue::from_static(value));
-        }
-        h
-    }
+    use crate::testing::headers;
 
     fn login(allowed: &str) -> LoginRedirect {
         LoginRedirect {

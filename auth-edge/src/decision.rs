@@ -1,5 +1,5 @@
 //! [`Decision`]: what the edge concluded about one request, made once by
-//! [`crate::verifier::Verifier::decide`] and rendered by each front end in its own protocol
+//! [`crate::verifier::Verifier::decide_request`] and rendered by each front end in its own protocol
 //! (forward-auth HTTP, ext_authz HTTP/gRPC, the pingora sidecar).
 //!
 //! Everything a front end needs is here: the identity to forward, or the status, challenge and

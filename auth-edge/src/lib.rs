@@ -6,7 +6,7 @@
 //! It depends only on `auth-token`, never on `auth-accounts`, and keeps working from its caches
 //! when accounts, Redis or the network are down.
 //!
-//! The reusable core is [`Verifier`]: [`Verifier::decide`] makes one [`Decision`] per request
+//! The reusable core is [`Verifier`]: [`Verifier::decide_request`] makes one [`Decision`] per request
 //! (allow with an [`Identity`], anonymous on a public path or a CORS preflight, deny with a
 //! [`Rejection`], or redirect a browser's navigation to the login page), and
 //! the front ends are thin layers that only render it in their protocol:
@@ -104,4 +104,19 @@ pub async fn check(config: &Config) -> Result<String, String> {
         "configuration OK: {mode}, listen {}, admin {}, {keys}, revocations: {revocations}",
         serve.listen, serve.admin_listen
     ))
+}
+
+/// Helpers shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    use http::{HeaderMap, HeaderValue};
+
+    /// A header block from `(name, value)` pairs, repeated names appended.
+    pub(crate) fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
 }

@@ -511,13 +511,7 @@ mod tests {
         let v = Verifier::new(s);
         v.keys()
             .install([key.verifying_key()].into_iter().collect());
-        let headers = |pairs: &[(&'static str, &'static str)]| {
-            let mut h = HeaderMap::new();
-            for (k, val) in pairs {
-                h.insert(*k, http::HeaderValue::from_static(val));
-            }
-            h
-        };
+        use crate::testing::headers;
         let navigation = headers(&[("sec-fetch-mode", "navigate")]);
         let api = headers(&[("accept", "application/json")]);
         let back = OriginalUrl {
