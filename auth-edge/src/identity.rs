@@ -1,5 +1,6 @@
 //! [`Identity`], the verified caller, and the one rule for the identity headers
-//! (`X-User-Id`, `X-Session-Id`, `X-User-Role`): strip every client-sent one, then set ours.
+//! (`X-User-Id`, `X-Session-Id`, `X-User-Role`, or the names configured in [`HeaderNames`]):
+//! strip every client-sent one, then set ours.
 //!
 //! Every front end applies that rule through [`strip_then_set`], each to its own kind of header
 //! block (a hyper response, a pingora upstream request, an Envoy header mutation), so the list
@@ -8,37 +9,138 @@
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// The identity headers the edge sets after a successful verification, and removes from
-/// anything a client sent.
+/// The default names of the identity headers the edge sets after a successful verification,
+/// and removes from anything a client sent ([`HeaderNames`] for configured ones).
 pub static IDENTITY_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static(auth_token::HEADER_USER_ID),
     HeaderName::from_static(auth_token::HEADER_SESSION_ID),
     HeaderName::from_static(auth_token::HEADER_USER_ROLE),
 ];
 
-/// Whether `name` is one of the [`IDENTITY_HEADERS`] in any case and with `_` for any `-`.
-/// CGI, WSGI, PHP and many frameworks map `X_User_Id` and `X-User-Id` to the same variable
-/// (`HTTP_X_USER_ID`), so an underscore variant a client sends is as good as the real header to
-/// such an application: it is stripped like the real one.
-pub fn is_identity_header(name: &str) -> bool {
-    IDENTITY_HEADERS.iter().any(|h| {
-        let canonical = h.as_str().as_bytes();
-        name.len() == canonical.len()
-            && name.bytes().zip(canonical).all(|(a, &b)| {
-                let a = if a == b'_' {
-                    b'-'
-                } else {
-                    a.to_ascii_lowercase()
-                };
-                a == b
-            })
-    })
+/// The names the identity is sent under, in the order user id, session id, role
+/// (`AUTH_EDGE_USER_ID_HEADER`, `AUTH_EDGE_SESSION_ID_HEADER`, `AUTH_EDGE_ROLE_HEADER`; by default
+/// [`IDENTITY_HEADERS`]). The identity rule strips every one of them, in any case and with `_`
+/// for any `-`, and sets them only from a verified token. The default names are stripped too when
+/// others are configured: an application that still reads `X-User-Id` must never get a
+/// client-sent one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderNames([HeaderName; 3]);
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        HeaderNames(IDENTITY_HEADERS.clone())
+    }
 }
 
-/// Whether a request carries client-sent identity headers: a spoofing attempt or a
-/// misconfigured proxy, worth a debug line.
+/// Headers a proxy, a browser or the edge itself gives a meaning to: never an identity header.
+const RESERVED: &[&str] = &[
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "host",
+    "origin",
+    "referer",
+    "accept",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "forwarded",
+    "x-real-ip",
+    "www-authenticate",
+    "location",
+    "cache-control",
+];
+const RESERVED_PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "x-original-",
+    "x-envoy-",
+    "x-auth-edge-",
+    "sec-",
+    "proxy-",
+    "access-control-",
+];
+
+impl HeaderNames {
+    /// The names for user id, session id and role. Refused: names that are not header names, that
+    /// contain `_` (nginx drops them), that repeat, or that proxies and browsers give a meaning to
+    /// (`Authorization`, `Cookie`, `Host`, `X-Forwarded-*`, `Sec-*`, ...).
+    pub fn new(user_id: &str, session_id: &str, role: &str) -> Result<HeaderNames, String> {
+        let parse = |raw: &str| {
+            let lower = raw.trim().to_ascii_lowercase();
+            let name = HeaderName::from_bytes(lower.as_bytes())
+                .map_err(|_| format!("{raw:?} is not a header name"))?;
+            if lower.contains('_') {
+                return Err(format!("{raw:?}: use - not _ (nginx drops names with _)"));
+            }
+            if RESERVED.contains(&lower.as_str())
+                || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+            {
+                return Err(format!(
+                    "{raw:?} already means something to proxies or browsers"
+                ));
+            }
+            Ok(name)
+        };
+        let names = [parse(user_id)?, parse(session_id)?, parse(role)?];
+        if names[0] == names[1] || names[0] == names[2] || names[1] == names[2] {
+            return Err("the three identity header names must differ".into());
+        }
+        Ok(HeaderNames(names))
+    }
+
+    /// User id, session id and role header names.
+    pub fn names(&self) -> &[HeaderName; 3] {
+        &self.0
+    }
+
+    /// The names stripped: the configured ones, then the defaults not among them.
+    pub fn stripped(&self) -> impl Iterator<Item = &HeaderName> {
+        self.0
+            .iter()
+            .chain(IDENTITY_HEADERS.iter().filter(|d| !self.0.contains(d)))
+    }
+
+    /// Whether `name` is one of them (or a default name) in any case and with `_` for any `-`.
+    /// CGI, WSGI, PHP and
+    /// many frameworks map `X_User_Id` and `X-User-Id` to the same variable (`HTTP_X_USER_ID`),
+    /// so an underscore variant a client sends is as good as the real header to such an
+    /// application: it is stripped like the real one.
+    pub fn matches(&self, name: &str) -> bool {
+        self.stripped().any(|h| {
+            let canonical = h.as_str().as_bytes();
+            name.len() == canonical.len()
+                && name.bytes().zip(canonical).all(|(a, &b)| {
+                    let a = if a == b'_' {
+                        b'-'
+                    } else {
+                        a.to_ascii_lowercase()
+                    };
+                    a == b
+                })
+        })
+    }
+
+    /// Whether a request carries client-sent identity headers (the exact names): a spoofing
+    /// attempt or a misconfigured proxy, worth a debug line.
+    pub fn carried_by(&self, headers: &HeaderMap) -> bool {
+        self.stripped().any(|h| headers.contains_key(h))
+    }
+}
+
+/// [`HeaderNames::matches`] for the default names.
+pub fn is_identity_header(name: &str) -> bool {
+    HeaderNames::default().matches(name)
+}
+
+/// [`HeaderNames::carried_by`] for the default names.
 pub fn carries_identity_headers(headers: &HeaderMap) -> bool {
-    IDENTITY_HEADERS.iter().any(|h| headers.contains_key(h))
+    HeaderNames::default().carried_by(headers)
 }
 
 /// A header block the identity rule can be applied to.
@@ -47,7 +149,7 @@ pub trait IdentityHeaders {
     type Error;
 
     /// Removes every value of `name`; returns whether there was one.
-    fn remove(&mut self, name: &'static HeaderName) -> bool;
+    fn remove(&mut self, name: &HeaderName) -> bool;
 
     /// The names of the headers the block carries (as sent: any case, underscores kept).
     fn names(&self) -> Vec<String>;
@@ -56,13 +158,13 @@ pub trait IdentityHeaders {
     fn remove_named(&mut self, name: &str) -> bool;
 
     /// Sets `name` to `value` (after [`IdentityHeaders::remove`] for the same name).
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
 }
 
 impl IdentityHeaders for HeaderMap {
     type Error = std::convert::Infallible;
 
-    fn remove(&mut self, name: &'static HeaderName) -> bool {
+    fn remove(&mut self, name: &HeaderName) -> bool {
         HeaderMap::remove(self, name).is_some()
     }
 
@@ -74,31 +176,33 @@ impl IdentityHeaders for HeaderMap {
         HeaderMap::remove(self, name).is_some()
     }
 
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
-        self.insert(name, value);
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
+        self.insert(name.clone(), value);
         Ok(())
     }
 }
 
-/// The one rule: removes every identity header, then sets those of `identity` (none for an
-/// anonymous request). Only values the edge set may reach an application that trusts these
-/// headers. Returns whether a client-sent one was removed.
+/// The one rule: removes every identity header (each of `names`, and their underscore
+/// spellings), then sets those of `identity` (none for an anonymous request). Only values the
+/// edge set may reach an application that trusts these headers. Returns whether a client-sent
+/// one was removed.
 pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
     headers: &mut H,
     identity: Option<&Identity>,
+    names: &HeaderNames,
 ) -> Result<bool, H::Error> {
     let mut spoofed = false;
     // Variants first (`X_User_Id`, `x-session_id`, ...): only the block knows which it carries.
     for name in headers.names() {
-        if is_identity_header(&name) && !IDENTITY_HEADERS.iter().any(|h| h.as_str() == name) {
+        if names.matches(&name) && !names.stripped().any(|h| h.as_str() == name) {
             spoofed |= headers.remove_named(&name);
         }
     }
-    for name in &IDENTITY_HEADERS {
+    for name in names.stripped() {
         spoofed |= headers.remove(name);
     }
     if let Some(identity) = identity {
-        for (name, value) in identity.headers() {
+        for (name, value) in names.0.iter().zip(identity.values()) {
             headers.set(name, value)?;
         }
     }
@@ -225,15 +329,14 @@ impl Identity {
         self.key_epoch
     }
 
-    /// `(x-user-id, ..), (x-session-id, ..), (x-user-role, ..)`. Front ends apply them with
+    /// The user id, session id and role header values. Front ends apply them with
     /// [`strip_then_set`], never one by one.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static HeaderName, HeaderValue)> {
-        IDENTITY_HEADERS
-            .iter()
-            .zip(self.header_values())
+    pub fn values(&self) -> impl Iterator<Item = HeaderValue> {
+        self.header_values()
+            .into_iter()
             // Validated in `from_claims`; an empty value is unreachable and would only drop a
             // header.
-            .map(|(name, v)| (name, HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY)))
+            .map(|v| HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY))
     }
 
     /// Bytes held for this identity, for the cache's memory bound: the struct, the shared
@@ -286,7 +389,10 @@ mod tests {
         h.insert("X_User_Role", HeaderValue::from_static("1"));
         h.insert("x-session_id", HeaderValue::from_static("s-evil"));
         h.insert("x_other", HeaderValue::from_static("kept"));
-        assert_eq!(strip_then_set(&mut h, Some(&id)), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, Some(&id), &HeaderNames::default()),
+            Ok(true)
+        );
         let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(
@@ -298,7 +404,10 @@ mod tests {
         // Anonymous (a public path): the variants go too.
         let mut h = HeaderMap::new();
         h.insert("x_user_id", HeaderValue::from_static("admin"));
-        assert_eq!(strip_then_set(&mut h, None), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, None, &HeaderNames::default()),
+            Ok(true)
+        );
         assert!(h.is_empty());
     }
 
@@ -310,22 +419,65 @@ mod tests {
         h.append("X-User-Id", HeaderValue::from_static("root"));
         h.insert("x-other", HeaderValue::from_static("kept"));
         assert!(carries_identity_headers(&h));
-        assert_eq!(strip_then_set(&mut h, Some(&id)), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, Some(&id), &HeaderNames::default()),
+            Ok(true)
+        );
         assert_eq!(h.get_all("x-user-id").iter().count(), 1);
         assert_eq!(h["x-user-id"], "user-1");
         assert_eq!(h["x-session-id"], "s9");
         assert_eq!(h["x-user-role"], "2");
         assert_eq!(h["x-other"], "kept");
         assert_eq!(
-            strip_then_set(&mut h, Some(&id)),
+            strip_then_set(&mut h, Some(&id), &HeaderNames::default()),
             Ok(true),
             "ours count too"
         );
 
         // Anonymous: strip only.
-        assert_eq!(strip_then_set(&mut h, None), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, None, &HeaderNames::default()),
+            Ok(true)
+        );
         assert_eq!(h.len(), 1);
-        assert_eq!(strip_then_set(&mut h, None), Ok(false));
+        assert_eq!(
+            strip_then_set(&mut h, None, &HeaderNames::default()),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn configured_names() {
+        let names = HeaderNames::new("X-Auth-User", "x-auth-session", "X-Auth-Role").unwrap();
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x_auth_user", HeaderValue::from_static("admin"));
+        h.insert("x-auth-role", HeaderValue::from_static("1"));
+        h.insert("x-user-id", HeaderValue::from_static("admin"));
+        h.insert("x_session_id", HeaderValue::from_static("s-evil"));
+        h.insert("x-other", HeaderValue::from_static("kept"));
+        assert!(names.carried_by(&h));
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert_eq!(h["x-auth-user"], "user-1");
+        assert_eq!(h["x-auth-session"], "s9");
+        assert_eq!(h["x-auth-role"], "2");
+        // The configured names' underscore spellings, and the default names, are stripped.
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            ["x-auth-role", "x-auth-session", "x-auth-user", "x-other"]
+        );
+        for bad in [
+            ("a b", "s", "r"),
+            ("x_user", "s", "r"),
+            ("authorization", "s", "r"),
+            ("X-Forwarded-User", "s", "r"),
+            ("sec-user", "s", "r"),
+            ("u", "U", "r"),
+        ] {
+            assert!(HeaderNames::new(bad.0, bad.1, bad.2).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

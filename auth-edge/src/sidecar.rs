@@ -84,7 +84,7 @@ struct Upstream<'a>(&'a mut RequestHeader);
 impl IdentityHeaders for Upstream<'_> {
     type Error = Box<Error>;
 
-    fn remove(&mut self, name: &'static HeaderName) -> bool {
+    fn remove(&mut self, name: &HeaderName) -> bool {
         self.0.remove_header(name).is_some()
     }
 
@@ -100,7 +100,7 @@ impl IdentityHeaders for Upstream<'_> {
         self.0.remove_header(name).is_some()
     }
 
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> pingora::Result<()> {
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
         self.0.insert_header(name.clone(), value)
     }
 }
@@ -243,7 +243,11 @@ impl ProxyHttp for SidecarProxy {
         // On every forwarded request (public ones too): the application trusts these headers,
         // so only values we set may reach it.
         let identity = ctx.decision.as_ref().and_then(Decision::identity);
-        if identity::strip_then_set(&mut Upstream(upstream_request), identity)? {
+        if identity::strip_then_set(
+            &mut Upstream(upstream_request),
+            identity,
+            self.verifier.header_names(),
+        )? {
             tracing::debug!("stripped client-sent identity headers");
         }
         Ok(())
@@ -398,14 +402,15 @@ mod tests {
         request.insert_header("x-user-role", "9").unwrap();
         request.insert_header("x-other", "kept").unwrap();
         let id = crate::identity::Identity::for_tests("u1");
-        assert!(identity::strip_then_set(&mut Upstream(&mut request), Some(&id)).unwrap());
+        let names = crate::identity::HeaderNames::default();
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), Some(&id), &names).unwrap());
         let h = &request.headers;
         assert_eq!(h.get_all("x-user-id").iter().count(), 1);
         assert_eq!(h["x-user-id"], "u1");
         assert_eq!(h["x-user-role"], "1");
         assert_eq!(h["x-other"], "kept");
         // Anonymous (a public path): stripped, nothing set.
-        assert!(identity::strip_then_set(&mut Upstream(&mut request), None).unwrap());
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), None, &names).unwrap());
         assert!(!identity::carries_identity_headers(&request.headers));
     }
 

@@ -17,7 +17,7 @@ use crate::clock;
 use crate::config::VerifierSettings;
 use crate::csrf::CsrfPolicy;
 use crate::decision::{Access, Decision, Redirect, Rejection};
-use crate::identity::Identity;
+use crate::identity::{HeaderNames, Identity};
 use crate::keys::KeyStore;
 use crate::metrics::{Metrics, Outcome, Snapshot};
 use crate::request;
@@ -32,6 +32,7 @@ pub struct Verifier {
     cookie_name: String,
     csrf: CsrfPolicy,
     browser: BrowserPolicy,
+    header_names: HeaderNames,
     staleness: StalenessPolicy,
     started_ms: i64,
     validation: Validation,
@@ -60,6 +61,7 @@ impl Verifier {
             cookie_name: settings.cookie_name,
             csrf: settings.csrf,
             browser: settings.browser,
+            header_names: settings.header_names,
             staleness: settings.staleness,
             started_ms: clock::unix_now_ms(),
             validation,
@@ -132,6 +134,11 @@ impl Verifier {
                 .revocations_heard_ms(0)
                 .map(|_| self.revocations_stale()),
         })
+    }
+
+    /// The names the identity is sent under (and stripped from client requests).
+    pub fn header_names(&self) -> &HeaderNames {
+        &self.header_names
     }
 
     /// What browsers get (login redirect, CORS preflight) and whose forwarded headers count.

@@ -406,6 +406,37 @@ mod tests {
     }
 
     #[test]
+    fn identity_header_names() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            c.verifier.header_names,
+            crate::identity::HeaderNames::default()
+        );
+        let c = parse(&[
+            ("AUTH_EDGE_USER_ID_HEADER", "X-Auth-User"),
+            ("AUTH_EDGE_ROLE_HEADER", "X-Auth-Role"),
+        ])
+        .unwrap();
+        let names = c.verifier.header_names.names();
+        assert_eq!(
+            [names[0].as_str(), names[1].as_str(), names[2].as_str()],
+            ["x-auth-user", "x-session-id", "x-auth-role"]
+        );
+        fails_on(
+            &[("AUTH_EDGE_ROLE_HEADER", "Cookie")],
+            "AUTH_EDGE_ROLE_HEADER",
+        );
+        fails_on(
+            &[("AUTH_EDGE_SESSION_ID_HEADER", "X-User-Id")],
+            "AUTH_EDGE_SESSION_ID_HEADER",
+        );
+        fails_on(
+            &[("AUTH_EDGE_USER_ID_HEADER", "X_User")],
+            "AUTH_EDGE_USER_ID_HEADER",
+        );
+    }
+
+    #[test]
     fn for_tests_uses_port_zero() {
         let c = Config::for_tests(KeySource::File("/k.pem".into()));
         assert_eq!(c.serve.listen.port(), 0);

@@ -13,6 +13,7 @@ use http::Uri;
 use super::vars::{err, http_url, ConfigError, Vars};
 use crate::browser::BrowserPolicy;
 use crate::csrf::{self, CsrfPolicy};
+use crate::identity::HeaderNames;
 use crate::revocations::{FailMode, StalenessPolicy};
 use crate::tls::TlsClient;
 
@@ -62,6 +63,9 @@ pub struct VerifierSettings {
     /// The cross-site check for cookie-borne tokens (`AUTH_EDGE_CSRF`,
     /// `AUTH_EDGE_CSRF_ALLOWED_ORIGINS`).
     pub csrf: CsrfPolicy,
+    /// The identity header names (`AUTH_EDGE_USER_ID_HEADER`, `AUTH_EDGE_SESSION_ID_HEADER`,
+    /// `AUTH_EDGE_ROLE_HEADER`).
+    pub header_names: HeaderNames,
     /// Login redirects for navigations, the CORS preflight bypass and the trusted proxies
     /// ([`super::browser`]).
     pub browser: BrowserPolicy,
@@ -119,6 +123,7 @@ impl VerifierSettings {
             cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
             csrf: csrf_policy(v)?,
             browser: super::browser::parse(v)?,
+            header_names: header_names(v)?,
             staleness: StalenessPolicy {
                 mode: match v
                     .or("AUTH_EDGE_REVOCATION_FAIL_MODE", "closed")
@@ -195,6 +200,24 @@ fn csrf_policy(v: &Vars<'_>) -> Result<CsrfPolicy, ConfigError> {
     Ok(CsrfPolicy {
         enabled,
         allowed_origins,
+    })
+}
+
+fn header_names(v: &Vars<'_>) -> Result<HeaderNames, ConfigError> {
+    let vars = [
+        ("AUTH_EDGE_USER_ID_HEADER", auth_token::HEADER_USER_ID),
+        ("AUTH_EDGE_SESSION_ID_HEADER", auth_token::HEADER_SESSION_ID),
+        ("AUTH_EDGE_ROLE_HEADER", auth_token::HEADER_USER_ROLE),
+    ];
+    let [user, session, role] = vars.map(|(var, default)| v.or(var, default));
+    HeaderNames::new(user, session, role).map_err(|m| {
+        // Name the variable that was set (the first, when the names clash).
+        let var = vars
+            .iter()
+            .map(|(var, _)| *var)
+            .find(|var| v.get(var).is_some())
+            .unwrap_or("AUTH_EDGE_USER_ID_HEADER");
+        err(var, m)
     })
 }
 

@@ -21,7 +21,7 @@ use http::{HeaderName, HeaderValue, Method};
 
 use crate::browser::OriginalUrl;
 use crate::decision::{Access, Decision, Redirect, Rejection};
-use crate::identity::{self, Identity, IdentityHeaders};
+use crate::identity::{self, HeaderNames, Identity, IdentityHeaders};
 use crate::verifier::{RequestView, Verifier};
 use proto::{
     CheckRequest, CheckResponse, DeniedHttpResponse, HeaderValueOption, HttpResponse, HttpStatus,
@@ -125,16 +125,15 @@ pub fn credential_headers(request: &CheckRequest) -> http::HeaderMap {
 
 /// Whether the request to authorize carries client-sent identity headers (worth a debug line:
 /// Envoy replaces them, but someone tried).
-fn has_identity_headers(request: &CheckRequest) -> bool {
+fn has_identity_headers(request: &CheckRequest, names: &HeaderNames) -> bool {
     let Some(http) = http_request(request) else {
         return false;
     };
-    http.headers.keys().any(|k| identity::is_identity_header(k))
-        || http.header_map.as_ref().is_some_and(|m| {
-            m.headers
-                .iter()
-                .any(|h| identity::is_identity_header(&h.key))
-        })
+    http.headers.keys().any(|k| names.matches(k))
+        || http
+            .header_map
+            .as_ref()
+            .is_some_and(|m| m.headers.iter().any(|h| names.matches(&h.key)))
 }
 
 /// The original URL from Envoy's request attributes, for the login redirect's return URL.
@@ -153,7 +152,7 @@ pub async fn check(
     request: &CheckRequest,
     peer: Option<IpAddr>,
 ) -> CheckResponse {
-    if has_identity_headers(request) {
+    if has_identity_headers(request, verifier.header_names()) {
         tracing::debug!("request carries client-sent identity headers (Envoy overwrites them)");
     }
     let headers = credential_headers(request);
@@ -168,7 +167,11 @@ pub async fn check(
         },
     };
     let decision = verifier.decide_request(&view, Access::Required).await;
-    render_for(&decision, &request_header_names(request))
+    render_for(
+        &decision,
+        &request_header_names(request),
+        verifier.header_names(),
+    )
 }
 
 /// The header names of the checked request, from either of Envoy's two encodings.
@@ -185,21 +188,23 @@ fn request_header_names(request: &CheckRequest) -> Vec<String> {
 
 /// The `CheckResponse` for a decision on a request carrying headers named `request_headers`:
 /// besides ours, every underscore variant of an identity header it carries is removed.
-pub fn render_for(decision: &Decision, request_headers: &[String]) -> CheckResponse {
+pub fn render_for(
+    decision: &Decision,
+    request_headers: &[String],
+    names: &HeaderNames,
+) -> CheckResponse {
     match decision {
-        Decision::Allow(_) | Decision::Anonymous => allow_for(decision.identity(), request_headers),
+        Decision::Allow(_) | Decision::Anonymous => {
+            allow_for(decision.identity(), request_headers, names)
+        }
         Decision::Deny(rejection) => deny(rejection),
         Decision::Redirect(redirect) => redirect_to_login(redirect),
     }
 }
 
-/// The `CheckResponse` for a decision.
+/// The `CheckResponse` for a decision, with the default identity header names.
 pub fn render(decision: &Decision) -> CheckResponse {
-    match decision {
-        Decision::Allow(_) | Decision::Anonymous => allow(decision.identity()),
-        Decision::Deny(rejection) => deny(rejection),
-        Decision::Redirect(redirect) => redirect_to_login(redirect),
-    }
+    render_for(decision, &[], &HeaderNames::default())
 }
 
 /// The identity rule in Envoy's terms, collected by [`identity::strip_then_set`]: a header we
@@ -218,7 +223,7 @@ struct EnvoyHeaders {
 impl IdentityHeaders for EnvoyHeaders {
     type Error = std::convert::Infallible;
 
-    fn remove(&mut self, name: &'static HeaderName) -> bool {
+    fn remove(&mut self, name: &HeaderName) -> bool {
         self.remove.push(name.as_str().to_owned());
         // Envoy holds the request: whether the client sent one is logged by `check`.
         false
@@ -236,7 +241,7 @@ impl IdentityHeaders for EnvoyHeaders {
         true
     }
 
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
         self.remove.retain(|n| n != name.as_str());
         // Identity values come from verified claims already checked to be header-safe; a
         // non-UTF-8 one cannot occur, and would be sent empty rather than lossy.
@@ -248,18 +253,22 @@ impl IdentityHeaders for EnvoyHeaders {
     }
 }
 
-/// An OK answer: the identity headers overwritten with `identity`'s values (or all removed,
-/// for an anonymous request).
+/// An OK answer: the (default) identity headers overwritten with `identity`'s values (or all
+/// removed, for an anonymous request).
 pub fn allow(identity: Option<&Identity>) -> CheckResponse {
-    allow_for(identity, &[])
+    allow_for(identity, &[], &HeaderNames::default())
 }
 
-fn allow_for(identity: Option<&Identity>, request_headers: &[String]) -> CheckResponse {
+fn allow_for(
+    identity: Option<&Identity>,
+    request_headers: &[String],
+    names: &HeaderNames,
+) -> CheckResponse {
     let mut headers = EnvoyHeaders {
         request: request_headers.to_vec(),
         ..EnvoyHeaders::default()
     };
-    let Ok(_) = identity::strip_then_set(&mut headers, identity);
+    let Ok(_) = identity::strip_then_set(&mut headers, identity, names);
     CheckResponse {
         status: Some(Status {
             code: code::OK,
@@ -431,11 +440,18 @@ mod tests {
             "x-session_id".to_owned(),
             "x_other".to_owned(),
         ];
-        let (set, removed) =
-            ok_headers(render_for(&Decision::Allow(std::sync::Arc::new(id)), &sent));
+        let (set, removed) = ok_headers(render_for(
+            &Decision::Allow(std::sync::Arc::new(id)),
+            &sent,
+            &HeaderNames::default(),
+        ));
         assert_eq!(set.len(), 3);
         assert_eq!(removed, ["x_user_id", "x-session_id"]);
-        let (_, removed) = ok_headers(render_for(&Decision::Anonymous, &sent));
+        let (_, removed) = ok_headers(render_for(
+            &Decision::Anonymous,
+            &sent,
+            &HeaderNames::default(),
+        ));
         assert_eq!(
             removed,
             [
@@ -515,7 +531,7 @@ mod tests {
         assert_eq!(h.len(), 2, "only the decision's headers are copied");
         assert_eq!(h[COOKIE], "a=1; access_token=t");
         assert_eq!(h[AUTHORIZATION], "Bearer raw");
-        assert!(has_identity_headers(&request));
+        assert!(has_identity_headers(&request, &HeaderNames::default()));
         assert!(credential_headers(&CheckRequest::default()).is_empty());
     }
 

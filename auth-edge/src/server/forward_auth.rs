@@ -18,7 +18,7 @@ use http_body_util::Full;
 use crate::browser;
 use crate::csrf;
 use crate::decision::{Access, Decision, NO_STORE};
-use crate::identity::{self, IDENTITY_HEADERS};
+use crate::identity::{self, HeaderNames};
 use crate::server::Peer;
 use crate::verifier::{RequestView, Verifier};
 
@@ -55,7 +55,7 @@ impl RedirectAs {
 /// Answers one forward-auth check: 200 with `X-User-Id`, `X-Session-Id`, `X-User-Role`, or 401
 /// with an RFC 6750 challenge (503 while no keys are loaded). The body is always empty.
 pub async fn handle<B>(verifier: Arc<Verifier>, request: Request<B>) -> Response<Full<Bytes>> {
-    if identity::carries_identity_headers(request.headers()) {
+    if verifier.header_names().carried_by(request.headers()) {
         // The proxy passes client headers through to us; it is the proxy's job to overwrite them
         // upstream (every configuration in the README does), but an attempt is worth knowing.
         tracing::debug!("request carries client-sent identity headers");
@@ -79,19 +79,25 @@ pub async fn handle<B>(verifier: Arc<Verifier>, request: Request<B>) -> Response
     render(
         &verifier.decide_request(&view, Access::Required).await,
         RedirectAs::of(request.headers()),
+        verifier.header_names(),
     )
 }
 
 /// The HTTP answer for a decision. `Anonymous` (a CORS preflight) is a 200 without identity
 /// headers, telling Envoy to remove the client's.
-pub fn render(decision: &Decision, redirect_as: RedirectAs) -> Response<Full<Bytes>> {
+pub fn render(
+    decision: &Decision,
+    redirect_as: RedirectAs,
+    names: &HeaderNames,
+) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::new()));
     match decision {
         Decision::Allow(_) => {
-            let Ok(_) = identity::strip_then_set(response.headers_mut(), decision.identity());
+            let Ok(_) =
+                identity::strip_then_set(response.headers_mut(), decision.identity(), names);
         }
         Decision::Anonymous => {
-            let names: Vec<&str> = IDENTITY_HEADERS.iter().map(HeaderName::as_str).collect();
+            let names: Vec<&str> = names.stripped().map(HeaderName::as_str).collect();
             if let Ok(value) = HeaderValue::from_str(&names.join(",")) {
                 response
                     .headers_mut()
@@ -136,7 +142,7 @@ mod tests {
     use crate::identity::Identity;
 
     fn render(decision: &Decision) -> Response<Full<Bytes>> {
-        super::render(decision, RedirectAs::Found)
+        super::render(decision, RedirectAs::Found, &HeaderNames::default())
     }
 
     #[test]
@@ -171,7 +177,7 @@ mod tests {
         assert_eq!(found.headers()["location"], "https://login.example/?rd=x");
         assert_eq!(found.headers()["cache-control"], "no-store");
         assert!(found.headers().get("www-authenticate").is_none());
-        let for_nginx = super::render(&redirect, RedirectAs::Unauthorized);
+        let for_nginx = super::render(&redirect, RedirectAs::Unauthorized, &HeaderNames::default());
         assert_eq!(for_nginx.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             for_nginx.headers()["x-auth-edge-location"],

@@ -505,3 +505,25 @@ async fn forwarded_headers_from_an_untrusted_peer_give_the_bare_login_url() {
         "https://login.example.com/signin?lang=en"
     );
 }
+
+#[tokio::test]
+async fn configured_identity_header_names_are_answered() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    config.verifier.header_names =
+        auth_edge::identity::HeaderNames::new("X-Auth-User", "X-Auth-Session", "X-Auth-Role")
+            .unwrap();
+    let edge = spawn_edge(config).await;
+    let c = claims();
+    let r = client()
+        .get(edge.url("/"))
+        .bearer_auth(sign(&c, key_a()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-auth-user"], c.sub.as_str());
+    assert_eq!(r.headers()["x-auth-session"], c.sid.as_str());
+    assert_eq!(r.headers()["x-auth-role"], "2");
+    assert!(r.headers().get("x-user-id").is_none());
+}

@@ -509,7 +509,8 @@ fn status(code: StatusCode) -> Response<Body> {
 }
 
 /// An upstream service that echoes the identity headers it received, as JSON:
-/// `{"x-user-id": [...], "x-session-id": [...], "x-user-role": [...], "path": "..."}`.
+/// `{"x-user-id": [...], "x-session-id": [...], "x-user-role": [...], "path": "...",
+/// "underscored": [names with _], ...every other header name: [...]}`.
 pub async fn start_upstream() -> SocketAddr {
     start_counting_upstream().await.0
 }
@@ -540,13 +541,25 @@ pub async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicU64>) {
                 .map(|k| k.as_str())
                 .filter(|k| k.contains('_'))
                 .collect();
-            let body = json!({
+            let mut body = json!({
                 "x-user-id": seen["x-user-id"],
                 "x-session-id": seen["x-session-id"],
                 "x-user-role": seen["x-user-role"],
                 "underscored": underscored,
                 "path": req.uri().path(),
             });
+            // Every other header too, under its (lower-case) name.
+            for name in req.headers().keys() {
+                if body.get(name.as_str()).is_none() {
+                    let values: Vec<String> = req
+                        .headers()
+                        .get_all(name)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        .collect();
+                    body[name.as_str()] = json!(values);
+                }
+            }
             Response::builder()
                 .header("content-type", "application/json")
                 .body(full(body.to_string()))

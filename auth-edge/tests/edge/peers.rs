@@ -68,13 +68,17 @@ pub async fn call(rb: reqwest::RequestBuilder) -> Result<Value, (StatusCode, Opt
     Ok(r.json().await.expect("upstream JSON"))
 }
 
+/// The values of `header` the upstream received (none when it got no such header).
 pub fn seen(v: &Value, header: &str) -> Vec<String> {
-    v[header]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect()
+    v.get(header)
+        .and_then(Value::as_array)
+        .map(|values| {
+            values
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The shared scenario: identity reaches the upstream, spoofing fails, rotation, bad tokens,

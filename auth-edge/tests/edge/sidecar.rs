@@ -46,6 +46,50 @@ async fn sidecar_runs_the_peer_scenarios() {
 }
 
 #[tokio::test]
+async fn configured_identity_header_names_are_set_and_every_spelling_stripped() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let (sidecar, _admin) = start_sidecar_with(
+        &fake,
+        upstream,
+        "/public/",
+        &[
+            ("AUTH_EDGE_USER_ID_HEADER", "X-Auth-User"),
+            ("AUTH_EDGE_SESSION_ID_HEADER", "X-Auth-Session"),
+            ("AUTH_EDGE_ROLE_HEADER", "X-Auth-Role"),
+        ],
+    )
+    .await;
+    wait_stream(&fake).await;
+    let c = claims();
+    let token = sign(&c, key_a());
+    let client = client();
+    for (path, token) in [("/orders", Some(&token)), ("/public/x", None)] {
+        let mut rb = client
+            .get(sidecar.url(path))
+            .header("X-Auth-User", "admin")
+            .header("X_Auth_User", "admin")
+            .header("x-auth_session", "s-evil")
+            .header("X-User-Id", "admin");
+        if let Some(token) = token {
+            rb = with_token(rb, token, Via::Bearer);
+        }
+        let v = call(rb)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}\n{}", sidecar.log_text()));
+        let want: Vec<String> = token.map(|_| c.sub.to_string()).into_iter().collect();
+        assert_eq!(seen(&v, "x-auth-user"), want, "{path}");
+        if token.is_some() {
+            assert_eq!(seen(&v, "x-auth-session"), vec![c.sid.to_string()]);
+            assert_eq!(seen(&v, "x-auth-role"), vec!["2".to_owned()]);
+        }
+        assert_eq!(v["underscored"], serde_json::json!([]), "{path}");
+        // The default names are stripped too: an application may still read X-User-Id.
+        assert!(seen(&v, "x-user-id").is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
 async fn public_paths_pass_without_a_token_but_never_with_a_spoofed_identity() {
     let fake = ready_fake().await;
     let upstream = start_upstream().await;
