@@ -6,6 +6,8 @@
 //! block (a hyper response, a pingora upstream request, an Envoy header mutation), so the list
 //! of headers and the order of the two steps live here only.
 
+use std::sync::{Mutex, PoisonError};
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -24,11 +26,18 @@ pub static IDENTITY_HEADERS: [HeaderName; 3] = [
 /// others are configured: an application that still reads `X-User-Id` must never get a
 /// client-sent one.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HeaderNames([HeaderName; 3]);
+pub struct HeaderNames {
+    names: [HeaderName; 3],
+    /// The signed identity assertion's header, when the edge signs one ([`crate::assertion`]).
+    assertion: Option<HeaderName>,
+}
 
 impl Default for HeaderNames {
     fn default() -> Self {
-        HeaderNames(IDENTITY_HEADERS.clone())
+        HeaderNames {
+            names: IDENTITY_HEADERS.clone(),
+            assertion: None,
+        }
     }
 }
 
@@ -66,44 +75,71 @@ const RESERVED_PREFIXES: &[&str] = &[
     "access-control-",
 ];
 
+/// One configured header name: a valid name without `_` (nginx drops those) that proxies and
+/// browsers give no meaning to (`Authorization`, `Cookie`, `Host`, `X-Forwarded-*`, `Sec-*`, ...).
+fn parse_name(raw: &str) -> Result<HeaderName, String> {
+    let lower = raw.trim().to_ascii_lowercase();
+    let name = HeaderName::from_bytes(lower.as_bytes())
+        .map_err(|_| format!("{raw:?} is not a header name"))?;
+    if lower.contains('_') {
+        return Err(format!("{raw:?}: use - not _ (nginx drops names with _)"));
+    }
+    if RESERVED.contains(&lower.as_str()) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
+        return Err(format!(
+            "{raw:?} already means something to proxies or browsers"
+        ));
+    }
+    Ok(name)
+}
+
 impl HeaderNames {
-    /// The names for user id, session id and role. Refused: names that are not header names, that
-    /// contain `_` (nginx drops them), that repeat, or that proxies and browsers give a meaning to
-    /// (`Authorization`, `Cookie`, `Host`, `X-Forwarded-*`, `Sec-*`, ...).
+    /// The names for user id, session id and role ([`parse_name`]'s rules; all different).
     pub fn new(user_id: &str, session_id: &str, role: &str) -> Result<HeaderNames, String> {
-        let parse = |raw: &str| {
-            let lower = raw.trim().to_ascii_lowercase();
-            let name = HeaderName::from_bytes(lower.as_bytes())
-                .map_err(|_| format!("{raw:?} is not a header name"))?;
-            if lower.contains('_') {
-                return Err(format!("{raw:?}: use - not _ (nginx drops names with _)"));
-            }
-            if RESERVED.contains(&lower.as_str())
-                || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
-            {
-                return Err(format!(
-                    "{raw:?} already means something to proxies or browsers"
-                ));
-            }
-            Ok(name)
-        };
-        let names = [parse(user_id)?, parse(session_id)?, parse(role)?];
+        let names = [
+            parse_name(user_id)?,
+            parse_name(session_id)?,
+            parse_name(role)?,
+        ];
         if names[0] == names[1] || names[0] == names[2] || names[1] == names[2] {
             return Err("the three identity header names must differ".into());
         }
-        Ok(HeaderNames(names))
+        Ok(HeaderNames {
+            names,
+            assertion: None,
+        })
+    }
+
+    /// The same names, plus the header of the signed identity assertion (the same rules; not
+    /// one of the identity headers, configured or default).
+    pub fn with_assertion(self, raw: &str) -> Result<HeaderNames, String> {
+        let name = parse_name(raw)?;
+        if self.stripped().any(|h| *h == name) {
+            return Err(format!("{raw:?} is already an identity header"));
+        }
+        Ok(HeaderNames {
+            assertion: Some(name),
+            ..self
+        })
     }
 
     /// User id, session id and role header names.
     pub fn names(&self) -> &[HeaderName; 3] {
-        &self.0
+        &self.names
     }
 
-    /// The names stripped: the configured ones, then the defaults not among them.
+    /// The assertion's header, when the edge signs one.
+    pub fn assertion(&self) -> Option<&HeaderName> {
+        self.assertion.as_ref()
+    }
+
+    /// The names stripped: the configured ones, the assertion's, then the defaults not among
+    /// them.
     pub fn stripped(&self) -> impl Iterator<Item = &HeaderName> {
-        self.0
+        self.names
             .iter()
-            .chain(IDENTITY_HEADERS.iter().filter(|d| !self.0.contains(d)))
+            .chain(self.assertion.iter())
+            .chain(IDENTITY_HEADERS.iter().filter(|d| !self.names.contains(d)))
     }
 
     /// Whether `name` is one of them (or a default name) in any case and with `_` for any `-`.
@@ -202,7 +238,10 @@ pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
         spoofed |= headers.remove(name);
     }
     if let Some(identity) = identity {
-        for (name, value) in names.0.iter().zip(identity.values()) {
+        for (name, value) in names.names.iter().zip(identity.values()) {
+            headers.set(name, value)?;
+        }
+        if let (Some(name), Some(value)) = (&names.assertion, identity.assertion()) {
             headers.set(name, value)?;
         }
     }
@@ -223,6 +262,9 @@ pub struct Identity {
     exp: i64,
     valid_until: i64,
     key_epoch: u64,
+    /// The signed identity assertion and its expiry, when the edge signs them
+    /// ([`crate::assertion`]); shared by every request of this token while it is fresh.
+    assertion: Mutex<Option<(i64, HeaderValue)>>,
 }
 
 impl Identity {
@@ -253,6 +295,7 @@ impl Identity {
             exp: claims.exp,
             valid_until: auth_token::accepted_until(claims.exp, leeway),
             key_epoch,
+            assertion: Mutex::new(None),
         };
         // Checked once here, so `headers` never meets an invalid value.
         if identity
@@ -337,6 +380,33 @@ impl Identity {
             // Validated in `from_claims`; an empty value is unreachable and would only drop a
             // header.
             .map(|v| HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY))
+    }
+
+    /// The current signed assertion, if one was made ([`crate::assertion::AssertionSigner`]).
+    pub fn assertion(&self) -> Option<HeaderValue> {
+        let slot = self
+            .assertion
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref().map(|(_, value)| value.clone())
+    }
+
+    /// Keeps the assertion if it has more than `min_left` seconds to live at `now`, else
+    /// replaces it with what `sign` makes (one signer at a time per identity).
+    pub(crate) fn refresh_assertion(
+        &self,
+        now: i64,
+        min_left: i64,
+        sign: impl FnOnce() -> Option<(i64, HeaderValue)>,
+    ) {
+        let mut slot = self
+            .assertion
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|(exp, _)| exp - now > min_left) {
+            return;
+        }
+        *slot = sign();
     }
 
     /// Bytes held for this identity, for the cache's memory bound: the struct, the shared
@@ -478,6 +548,26 @@ mod tests {
         ] {
             assert!(HeaderNames::new(bad.0, bad.1, bad.2).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_assertion_header_is_stripped_and_set_with_the_identity() {
+        let names = HeaderNames::default()
+            .with_assertion("X-Identity-Assertion")
+            .unwrap();
+        assert!(HeaderNames::default().with_assertion("x-user-id").is_err());
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-identity-assertion", HeaderValue::from_static("forged"));
+        h.insert("x_identity_assertion", HeaderValue::from_static("forged"));
+        // No assertion made yet (signing failed or not configured): none forwarded.
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert!(!h.contains_key("x-identity-assertion") && !h.contains_key("x_identity_assertion"));
+        id.refresh_assertion(0, 0, || Some((60, HeaderValue::from_static("signed"))));
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert_eq!(h["x-identity-assertion"], "signed");
+        assert_eq!(strip_then_set(&mut h, None, &names), Ok(true));
+        assert!(h.is_empty());
     }
 
     #[test]

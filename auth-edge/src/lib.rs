@@ -21,6 +21,7 @@
 //! - [`verifier`]: [`Verifier`]: one request, one [`Decision`].
 //! - [`decision`]: [`Decision`], [`Access`] and [`Rejection`] (status, challenge, `no-store`).
 //! - [`identity`]: [`Identity`] and the one strip-then-set rule for the identity headers.
+//! - [`assertion`]: the optional signed identity assertion (a short-lived JWT the edge signs).
 //! - [`keys`]: the key set: JWKS URL or file, refresh by `max-age`, unknown-`kid` refetch.
 //! - [`cache`]: verified-token cache (quick_cache), bounded by entries and memory; expiry on read.
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
@@ -41,6 +42,7 @@
 //! - [`backoff`], [`clock`]: reconnect delays, unix time.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod assertion;
 pub mod background;
 pub mod backoff;
 pub mod browser;

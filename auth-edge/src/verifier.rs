@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use auth_token::{Claims, Validation};
 use http::{HeaderMap, Method, StatusCode};
 
+use crate::assertion::AssertionSigner;
 use crate::browser::{self, BrowserPolicy, OriginalUrl};
 use crate::cache::{self, TokenCache};
 use crate::clock;
@@ -33,6 +34,7 @@ pub struct Verifier {
     csrf: CsrfPolicy,
     browser: BrowserPolicy,
     header_names: HeaderNames,
+    assertion: Option<Arc<AssertionSigner>>,
     staleness: StalenessPolicy,
     started_ms: i64,
     validation: Validation,
@@ -62,6 +64,7 @@ impl Verifier {
             csrf: settings.csrf,
             browser: settings.browser,
             header_names: settings.header_names,
+            assertion: settings.assertion,
             staleness: settings.staleness,
             started_ms: clock::unix_now_ms(),
             validation,
@@ -141,6 +144,11 @@ impl Verifier {
         &self.header_names
     }
 
+    /// The signer of identity assertions, when configured (its JWKS is served on the admin port).
+    pub fn assertion_signer(&self) -> Option<&AssertionSigner> {
+        self.assertion.as_deref()
+    }
+
     /// What browsers get (login redirect, CORS preflight) and whose forwarded headers count.
     pub fn browser(&self) -> &BrowserPolicy {
         &self.browser
@@ -167,6 +175,12 @@ impl Verifier {
                     }
                     _ => Decision::Deny(rejection),
                 }
+            }
+            Decision::Allow(identity) => {
+                if let Some(signer) = &self.assertion {
+                    signer.refresh(&identity, clock::unix_now());
+                }
+                Decision::Allow(identity)
             }
             other => other,
         }

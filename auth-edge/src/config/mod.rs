@@ -2,7 +2,8 @@
 //!
 //! - [`serve`]: mode, listeners, the sidecar's upstream and public paths, threads, drain;
 //! - [`verification`]: [`VerifierSettings`], all the verifier is given (keys, token policy,
-//!   cookie, cache, and the [`browser`] section: login redirect, CORS preflight, trusted proxies);
+//!   cookie, cache, identity header names, the [`browser`] section: login redirect, CORS
+//!   preflight, trusted proxies; and the [`assertion`] section: the signed identity assertion);
 //! - [`revocation`]: the revocation sources, with their secrets;
 //! - [`logging`]: level and format;
 //! - `vars`: reading variables and [`ConfigError`] (shared by the sections).
@@ -11,6 +12,7 @@
 //! environment. Every error names the variable, so a bad deployment fails with a message that
 //! says what to fix instead of a 401 storm later. Empty values count as unset (as in accounts).
 
+pub mod assertion;
 pub mod browser;
 pub mod logging;
 pub mod revocation;
@@ -434,6 +436,75 @@ mod tests {
             &[("AUTH_EDGE_USER_ID_HEADER", "X_User")],
             "AUTH_EDGE_USER_ID_HEADER",
         );
+    }
+
+    #[test]
+    fn identity_assertions() {
+        let c = parse(&[]).unwrap();
+        assert!(c.verifier.assertion.is_none());
+        assert!(c.verifier.header_names.assertion().is_none());
+        let dir = std::env::temp_dir().join(format!("edge-assertion-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = |alg| {
+            let path = dir.join(format!("{alg}.pem"));
+            let pem = auth_token::SigningKey::generate(alg)
+                .unwrap()
+                .to_pkcs8_pem()
+                .unwrap();
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        let (ed, p256, rsa) = (
+            key(Algorithm::EdDSA),
+            key(Algorithm::ES256),
+            key(Algorithm::RS256),
+        );
+        let c = parse(&[("AUTH_EDGE_ASSERTION_KEY_FILE", &ed)]).unwrap();
+        assert!(c.verifier.assertion.is_some());
+        assert_eq!(
+            c.verifier.header_names.assertion().unwrap(),
+            "x-identity-assertion"
+        );
+        let c = parse(&[
+            ("AUTH_EDGE_ASSERTION_KEY_FILE", &p256),
+            ("AUTH_EDGE_ASSERTION_ALGORITHM", "ES256"),
+            ("AUTH_EDGE_ASSERTION_HEADER", "X-Signed-Identity"),
+            ("AUTH_EDGE_ASSERTION_TTL_SECONDS", "30"),
+            ("AUTH_EDGE_ASSERTION_AUDIENCE", "orders"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.verifier.header_names.assertion().unwrap(),
+            "x-signed-identity"
+        );
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("PRIVATE"), "{debug}");
+
+        let var = "AUTH_EDGE_ASSERTION_KEY_FILE";
+        fails_on(
+            &[("AUTH_EDGE_ASSERTION_AUDIENCE", "x")],
+            "AUTH_EDGE_ASSERTION_AUDIENCE",
+        );
+        fails_on(&[(var, "/nonexistent/key.pem")], var);
+        // A P-256 key read as Ed25519, an RSA key (too slow to sign per request).
+        fails_on(&[(var, &p256)], var);
+        fails_on(
+            &[(var, &rsa), ("AUTH_EDGE_ASSERTION_ALGORITHM", "RS256")],
+            "AUTH_EDGE_ASSERTION_ALGORITHM",
+        );
+        fails_on(
+            &[(var, &ed), ("AUTH_EDGE_ASSERTION_HEADER", "X-User-Id")],
+            "AUTH_EDGE_ASSERTION_HEADER",
+        );
+        fails_on(
+            &[(var, &ed), ("AUTH_EDGE_ASSERTION_HEADER", "Authorization")],
+            "AUTH_EDGE_ASSERTION_HEADER",
+        );
+        fails_on(
+            &[(var, &ed), ("AUTH_EDGE_ASSERTION_TTL_SECONDS", "3600")],
+            "AUTH_EDGE_ASSERTION_TTL_SECONDS",
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -5,12 +5,14 @@
 //! [`crate::verifier::Verifier`] is given.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_token::Algorithm;
 use http::Uri;
 
 use super::vars::{err, http_url, ConfigError, Vars};
+use crate::assertion::AssertionSigner;
 use crate::browser::BrowserPolicy;
 use crate::csrf::{self, CsrfPolicy};
 use crate::identity::HeaderNames;
@@ -66,6 +68,8 @@ pub struct VerifierSettings {
     /// The identity header names (`AUTH_EDGE_USER_ID_HEADER`, `AUTH_EDGE_SESSION_ID_HEADER`,
     /// `AUTH_EDGE_ROLE_HEADER`).
     pub header_names: HeaderNames,
+    /// The signed identity assertion, when configured (`AUTH_EDGE_ASSERTION_*`).
+    pub assertion: Option<Arc<AssertionSigner>>,
     /// Login redirects for navigations, the CORS preflight bypass and the trusted proxies
     /// ([`super::browser`]).
     pub browser: BrowserPolicy,
@@ -112,6 +116,7 @@ impl VerifierSettings {
             )?,
         };
         let leeway = v.number("AUTH_EDGE_LEEWAY_SECONDS", 30, 0, 300)?;
+        let (header_names, assertion) = super::assertion::parse(v, header_names(v)?)?;
         Ok(VerifierSettings {
             keys,
             jwks,
@@ -123,7 +128,8 @@ impl VerifierSettings {
             cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
             csrf: csrf_policy(v)?,
             browser: super::browser::parse(v)?,
-            header_names: header_names(v)?,
+            header_names,
+            assertion,
             staleness: StalenessPolicy {
                 mode: match v
                     .or("AUTH_EDGE_REVOCATION_FAIL_MODE", "closed")

@@ -527,3 +527,71 @@ async fn configured_identity_header_names_are_answered() {
     assert_eq!(r.headers()["x-auth-role"], "2");
     assert!(r.headers().get("x-user-id").is_none());
 }
+
+#[tokio::test]
+async fn signed_identity_assertions_verify_against_the_admin_jwks() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    let dir = TempDir::new("assertion");
+    let mut vars: std::collections::HashMap<String, String> = [
+        ("AUTH_EDGE_LISTEN", "127.0.0.1:0"),
+        ("AUTH_EDGE_ADMIN_LISTEN", "127.0.0.1:0"),
+        ("AUTH_EDGE_ASSERTION_AUDIENCE", "orders"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.insert(
+        "AUTH_EDGE_ASSERTION_KEY_FILE".into(),
+        assertion_key_file(&dir).display().to_string(),
+    );
+    let parsed = auth_edge::Config::from_vars(&vars).unwrap();
+    config.verifier.assertion = parsed.verifier.assertion;
+    config.verifier.header_names = parsed.verifier.header_names;
+    let edge = spawn_edge(config).await;
+
+    let c = claims();
+    let token = sign(&c, key_a());
+    let answer = |token: &str| {
+        client()
+            .get(edge.url("/"))
+            .bearer_auth(token)
+            .header("x-identity-assertion", "forged")
+            .send()
+    };
+    let r = answer(&token).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let assertion = r.headers()["x-identity-assertion"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(assertion, "forged");
+    // The same token within the assertion's first half-life: the same assertion (no re-signing).
+    let again = answer(&token).await.unwrap();
+    assert_eq!(again.headers()["x-identity-assertion"], assertion.as_str());
+
+    let jwks = client()
+        .get(edge.admin_url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
+    let jwks = jwks.text().await.unwrap();
+    let verified = pyjwt_verify_assertion(&assertion, &jwks, "auth-edge", "orders");
+    assert_eq!(verified["sub"], c.sub.as_str());
+    assert_eq!(verified["sid"], c.sid.as_str());
+    assert_eq!(verified["role"], 2);
+    let ttl = verified["exp"].as_i64().unwrap() - verified["iat"].as_i64().unwrap();
+    assert_eq!(ttl, 60);
+    // An assertion is no access token (its `typ` and its key are not accounts').
+    assert_eq!(status_of(&edge, &assertion).await, StatusCode::UNAUTHORIZED);
+
+    // Without assertions the JWKS path is not found.
+    let (_fake, plain) = edge_with_key_a().await;
+    let r = client()
+        .get(plain.admin_url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

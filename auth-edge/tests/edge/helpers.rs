@@ -21,7 +21,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
@@ -1320,6 +1320,53 @@ pub async fn start_sidecar_with(
         );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
+}
+
+/// Verifies a signed identity assertion with PyJWT (an independent JWT implementation, as an
+/// upstream would) against `jwks` (the edge's admin `/.well-known/jwks.json`), requiring the
+/// `identity+jwt` type, `issuer` and `audience`; returns its claims.
+pub fn pyjwt_verify_assertion(token: &str, jwks: &str, issuer: &str, audience: &str) -> Value {
+    let python = std::env::var("AUTH_TEST_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map_or_else(|| cache_dir().join("venv/bin/python"), PathBuf::from);
+    let script = r#"
+import json, sys, jwt
+token, jwks, issuer, audience = sys.argv[1:5]
+assert jwt.get_unverified_header(token)["typ"] == "identity+jwt"
+key = jwt.PyJWK(json.loads(jwks)["keys"][0])
+claims = jwt.decode(token, key=key, algorithms=["EdDSA", "ES256"], issuer=issuer, audience=audience,
+                    options={"require": ["exp", "iat", "iss", "sub"]})
+print(json.dumps(claims))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script, token, jwks, issuer, audience])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/test (PyJWT venv)", python.display()));
+    assert!(
+        out.status.success(),
+        "PyJWT refused the assertion: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("claims JSON")
+}
+
+/// The body of a `GET` of `url` (admin endpoints: metrics, JWKS).
+pub async fn text_of(url: &str) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// A fresh Ed25519 private key (PKCS#8 PEM) in `dir`, for `AUTH_EDGE_ASSERTION_KEY_FILE`.
+pub fn assertion_key_file(dir: &TempDir) -> PathBuf {
+    let key = SigningKey::generate(Algorithm::EdDSA).expect("key");
+    dir.write("assertion.pem", &key.to_pkcs8_pem().expect("pem"))
 }
 
 /// The edge's status for a forward-auth check carrying `token` as a Bearer token.

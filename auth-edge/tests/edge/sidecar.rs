@@ -90,6 +90,54 @@ async fn configured_identity_header_names_are_set_and_every_spelling_stripped() 
 }
 
 #[tokio::test]
+async fn the_upstream_gets_a_signed_assertion_never_a_client_sent_one() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let dir = TempDir::new("assertion");
+    let key_file = assertion_key_file(&dir).display().to_string();
+    let (sidecar, admin) = start_sidecar_with(
+        &fake,
+        upstream,
+        "/public/",
+        &[
+            ("AUTH_EDGE_ASSERTION_KEY_FILE", &key_file),
+            ("AUTH_EDGE_ASSERTION_AUDIENCE", "orders"),
+        ],
+    )
+    .await;
+    wait_stream(&fake).await;
+    let c = claims();
+    let client = client();
+    let v = call(
+        with_token(
+            client.get(sidecar.url("/orders")),
+            &sign(&c, key_a()),
+            Via::Bearer,
+        )
+        .header("X-Identity-Assertion", "forged")
+        .header("X_Identity_Assertion", "forged"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}\n{}", sidecar.log_text()));
+    let got = seen(&v, "x-identity-assertion");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(v["underscored"], serde_json::json!([]));
+    let jwks = text_of(&format!("http://127.0.0.1:{admin}/.well-known/jwks.json")).await;
+    let verified = pyjwt_verify_assertion(&got[0], &jwks, "auth-edge", "orders");
+    assert_eq!(verified["sub"], c.sub.as_str());
+
+    // A public path without a token: no assertion at all, the client's stripped.
+    let v = call(
+        client
+            .get(sidecar.url("/public/x"))
+            .header("X-Identity-Assertion", "forged"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(seen(&v, "x-identity-assertion").is_empty());
+}
+
+#[tokio::test]
 async fn public_paths_pass_without_a_token_but_never_with_a_spoofed_identity() {
     let fake = ready_fake().await;
     let upstream = start_upstream().await;
