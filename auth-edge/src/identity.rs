@@ -30,6 +30,48 @@ pub struct HeaderNames {
     names: [HeaderName; 3],
     /// The signed identity assertion's header, when the edge signs one ([`crate::assertion`]).
     assertion: Option<HeaderName>,
+    /// More claims sent as headers (`AUTH_EDGE_CLAIM_HEADERS`).
+    claims: Vec<(ClaimField, HeaderName)>,
+}
+
+/// A token claim that can be forwarded in a header of its own (`sub`, `sid` and `role` have
+/// theirs already).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimField {
+    /// `iss`.
+    Iss,
+    /// `aud`.
+    Aud,
+    /// `jti`: the token's id.
+    Jti,
+    /// `iat`, unix seconds.
+    Iat,
+    /// `exp`, unix seconds.
+    Exp,
+}
+
+impl ClaimField {
+    /// The claim named `name`.
+    pub fn parse(name: &str) -> Option<ClaimField> {
+        match name {
+            "iss" => Some(ClaimField::Iss),
+            "aud" => Some(ClaimField::Aud),
+            "jti" => Some(ClaimField::Jti),
+            "iat" => Some(ClaimField::Iat),
+            "exp" => Some(ClaimField::Exp),
+            _ => None,
+        }
+    }
+
+    fn value(self, claims: &auth_token::Claims) -> String {
+        match self {
+            ClaimField::Iss => claims.iss.clone(),
+            ClaimField::Aud => claims.aud.clone(),
+            ClaimField::Jti => claims.jti.clone(),
+            ClaimField::Iat => claims.iat.to_string(),
+            ClaimField::Exp => claims.exp.to_string(),
+        }
+    }
 }
 
 impl Default for HeaderNames {
@@ -37,6 +79,7 @@ impl Default for HeaderNames {
         HeaderNames {
             names: IDENTITY_HEADERS.clone(),
             assertion: None,
+            claims: Vec::new(),
         }
     }
 }
@@ -107,7 +150,34 @@ impl HeaderNames {
         Ok(HeaderNames {
             names,
             assertion: None,
+            claims: Vec::new(),
         })
+    }
+
+    /// The same names, plus claims forwarded in headers of their own: `claim:Header-Name` pairs,
+    /// comma-separated (`jti:X-Token-Id,exp:X-Token-Expires`). Claims: `iss`, `aud`, `jti`,
+    /// `iat`, `exp`; header names by the same rules as the identity's, all different.
+    pub fn with_claims(self, raw: &str) -> Result<HeaderNames, String> {
+        let mut out = self;
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (claim, header) = pair
+                .split_once(':')
+                .ok_or_else(|| format!("{pair:?} is not claim:Header-Name"))?;
+            let field = ClaimField::parse(claim.trim()).ok_or_else(|| {
+                format!("{claim:?}: forwardable claims are iss, aud, jti, iat and exp")
+            })?;
+            let name = parse_name(header)?;
+            if out.stripped().any(|h| *h == name) {
+                return Err(format!("{header:?} is already an identity header"));
+            }
+            out.claims.push((field, name));
+        }
+        Ok(out)
+    }
+
+    /// The claims forwarded in headers of their own, in order.
+    pub fn claim_fields(&self) -> impl Iterator<Item = ClaimField> + '_ {
+        self.claims.iter().map(|(field, _)| *field)
     }
 
     /// The same names, plus the header of the signed identity assertion (the same rules; not
@@ -133,12 +203,13 @@ impl HeaderNames {
         self.assertion.as_ref()
     }
 
-    /// The names stripped: the configured ones, the assertion's, then the defaults not among
-    /// them.
+    /// The names stripped: the configured ones, the assertion's, the claims', then the defaults
+    /// not among them.
     pub fn stripped(&self) -> impl Iterator<Item = &HeaderName> {
         self.names
             .iter()
             .chain(self.assertion.iter())
+            .chain(self.claims.iter().map(|(_, name)| name))
             .chain(IDENTITY_HEADERS.iter().filter(|d| !self.names.contains(d)))
     }
 
@@ -244,6 +315,12 @@ pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
         if let (Some(name), Some(value)) = (&names.assertion, identity.assertion()) {
             headers.set(name, value)?;
         }
+        // Values that cannot be header values were dropped when the identity was made.
+        for ((_, name), value) in names.claims.iter().zip(identity.claim_values.iter()) {
+            if let Some(value) = value {
+                headers.set(name, value.clone())?;
+            }
+        }
     }
     Ok(spoofed)
 }
@@ -265,6 +342,9 @@ pub struct Identity {
     /// The signed identity assertion and its expiry, when the edge signs them
     /// ([`crate::assertion`]); shared by every request of this token while it is fresh.
     assertion: Mutex<Option<(i64, HeaderValue)>>,
+    /// The values of the claims forwarded in headers of their own ([`HeaderNames::with_claims`]),
+    /// in the same order; None for a value that is not a valid header value.
+    claim_values: Box<[Option<HeaderValue>]>,
 }
 
 impl Identity {
@@ -296,6 +376,7 @@ impl Identity {
             valid_until: auth_token::accepted_until(claims.exp, leeway),
             key_epoch,
             assertion: Mutex::new(None),
+            claim_values: Box::default(),
         };
         // Checked once here, so `headers` never meets an invalid value.
         if identity
@@ -382,6 +463,19 @@ impl Identity {
             .map(|v| HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY))
     }
 
+    /// The identity with the values of `fields` taken from its `claims`, for the claims forwarded
+    /// in headers of their own.
+    pub(crate) fn with_claim_values(
+        mut self,
+        claims: &auth_token::Claims,
+        fields: impl Iterator<Item = ClaimField>,
+    ) -> Identity {
+        self.claim_values = fields
+            .map(|field| HeaderValue::from_str(&field.value(claims)).ok())
+            .collect();
+        self
+    }
+
     /// The current signed assertion, if one was made ([`crate::assertion::AssertionSigner`]).
     pub fn assertion(&self) -> Option<HeaderValue> {
         let slot = self
@@ -412,7 +506,13 @@ impl Identity {
     /// Bytes held for this identity, for the cache's memory bound: the struct, the shared
     /// buffer, and the allocator's and reference count's overhead on both.
     pub(crate) fn approximate_size(&self) -> usize {
-        std::mem::size_of::<Identity>() + self.values.len() + 64
+        let claims: usize = self
+            .claim_values
+            .iter()
+            .flatten()
+            .map(|v| v.len() + std::mem::size_of::<HeaderValue>())
+            .sum();
+        std::mem::size_of::<Identity>() + self.values.len() + claims + 64
     }
 }
 
@@ -568,6 +668,39 @@ mod tests {
         assert_eq!(h["x-identity-assertion"], "signed");
         assert_eq!(strip_then_set(&mut h, None, &names), Ok(true));
         assert!(h.is_empty());
+    }
+
+    #[test]
+    fn claims_in_headers_of_their_own() {
+        let names = HeaderNames::default()
+            .with_claims(" jti:X-Token-Id , exp:X-Token-Expires,iss:X-Token-Issuer")
+            .unwrap();
+        let mut c = claims("user-1", "s9");
+        c.jti = "token-7".into();
+        c.iss = "bad\nissuer".into();
+        let id = Identity::from_claims(&c, 30, 0)
+            .unwrap()
+            .with_claim_values(&c, names.claim_fields());
+        let mut h = HeaderMap::new();
+        h.insert("x-token-id", HeaderValue::from_static("forged"));
+        h.insert("x_token_expires", HeaderValue::from_static("forged"));
+        h.insert("x-token-issuer", HeaderValue::from_static("forged"));
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert_eq!(h["x-token-id"], "token-7");
+        assert_eq!(h["x-token-expires"], "1000");
+        // Not a header value: not forwarded, and the client's is gone.
+        assert!(!h.contains_key("x-token-issuer") && !h.contains_key("x_token_expires"));
+        assert_eq!(strip_then_set(&mut h, None, &names), Ok(true));
+        assert!(h.is_empty());
+        for bad in [
+            "sub:X-Sub",
+            "jti",
+            "jti:X-User-Id",
+            "jti:Cookie",
+            "jti:A,exp:a",
+        ] {
+            assert!(HeaderNames::default().with_claims(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -285,7 +285,9 @@ impl Verifier {
             Err(r) => return (Err(r), false),
         };
         let identity = match Identity::from_claims(&claims, self.validation.leeway_secs, epoch) {
-            Ok(identity) => Arc::new(identity),
+            Ok(identity) => {
+                Arc::new(identity.with_claim_values(&claims, self.header_names.claim_fields()))
+            }
             Err(e) => return (Err(Rejection::Invalid(e)), false),
         };
         self.cache.insert(key, identity.clone());

@@ -216,7 +216,7 @@ fn header_names(v: &Vars<'_>) -> Result<HeaderNames, ConfigError> {
         ("AUTH_EDGE_ROLE_HEADER", auth_token::HEADER_USER_ROLE),
     ];
     let [user, session, role] = vars.map(|(var, default)| v.or(var, default));
-    HeaderNames::new(user, session, role).map_err(|m| {
+    let names = HeaderNames::new(user, session, role).map_err(|m| {
         // Name the variable that was set (the first, when the names clash).
         let var = vars
             .iter()
@@ -224,7 +224,10 @@ fn header_names(v: &Vars<'_>) -> Result<HeaderNames, ConfigError> {
             .find(|var| v.get(var).is_some())
             .unwrap_or("AUTH_EDGE_USER_ID_HEADER");
         err(var, m)
-    })
+    })?;
+    names
+        .with_claims(v.or("AUTH_EDGE_CLAIM_HEADERS", ""))
+        .map_err(|m| err("AUTH_EDGE_CLAIM_HEADERS", m))
 }
 
 fn cookie_name(raw: &str) -> Result<String, ConfigError> {

@@ -507,11 +507,12 @@ async fn forwarded_headers_from_an_untrusted_peer_give_the_bare_login_url() {
 }
 
 #[tokio::test]
-async fn configured_identity_header_names_are_answered() {
+async fn configured_identity_header_names_and_claim_headers_are_answered() {
     let fake = FakeAccounts::start(&[key_a()]).await;
     let mut config = edge_config(&fake);
     config.verifier.header_names =
         auth_edge::identity::HeaderNames::new("X-Auth-User", "X-Auth-Session", "X-Auth-Role")
+            .and_then(|names| names.with_claims("jti:X-Token-Id,exp:X-Token-Expires"))
             .unwrap();
     let edge = spawn_edge(config).await;
     let c = claims();
@@ -525,6 +526,8 @@ async fn configured_identity_header_names_are_answered() {
     assert_eq!(r.headers()["x-auth-user"], c.sub.as_str());
     assert_eq!(r.headers()["x-auth-session"], c.sid.as_str());
     assert_eq!(r.headers()["x-auth-role"], "2");
+    assert_eq!(r.headers()["x-token-id"], c.jti.as_str());
+    assert_eq!(r.headers()["x-token-expires"], c.exp.to_string().as_str());
     assert!(r.headers().get("x-user-id").is_none());
 }
 
