@@ -478,7 +478,7 @@ mod tests {
             "x-signed-identity"
         );
         let debug = format!("{c:?}");
-        assert!(!debug.contains("PRIVATE"), "{debug}");
+        assert!(!debug.contains("-----"), "no PEM armour: {debug}");
 
         let var = "AUTH_EDGE_ASSERTION_KEY_FILE";
         fails_on(
