@@ -16,6 +16,10 @@ What is checked:
 - the Ingresses publish only routes accounts serves, never the revocation feed, /metrics or the
   API docs, and every route to an application behind the edge drops client-sent identity headers,
   underscore spellings included;
+- the Gateway API (Envoy Gateway) and Istio examples fit the structural schemas of their CRDs
+  (crd_schemas.py, the validator has none), send every protected route to the edge's ext_authz
+  gRPC port with fail-closed settings, drop underscore header names, and let the gateway reach
+  the edge (ReferenceGrant, NetworkPolicy);
 - the production overlay migrates by a Job only, rotates keys with a least-privilege Role, and
   every workload has requests, a PodDisruptionBudget and spread constraints; the embedded overlay
   runs one replica with the Recreate strategy;
@@ -30,6 +34,8 @@ from pathlib import Path
 
 import promql_parser
 import yaml
+
+import crd_schemas
 
 ROOT = Path(sys.argv[1])
 RENDERED = Path(sys.argv[2])
@@ -385,6 +391,82 @@ def check_workloads(name, docs):
               f"{name}: no default-deny NetworkPolicy in namespace {ns}")
 
 
+def edge_grpc_port():
+    """The port of the auth-edge Service named grpc (deploy/kustomize/base)."""
+    docs = yaml.safe_load_all((ROOT / "deploy/kustomize/base/edge-forward-auth.yaml").read_text())
+    service = next(d for d in docs if d and d["kind"] == "Service" and d["metadata"]["name"] == "auth-edge")
+    return next(p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc")
+
+
+def admits(docs, namespace, port):
+    """A NetworkPolicy in namespace auth lets pods of `namespace` reach the edge on `port`."""
+    return any(
+        d["kind"] == "NetworkPolicy" and d["metadata"].get("namespace") == "auth"
+        and d["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name") == "auth-edge"
+        and any(any(f.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                    == namespace for f in rule.get("from", []))
+                and any(p.get("port") == port for p in rule.get("ports", []))
+                for rule in d["spec"].get("ingress", []))
+        for d in docs)
+
+
+def check_crds(name, docs):
+    """Every CRD object fits its structural schema; the ext_authz examples are wired safely."""
+    for d in docs:
+        found = crd_schemas.crd_problems(d)
+        if found is not None:
+            check(not found, f"{name}: {d['kind']} {d['metadata'].get('name')}: {found}")
+    grpc_port = edge_grpc_port()
+    edge_host = "auth-edge.auth.svc.cluster.local"
+    by_kind = lambda kind: [d for d in docs if d["kind"] == kind]  # noqa: E731
+    for policy in by_kind("SecurityPolicy"):
+        ns = policy["metadata"]["namespace"]
+        where = f"{name}: SecurityPolicy {ns}/{policy['metadata']['name']}"
+        ext = policy["spec"].get("extAuth", {})
+        refs = ext.get("grpc", {}).get("backendRefs", [])
+        check(refs == [{"name": "auth-edge", "namespace": "auth", "port": grpc_port}],
+              f"{where}: extAuth must be gRPC to auth/auth-edge:{grpc_port}: {refs}")
+        check(ext.get("failOpen") is False, f"{where}: failOpen must be false")
+        check("headersToExtAuth" not in ext,
+              f"{where}: headersToExtAuth set: the edge would not see underscore spellings to remove")
+        check(any(g["metadata"]["namespace"] == "auth"
+                  and {"group": "gateway.envoyproxy.io", "kind": "SecurityPolicy", "namespace": ns}
+                  in g["spec"]["from"]
+                  and any(t.get("kind") == "Service" and t.get("name", "auth-edge") == "auth-edge"
+                          for t in g["spec"]["to"])
+                  for g in by_kind("ReferenceGrant")), f"{where}: no ReferenceGrant in auth")
+        for target in policy["spec"]["targetRefs"]:
+            route = next((r for r in by_kind(target["kind"]) if r["metadata"]["name"] == target["name"]
+                          and r["metadata"]["namespace"] == ns), None)
+            check(route, f"{where}: target {target} not in the output")
+            for parent in (route or {}).get("spec", {}).get("parentRefs", []):
+                check(any(c["metadata"]["namespace"] == ns
+                          and c["spec"].get("headers", {}).get("withUnderscoresAction") in ("DropHeader", "RejectRequest")
+                          and any(t["kind"] == "Gateway" and t["name"] == parent["name"] for t in c["spec"]["targetRefs"])
+                          for c in by_kind("ClientTrafficPolicy")),
+                      f"{where}: Gateway {parent['name']} lets header names with underscores through")
+        check(admits(docs, "envoy-gateway-system", grpc_port),
+              f"{name}: no NetworkPolicy admits envoy-gateway-system to the edge's gRPC port")
+    for policy in by_kind("AuthorizationPolicy"):
+        ns = policy["metadata"]["namespace"]
+        where = f"{name}: AuthorizationPolicy {ns}/{policy['metadata']['name']}"
+        spec = policy["spec"]
+        check(spec.get("action") == "CUSTOM" and spec.get("rules"), f"{where}: action CUSTOM with rules")
+        meshes = [yaml.safe_load(c["data"]["mesh"]) for c in by_kind("ConfigMap")
+                  if c["metadata"]["name"] == "istio" and "mesh" in c.get("data", {})]
+        providers = {p["name"]: p for m in meshes for p in m.get("extensionProviders", [])}
+        provider = providers.get(spec.get("provider", {}).get("name"))
+        check(provider, f"{where}: provider {spec.get('provider')} is not an extension provider of the mesh config")
+        if provider:
+            check(not crd_schemas.problems(provider, crd_schemas.MESH_EXTENSION_PROVIDER),
+                  f"{where}: {crd_schemas.problems(provider, crd_schemas.MESH_EXTENSION_PROVIDER)}")
+            grpc = provider.get("envoyExtAuthzGrpc", {})
+            check(grpc.get("service") == edge_host and grpc.get("port") == grpc_port
+                  and grpc.get("failOpen") is False,
+                  f"{where}: provider must be envoyExtAuthzGrpc to {edge_host}:{grpc_port}, failOpen false")
+        check(admits(docs, ns, grpc_port), f"{name}: no NetworkPolicy admits {ns} to the edge's gRPC port")
+
+
 def check_production(docs, ran):
     env = accounts_env(docs)
     check(env.get("MIGRATE_ON_START") == "false", "production: replicas must not migrate at start")
@@ -501,7 +583,10 @@ def main():
     feed_path = feed.group(1) if feed else "/api/v1/auth/revocations/stream"
     out = rendered()
     check({"overlays-embedded", "overlays-production"} <= set(out), f"rendered: {sorted(out)}")
+    crd_schemas.self_test()
+    check({"examples-envoy-gateway", "examples-istio"} <= set(out), f"rendered: {sorted(out)}")
     for name, docs in out.items():
+        check_crds(name, docs)
         ran = check_containers(docs, known)
         check_ingresses(name, docs, openapi_paths, feed_path)
         check_workloads(name, docs)

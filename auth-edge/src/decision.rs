@@ -1,5 +1,5 @@
 //! [`Decision`]: what the edge concluded about one request, made once by
-//! [`crate::verifier::Verifier::decide`] and rendered by each front end in its own protocol
+//! [`crate::verifier::Verifier::decide_request`] and rendered by each front end in its own protocol
 //! (forward-auth HTTP, ext_authz HTTP/gRPC, the pingora sidecar).
 //!
 //! Everything a front end needs is here: the identity to forward, or the status, challenge and
@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use http::header::{CACHE_CONTROL, WWW_AUTHENTICATE};
+use http::header::{CACHE_CONTROL, LOCATION, WWW_AUTHENTICATE};
 use http::{HeaderName, HeaderValue, StatusCode};
 
 use crate::identity::Identity;
@@ -28,10 +28,33 @@ pub enum Access {
 pub enum Decision {
     /// A valid token: forward with this identity.
     Allow(Arc<Identity>),
-    /// A public path without a (usable) token: forward with no identity at all.
+    /// A public path without a (usable) token, or a CORS preflight: forward with no identity
+    /// at all.
     Anonymous,
     /// Refuse, with this reason's status and challenge.
     Deny(Rejection),
+    /// A browser's page navigation that would get a 401: send it to the login page instead
+    /// ([`crate::browser`]).
+    Redirect(Redirect),
+}
+
+/// A denial rendered for a browser: `302` to the login page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The login URL, with the return URL when it was known and allowed.
+    pub location: HeaderValue,
+    /// Why the request was not authenticated (what an API client would have been told).
+    pub rejection: Rejection,
+}
+
+impl Redirect {
+    /// `302 Found`: browsers follow it with a `GET`, which is all a navigation needs.
+    pub const STATUS: StatusCode = StatusCode::FOUND;
+
+    /// The headers of the redirect: `Cache-Control: no-store` and `Location`.
+    pub fn response_headers(&self) -> impl Iterator<Item = (HeaderName, HeaderValue)> {
+        [(CACHE_CONTROL, NO_STORE), (LOCATION, self.location.clone())].into_iter()
+    }
 }
 
 impl Decision {
@@ -39,7 +62,7 @@ impl Decision {
     pub fn identity(&self) -> Option<&Identity> {
         match self {
             Decision::Allow(identity) => Some(identity),
-            Decision::Anonymous | Decision::Deny(_) => None,
+            Decision::Anonymous | Decision::Deny(_) | Decision::Redirect(_) => None,
         }
     }
 }

@@ -1,44 +1,253 @@
 //! [`Identity`], the verified caller, and the one rule for the identity headers
-//! (`X-User-Id`, `X-Session-Id`, `X-User-Role`): strip every client-sent one, then set ours.
+//! (`X-User-Id`, `X-Session-Id`, `X-User-Role`, or the names configured in [`HeaderNames`]):
+//! strip every client-sent one, then set ours.
 //!
 //! Every front end applies that rule through [`strip_then_set`], each to its own kind of header
 //! block (a hyper response, a pingora upstream request, an Envoy header mutation), so the list
 //! of headers and the order of the two steps live here only.
 
+use std::sync::{Mutex, PoisonError};
+
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-/// The identity headers the edge sets after a successful verification, and removes from
-/// anything a client sent.
+/// The default names of the identity headers the edge sets after a successful verification,
+/// and removes from anything a client sent ([`HeaderNames`] for configured ones).
 pub static IDENTITY_HEADERS: [HeaderName; 3] = [
     HeaderName::from_static(auth_token::HEADER_USER_ID),
     HeaderName::from_static(auth_token::HEADER_SESSION_ID),
     HeaderName::from_static(auth_token::HEADER_USER_ROLE),
 ];
 
-/// Whether `name` is one of the [`IDENTITY_HEADERS`] in any case and with `_` for any `-`.
-/// CGI, WSGI, PHP and many frameworks map `X_User_Id` and `X-User-Id` to the same variable
-/// (`HTTP_X_USER_ID`), so an underscore variant a client sends is as good as the real header to
-/// such an application: it is stripped like the real one.
-pub fn is_identity_header(name: &str) -> bool {
-    IDENTITY_HEADERS.iter().any(|h| {
-        let canonical = h.as_str().as_bytes();
-        name.len() == canonical.len()
-            && name.bytes().zip(canonical).all(|(a, &b)| {
-                let a = if a == b'_' {
-                    b'-'
-                } else {
-                    a.to_ascii_lowercase()
-                };
-                a == b
-            })
-    })
+/// The names the identity is sent under, in the order user id, session id, role
+/// (`AUTH_EDGE_USER_ID_HEADER`, `AUTH_EDGE_SESSION_ID_HEADER`, `AUTH_EDGE_ROLE_HEADER`; by default
+/// [`IDENTITY_HEADERS`]). The identity rule strips every one of them, in any case and with `_`
+/// for any `-`, and sets them only from a verified token. The default names are stripped too when
+/// others are configured: an application that still reads `X-User-Id` must never get a
+/// client-sent one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeaderNames {
+    names: [HeaderName; 3],
+    /// The signed identity assertion's header, when the edge signs one ([`crate::assertion`]).
+    assertion: Option<HeaderName>,
+    /// More claims sent as headers (`AUTH_EDGE_CLAIM_HEADERS`).
+    claims: Vec<(ClaimField, HeaderName)>,
 }
 
-/// Whether a request carries client-sent identity headers: a spoofing attempt or a
-/// misconfigured proxy, worth a debug line.
+/// A token claim that can be forwarded in a header of its own (`sub`, `sid` and `role` have
+/// theirs already).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClaimField {
+    /// `iss`.
+    Iss,
+    /// `aud`.
+    Aud,
+    /// `jti`: the token's id.
+    Jti,
+    /// `iat`, unix seconds.
+    Iat,
+    /// `exp`, unix seconds.
+    Exp,
+}
+
+impl ClaimField {
+    /// The claim named `name`.
+    pub fn parse(name: &str) -> Option<ClaimField> {
+        match name {
+            "iss" => Some(ClaimField::Iss),
+            "aud" => Some(ClaimField::Aud),
+            "jti" => Some(ClaimField::Jti),
+            "iat" => Some(ClaimField::Iat),
+            "exp" => Some(ClaimField::Exp),
+            _ => None,
+        }
+    }
+
+    fn value(self, claims: &auth_token::Claims) -> String {
+        match self {
+            ClaimField::Iss => claims.iss.clone(),
+            ClaimField::Aud => claims.aud.clone(),
+            ClaimField::Jti => claims.jti.clone(),
+            ClaimField::Iat => claims.iat.to_string(),
+            ClaimField::Exp => claims.exp.to_string(),
+        }
+    }
+}
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        HeaderNames {
+            names: IDENTITY_HEADERS.clone(),
+            assertion: None,
+            claims: Vec::new(),
+        }
+    }
+}
+
+/// Headers a proxy, a browser or the edge itself gives a meaning to: never an identity header.
+const RESERVED: &[&str] = &[
+    "authorization",
+    "cookie",
+    "set-cookie",
+    "host",
+    "origin",
+    "referer",
+    "accept",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "upgrade",
+    "te",
+    "trailer",
+    "expect",
+    "forwarded",
+    "x-real-ip",
+    "www-authenticate",
+    "location",
+    "cache-control",
+];
+const RESERVED_PREFIXES: &[&str] = &[
+    "x-forwarded-",
+    "x-original-",
+    "x-envoy-",
+    "x-auth-edge-",
+    "sec-",
+    "proxy-",
+    "access-control-",
+];
+
+/// One configured header name: a valid name without `_` (nginx drops those) that proxies and
+/// browsers give no meaning to (`Authorization`, `Cookie`, `Host`, `X-Forwarded-*`, `Sec-*`, ...).
+fn parse_name(raw: &str) -> Result<HeaderName, String> {
+    let lower = raw.trim().to_ascii_lowercase();
+    let name = HeaderName::from_bytes(lower.as_bytes())
+        .map_err(|_| format!("{raw:?} is not a header name"))?;
+    if lower.contains('_') {
+        return Err(format!("{raw:?}: use - not _ (nginx drops names with _)"));
+    }
+    if RESERVED.contains(&lower.as_str()) || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
+        return Err(format!(
+            "{raw:?} already means something to proxies or browsers"
+        ));
+    }
+    Ok(name)
+}
+
+impl HeaderNames {
+    /// The names for user id, session id and role ([`parse_name`]'s rules; all different).
+    pub fn new(user_id: &str, session_id: &str, role: &str) -> Result<HeaderNames, String> {
+        let names = [
+            parse_name(user_id)?,
+            parse_name(session_id)?,
+            parse_name(role)?,
+        ];
+        if names[0] == names[1] || names[0] == names[2] || names[1] == names[2] {
+            return Err("the three identity header names must differ".into());
+        }
+        Ok(HeaderNames {
+            names,
+            assertion: None,
+            claims: Vec::new(),
+        })
+    }
+
+    /// The same names, plus claims forwarded in headers of their own: `claim:Header-Name` pairs,
+    /// comma-separated (`jti:X-Token-Id,exp:X-Token-Expires`). Claims: `iss`, `aud`, `jti`,
+    /// `iat`, `exp`; header names by the same rules as the identity's, all different.
+    pub fn with_claims(self, raw: &str) -> Result<HeaderNames, String> {
+        let mut out = self;
+        for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (claim, header) = pair
+                .split_once(':')
+                .ok_or_else(|| format!("{pair:?} is not claim:Header-Name"))?;
+            let field = ClaimField::parse(claim.trim()).ok_or_else(|| {
+                format!("{claim:?}: forwardable claims are iss, aud, jti, iat and exp")
+            })?;
+            let name = parse_name(header)?;
+            if out.stripped().any(|h| *h == name) {
+                return Err(format!("{header:?} is already an identity header"));
+            }
+            out.claims.push((field, name));
+        }
+        Ok(out)
+    }
+
+    /// The claims forwarded in headers of their own, in order.
+    pub fn claim_fields(&self) -> impl Iterator<Item = ClaimField> + '_ {
+        self.claims.iter().map(|(field, _)| *field)
+    }
+
+    /// The same names, plus the header of the signed identity assertion (the same rules; not
+    /// one of the identity headers, configured or default).
+    pub fn with_assertion(self, raw: &str) -> Result<HeaderNames, String> {
+        let name = parse_name(raw)?;
+        if self.stripped().any(|h| *h == name) {
+            return Err(format!("{raw:?} is already an identity header"));
+        }
+        Ok(HeaderNames {
+            assertion: Some(name),
+            ..self
+        })
+    }
+
+    /// User id, session id and role header names.
+    pub fn names(&self) -> &[HeaderName; 3] {
+        &self.names
+    }
+
+    /// The assertion's header, when the edge signs one.
+    pub fn assertion(&self) -> Option<&HeaderName> {
+        self.assertion.as_ref()
+    }
+
+    /// The names stripped: the configured ones, the assertion's, the claims', then the defaults
+    /// not among them.
+    pub fn stripped(&self) -> impl Iterator<Item = &HeaderName> {
+        self.names
+            .iter()
+            .chain(self.assertion.iter())
+            .chain(self.claims.iter().map(|(_, name)| name))
+            .chain(IDENTITY_HEADERS.iter().filter(|d| !self.names.contains(d)))
+    }
+
+    /// Whether `name` is one of them (or a default name) in any case and with `_` for any `-`.
+    /// CGI, WSGI, PHP and
+    /// many frameworks map `X_User_Id` and `X-User-Id` to the same variable (`HTTP_X_USER_ID`),
+    /// so an underscore variant a client sends is as good as the real header to such an
+    /// application: it is stripped like the real one.
+    pub fn matches(&self, name: &str) -> bool {
+        self.stripped().any(|h| {
+            let canonical = h.as_str().as_bytes();
+            name.len() == canonical.len()
+                && name.bytes().zip(canonical).all(|(a, &b)| {
+                    let a = if a == b'_' {
+                        b'-'
+                    } else {
+                        a.to_ascii_lowercase()
+                    };
+                    a == b
+                })
+        })
+    }
+
+    /// Whether a request carries client-sent identity headers (the exact names): a spoofing
+    /// attempt or a misconfigured proxy, worth a debug line.
+    pub fn carried_by(&self, headers: &HeaderMap) -> bool {
+        self.stripped().any(|h| headers.contains_key(h))
+    }
+}
+
+/// [`HeaderNames::matches`] for the default names.
+pub fn is_identity_header(name: &str) -> bool {
+    HeaderNames::default().matches(name)
+}
+
+/// [`HeaderNames::carried_by`] for the default names.
 pub fn carries_identity_headers(headers: &HeaderMap) -> bool {
-    IDENTITY_HEADERS.iter().any(|h| headers.contains_key(h))
+    HeaderNames::default().carried_by(headers)
 }
 
 /// A header block the identity rule can be applied to.
@@ -47,7 +256,7 @@ pub trait IdentityHeaders {
     type Error;
 
     /// Removes every value of `name`; returns whether there was one.
-    fn remove(&mut self, name: &'static HeaderName) -> bool;
+    fn remove(&mut self, name: &HeaderName) -> bool;
 
     /// The names of the headers the block carries (as sent: any case, underscores kept).
     fn names(&self) -> Vec<String>;
@@ -56,13 +265,13 @@ pub trait IdentityHeaders {
     fn remove_named(&mut self, name: &str) -> bool;
 
     /// Sets `name` to `value` (after [`IdentityHeaders::remove`] for the same name).
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), Self::Error>;
 }
 
 impl IdentityHeaders for HeaderMap {
     type Error = std::convert::Infallible;
 
-    fn remove(&mut self, name: &'static HeaderName) -> bool {
+    fn remove(&mut self, name: &HeaderName) -> bool {
         HeaderMap::remove(self, name).is_some()
     }
 
@@ -74,32 +283,43 @@ impl IdentityHeaders for HeaderMap {
         HeaderMap::remove(self, name).is_some()
     }
 
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
-        self.insert(name, value);
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
+        self.insert(name.clone(), value);
         Ok(())
     }
 }
 
-/// The one rule: removes every identity header, then sets those of `identity` (none for an
-/// anonymous request). Only values the edge set may reach an application that trusts these
-/// headers. Returns whether a client-sent one was removed.
+/// The one rule: removes every identity header (each of `names`, and their underscore
+/// spellings), then sets those of `identity` (none for an anonymous request). Only values the
+/// edge set may reach an application that trusts these headers. Returns whether a client-sent
+/// one was removed.
 pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
     headers: &mut H,
     identity: Option<&Identity>,
+    names: &HeaderNames,
 ) -> Result<bool, H::Error> {
     let mut spoofed = false;
     // Variants first (`X_User_Id`, `x-session_id`, ...): only the block knows which it carries.
     for name in headers.names() {
-        if is_identity_header(&name) && !IDENTITY_HEADERS.iter().any(|h| h.as_str() == name) {
+        if names.matches(&name) && !names.stripped().any(|h| h.as_str() == name) {
             spoofed |= headers.remove_named(&name);
         }
     }
-    for name in &IDENTITY_HEADERS {
+    for name in names.stripped() {
         spoofed |= headers.remove(name);
     }
     if let Some(identity) = identity {
-        for (name, value) in identity.headers() {
+        for (name, value) in names.names.iter().zip(identity.values()) {
             headers.set(name, value)?;
+        }
+        if let (Some(name), Some(value)) = (&names.assertion, identity.assertion()) {
+            headers.set(name, value)?;
+        }
+        // Values that cannot be header values were dropped when the identity was made.
+        for ((_, name), value) in names.claims.iter().zip(identity.claim_values.iter()) {
+            if let Some(value) = value {
+                headers.set(name, value.clone())?;
+            }
         }
     }
     Ok(spoofed)
@@ -119,6 +339,12 @@ pub struct Identity {
     exp: i64,
     valid_until: i64,
     key_epoch: u64,
+    /// The signed identity assertion and its expiry, when the edge signs them
+    /// ([`crate::assertion`]); shared by every request of this token while it is fresh.
+    assertion: Mutex<Option<(i64, HeaderValue)>>,
+    /// The values of the claims forwarded in headers of their own ([`HeaderNames::with_claims`]),
+    /// in the same order; None for a value that is not a valid header value.
+    claim_values: Box<[Option<HeaderValue>]>,
 }
 
 impl Identity {
@@ -149,6 +375,8 @@ impl Identity {
             exp: claims.exp,
             valid_until: auth_token::accepted_until(claims.exp, leeway),
             key_epoch,
+            assertion: Mutex::new(None),
+            claim_values: Box::default(),
         };
         // Checked once here, so `headers` never meets an invalid value.
         if identity
@@ -225,21 +453,66 @@ impl Identity {
         self.key_epoch
     }
 
-    /// `(x-user-id, ..), (x-session-id, ..), (x-user-role, ..)`. Front ends apply them with
+    /// The user id, session id and role header values. Front ends apply them with
     /// [`strip_then_set`], never one by one.
-    pub fn headers(&self) -> impl Iterator<Item = (&'static HeaderName, HeaderValue)> {
-        IDENTITY_HEADERS
-            .iter()
-            .zip(self.header_values())
+    pub fn values(&self) -> impl Iterator<Item = HeaderValue> {
+        self.header_values()
+            .into_iter()
             // Validated in `from_claims`; an empty value is unreachable and would only drop a
             // header.
-            .map(|(name, v)| (name, HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY)))
+            .map(|v| HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY))
+    }
+
+    /// The identity with the values of `fields` taken from its `claims`, for the claims forwarded
+    /// in headers of their own.
+    pub(crate) fn with_claim_values(
+        mut self,
+        claims: &auth_token::Claims,
+        fields: impl Iterator<Item = ClaimField>,
+    ) -> Identity {
+        self.claim_values = fields
+            .map(|field| HeaderValue::from_str(&field.value(claims)).ok())
+            .collect();
+        self
+    }
+
+    /// The current signed assertion, if one was made ([`crate::assertion::AssertionSigner`]).
+    pub fn assertion(&self) -> Option<HeaderValue> {
+        let slot = self
+            .assertion
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref().map(|(_, value)| value.clone())
+    }
+
+    /// Keeps the assertion if it has more than `min_left` seconds to live at `now`, else
+    /// replaces it with what `sign` makes (one signer at a time per identity).
+    pub(crate) fn refresh_assertion(
+        &self,
+        now: i64,
+        min_left: i64,
+        sign: impl FnOnce() -> Option<(i64, HeaderValue)>,
+    ) {
+        let mut slot = self
+            .assertion
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if slot.as_ref().is_some_and(|(exp, _)| exp - now > min_left) {
+            return;
+        }
+        *slot = sign();
     }
 
     /// Bytes held for this identity, for the cache's memory bound: the struct, the shared
     /// buffer, and the allocator's and reference count's overhead on both.
     pub(crate) fn approximate_size(&self) -> usize {
-        std::mem::size_of::<Identity>() + self.values.len() + 64
+        let claims: usize = self
+            .claim_values
+            .iter()
+            .flatten()
+            .map(|v| v.len() + std::mem::size_of::<HeaderValue>())
+            .sum();
+        std::mem::size_of::<Identity>() + self.values.len() + claims + 64
     }
 }
 
@@ -286,7 +559,10 @@ mod tests {
         h.insert("X_User_Role", HeaderValue::from_static("1"));
         h.insert("x-session_id", HeaderValue::from_static("s-evil"));
         h.insert("x_other", HeaderValue::from_static("kept"));
-        assert_eq!(strip_then_set(&mut h, Some(&id)), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, Some(&id), &HeaderNames::default()),
+            Ok(true)
+        );
         let mut names: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         names.sort_unstable();
         assert_eq!(
@@ -298,7 +574,10 @@ mod tests {
         // Anonymous (a public path): the variants go too.
         let mut h = HeaderMap::new();
         h.insert("x_user_id", HeaderValue::from_static("admin"));
-        assert_eq!(strip_then_set(&mut h, None), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, None, &HeaderNames::default()),
+            Ok(true)
+        );
         assert!(h.is_empty());
     }
 
@@ -310,22 +589,118 @@ mod tests {
         h.append("X-User-Id", HeaderValue::from_static("root"));
         h.insert("x-other", HeaderValue::from_static("kept"));
         assert!(carries_identity_headers(&h));
-        assert_eq!(strip_then_set(&mut h, Some(&id)), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, Some(&id), &HeaderNames::default()),
+            Ok(true)
+        );
         assert_eq!(h.get_all("x-user-id").iter().count(), 1);
         assert_eq!(h["x-user-id"], "user-1");
         assert_eq!(h["x-session-id"], "s9");
         assert_eq!(h["x-user-role"], "2");
         assert_eq!(h["x-other"], "kept");
         assert_eq!(
-            strip_then_set(&mut h, Some(&id)),
+            strip_then_set(&mut h, Some(&id), &HeaderNames::default()),
             Ok(true),
             "ours count too"
         );
 
         // Anonymous: strip only.
-        assert_eq!(strip_then_set(&mut h, None), Ok(true));
+        assert_eq!(
+            strip_then_set(&mut h, None, &HeaderNames::default()),
+            Ok(true)
+        );
         assert_eq!(h.len(), 1);
-        assert_eq!(strip_then_set(&mut h, None), Ok(false));
+        assert_eq!(
+            strip_then_set(&mut h, None, &HeaderNames::default()),
+            Ok(false)
+        );
+    }
+
+    #[test]
+    fn configured_names() {
+        let names = HeaderNames::new("X-Auth-User", "x-auth-session", "X-Auth-Role").unwrap();
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x_auth_user", HeaderValue::from_static("admin"));
+        h.insert("x-auth-role", HeaderValue::from_static("1"));
+        h.insert("x-user-id", HeaderValue::from_static("admin"));
+        h.insert("x_session_id", HeaderValue::from_static("s-evil"));
+        h.insert("x-other", HeaderValue::from_static("kept"));
+        assert!(names.carried_by(&h));
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert_eq!(h["x-auth-user"], "user-1");
+        assert_eq!(h["x-auth-session"], "s9");
+        assert_eq!(h["x-auth-role"], "2");
+        // The configured names' underscore spellings, and the default names, are stripped.
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(
+            left,
+            ["x-auth-role", "x-auth-session", "x-auth-user", "x-other"]
+        );
+        for bad in [
+            ("a b", "s", "r"),
+            ("x_user", "s", "r"),
+            ("authorization", "s", "r"),
+            ("X-Forwarded-User", "s", "r"),
+            ("sec-user", "s", "r"),
+            ("u", "U", "r"),
+        ] {
+            assert!(HeaderNames::new(bad.0, bad.1, bad.2).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_assertion_header_is_stripped_and_set_with_the_identity() {
+        let names = HeaderNames::default()
+            .with_assertion("X-Identity-Assertion")
+            .unwrap();
+        assert!(HeaderNames::default().with_assertion("x-user-id").is_err());
+        let id = Identity::from_claims(&claims("user-1", "s9"), 30, 0).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert("x-identity-assertion", HeaderValue::from_static("forged"));
+        h.insert("x_identity_assertion", HeaderValue::from_static("forged"));
+        // No assertion made yet (signing failed or not configured): none forwarded.
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert!(!h.contains_key("x-identity-assertion") && !h.contains_key("x_identity_assertion"));
+        id.refresh_assertion(0, 0, || Some((60, HeaderValue::from_static("signed"))));
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert_eq!(h["x-identity-assertion"], "signed");
+        assert_eq!(strip_then_set(&mut h, None, &names), Ok(true));
+        assert!(h.is_empty());
+    }
+
+    #[test]
+    fn claims_in_headers_of_their_own() {
+        let names = HeaderNames::default()
+            .with_claims(" jti:X-Token-Id , exp:X-Token-Expires,iss:X-Token-Issuer")
+            .unwrap();
+        let mut c = claims("user-1", "s9");
+        c.jti = "token-7".into();
+        c.iss = "bad\nissuer".into();
+        let id = Identity::from_claims(&c, 30, 0)
+            .unwrap()
+            .with_claim_values(&c, names.claim_fields());
+        let mut h = HeaderMap::new();
+        h.insert("x-token-id", HeaderValue::from_static("forged"));
+        h.insert("x_token_expires", HeaderValue::from_static("forged"));
+        h.insert("x-token-issuer", HeaderValue::from_static("forged"));
+        assert_eq!(strip_then_set(&mut h, Some(&id), &names), Ok(true));
+        assert_eq!(h["x-token-id"], "token-7");
+        assert_eq!(h["x-token-expires"], "1000");
+        // Not a header value: not forwarded, and the client's is gone.
+        assert!(!h.contains_key("x-token-issuer") && !h.contains_key("x_token_expires"));
+        assert_eq!(strip_then_set(&mut h, None, &names), Ok(true));
+        assert!(h.is_empty());
+        for bad in [
+            "sub:X-Sub",
+            "jti",
+            "jti:X-User-Id",
+            "jti:Cookie",
+            "jti:A,exp:a",
+        ] {
+            assert!(HeaderNames::default().with_claims(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

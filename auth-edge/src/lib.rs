@@ -6,8 +6,9 @@
 //! It depends only on `auth-token`, never on `auth-accounts`, and keeps working from its caches
 //! when accounts, Redis or the network are down.
 //!
-//! The reusable core is [`Verifier`]: [`Verifier::decide`] makes one [`Decision`] per request
-//! (allow with an [`Identity`], anonymous on a public path, or deny with a [`Rejection`]), and
+//! The reusable core is [`Verifier`]: [`Verifier::decide_request`] makes one [`Decision`] per request
+//! (allow with an [`Identity`], anonymous on a public path or a CORS preflight, deny with a
+//! [`Rejection`], or redirect a browser's navigation to the login page), and
 //! the front ends are thin layers that only render it in their protocol:
 //! - forward-auth HTTP server ([`Application`]): nginx `auth_request`, Traefik, Caddy, Envoy HTTP;
 //! - Envoy ext_authz gRPC ([`ext_authz`]), on its own listener in the same process;
@@ -20,11 +21,14 @@
 //! - [`verifier`]: [`Verifier`]: one request, one [`Decision`].
 //! - [`decision`]: [`Decision`], [`Access`] and [`Rejection`] (status, challenge, `no-store`).
 //! - [`identity`]: [`Identity`] and the one strip-then-set rule for the identity headers.
+//! - [`assertion`]: the optional signed identity assertion (a short-lived JWT the edge signs).
 //! - [`keys`]: the key set: JWKS URL or file, refresh by `max-age`, unknown-`kid` refetch.
 //! - [`cache`]: verified-token cache (quick_cache), bounded by entries and memory; expiry on read.
 //! - [`revocations`]: the revoked-session set and its sources (accounts stream, Redis).
 //! - [`request`]: token extraction (bearer, cookie).
 //! - [`csrf`]: the Origin / Fetch Metadata check for cookie-borne tokens.
+//! - [`browser`]: the login redirect for navigations (allow-listed return URLs from trusted
+//!   proxies only) and the CORS preflight bypass.
 //! - [`background`]: the work that keeps a verifier fresh (key refresh, revocation sources,
 //!   pruning), started next to it, never inside it.
 //! - [`server`]: hyper listeners: forward-auth and admin (health, readiness, metrics).
@@ -38,8 +42,10 @@
 //! - [`backoff`], [`clock`]: reconnect delays, unix time.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod assertion;
 pub mod background;
 pub mod backoff;
+pub mod browser;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -100,4 +106,19 @@ pub async fn check(config: &Config) -> Result<String, String> {
         "configuration OK: {mode}, listen {}, admin {}, {keys}, revocations: {revocations}",
         serve.listen, serve.admin_listen
     ))
+}
+
+/// Helpers shared by the unit tests of several modules.
+#[cfg(test)]
+pub(crate) mod testing {
+    use http::{HeaderMap, HeaderValue};
+
+    /// A header block from `(name, value)` pairs, repeated names appended.
+    pub(crate) fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
 }

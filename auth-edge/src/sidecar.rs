@@ -18,7 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use auth_token::{TraceParent, REQUEST_ID, TRACEPARENT};
 use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{http_proxy_service_with_name, ProxyHttp, Session};
@@ -27,12 +27,13 @@ use pingora::server::{RunArgs, Server};
 use pingora::{Error, ErrorSource, ErrorType};
 
 use crate::background;
+use crate::browser;
 use crate::config::Config;
-use crate::decision::{Access, Decision, Rejection};
+use crate::decision::{Access, Decision, Redirect};
 use crate::identity::{self, IdentityHeaders};
 use crate::public_paths::PublicPaths;
 use crate::server::{self, Protocol};
-use crate::verifier::Verifier;
+use crate::verifier::{RequestView, Verifier};
 
 /// Connecting to an application in the same pod takes microseconds; seconds mean it is down.
 const UPSTREAM_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -86,7 +87,7 @@ struct Upstream<'a>(&'a mut RequestHeader);
 impl IdentityHeaders for Upstream<'_> {
     type Error = Box<Error>;
 
-    fn remove(&mut self, name: &'static HeaderName) -> bool {
+    fn remove(&mut self, name: &HeaderName) -> bool {
         self.0.remove_header(name).is_some()
     }
 
@@ -102,7 +103,7 @@ impl IdentityHeaders for Upstream<'_> {
         self.0.remove_header(name).is_some()
     }
 
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> pingora::Result<()> {
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> pingora::Result<()> {
         self.0.insert_header(name.clone(), value)
     }
 }
@@ -152,16 +153,17 @@ fn correlate(headers: &HeaderMap) -> (TraceParent, String) {
 }
 
 /// The same answer as the forward-auth endpoint: 401 with the RFC 6750 challenge (503 while no
-/// keys are loaded), empty body, `no-store`. Written by hand rather than with
+/// keys are loaded), or a login redirect's 302 and `Location`; empty body, `no-store`. Written by hand rather than with
 /// `respond_error`, which forces `Connection: close`: a client refreshing its token right after
 /// a 401 should not pay for a new connection.
 async fn write_rejection(
     session: &mut Session,
-    rejection: &Rejection,
+    status: StatusCode,
+    headers: impl Iterator<Item = (HeaderName, HeaderValue)>,
     request_id: &str,
 ) -> pingora::Result<()> {
-    let mut response = ResponseHeader::build(rejection.status(), Some(5))?;
-    for (name, value) in rejection.response_headers() {
+    let mut response = ResponseHeader::build(status, Some(5))?;
+    for (name, value) in headers {
         response.insert_header(name, value)?;
     }
     response.insert_header(REQUEST_ID, request_id)?;
@@ -200,17 +202,45 @@ impl ProxyHttp for SidecarProxy {
         } else {
             Access::Required
         };
-        match self
-            .verifier
-            .decide(
-                &session.req_header().headers,
-                &session.req_header().method,
-                access,
-            )
-            .await
-        {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(SocketAddr::ip);
+        let trusted = self.verifier.browser().reads_return_url(peer);
+        let request = session.req_header();
+        let target = request
+            .uri
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let view = RequestView {
+            headers: &request.headers,
+            method: &request.method,
+            original_url: self
+                .verifier
+                .browser()
+                .login
+                .as_ref()
+                .and_then(|_| browser::own_url(&request.headers, target, trusted)),
+        };
+        match self.verifier.decide_request(&view, access).await {
             Decision::Deny(rejection) => {
-                write_rejection(session, &rejection, &request_id).await?;
+                write_rejection(
+                    session,
+                    rejection.status(),
+                    rejection.response_headers(),
+                    &request_id,
+                )
+                .await?;
+                Ok(true)
+            }
+            Decision::Redirect(redirect) => {
+                write_rejection(
+                    session,
+                    Redirect::STATUS,
+                    redirect.response_headers(),
+                    &request_id,
+                )
+                .await?;
                 Ok(true)
             }
             forwarded => {
@@ -241,7 +271,11 @@ impl ProxyHttp for SidecarProxy {
         // On every forwarded request (public ones too): the application trusts these headers,
         // so only values we set may reach it.
         let identity = ctx.decision.as_ref().and_then(Decision::identity);
-        if identity::strip_then_set(&mut Upstream(upstream_request), identity)? {
+        if identity::strip_then_set(
+            &mut Upstream(upstream_request),
+            identity,
+            self.verifier.header_names(),
+        )? {
             tracing::debug!("stripped client-sent identity headers");
         }
         // The upstream continues the client's trace from this hop, and logs the same request id.
@@ -417,14 +451,15 @@ mod tests {
         request.insert_header("x-user-role", "9").unwrap();
         request.insert_header("x-other", "kept").unwrap();
         let id = crate::identity::Identity::for_tests("u1");
-        assert!(identity::strip_then_set(&mut Upstream(&mut request), Some(&id)).unwrap());
+        let names = crate::identity::HeaderNames::default();
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), Some(&id), &names).unwrap());
         let h = &request.headers;
         assert_eq!(h.get_all("x-user-id").iter().count(), 1);
         assert_eq!(h["x-user-id"], "u1");
         assert_eq!(h["x-user-role"], "1");
         assert_eq!(h["x-other"], "kept");
         // Anonymous (a public path): stripped, nothing set.
-        assert!(identity::strip_then_set(&mut Upstream(&mut request), None).unwrap());
+        assert!(identity::strip_then_set(&mut Upstream(&mut request), None, &names).unwrap());
         assert!(!identity::carries_identity_headers(&request.headers));
     }
 

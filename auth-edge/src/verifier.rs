@@ -9,14 +9,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use auth_token::{Claims, Validation};
-use http::{HeaderMap, Method};
+use http::{HeaderMap, Method, StatusCode};
 
+use crate::assertion::AssertionSigner;
+use crate::browser::{self, BrowserPolicy, OriginalUrl};
 use crate::cache::{self, TokenCache};
 use crate::clock;
 use crate::config::VerifierSettings;
 use crate::csrf::CsrfPolicy;
-use crate::decision::{Access, Decision, Rejection};
-use crate::identity::Identity;
+use crate::decision::{Access, Decision, Redirect, Rejection};
+use crate::identity::{HeaderNames, Identity};
 use crate::keys::KeyStore;
 use crate::metrics::{Metrics, Outcome, Snapshot};
 use crate::request;
@@ -30,6 +32,9 @@ use crate::revocations::{FailMode, RevocationSet, StalenessPolicy};
 pub struct Verifier {
     cookie_name: String,
     csrf: CsrfPolicy,
+    browser: BrowserPolicy,
+    header_names: HeaderNames,
+    assertion: Option<Arc<AssertionSigner>>,
     staleness: StalenessPolicy,
     started_ms: i64,
     validation: Validation,
@@ -57,6 +62,9 @@ impl Verifier {
             revocations: Arc::new(RevocationSet::new(settings.leeway_secs)),
             cookie_name: settings.cookie_name,
             csrf: settings.csrf,
+            browser: settings.browser,
+            header_names: settings.header_names,
+            assertion: settings.assertion,
             staleness: settings.staleness,
             started_ms: clock::unix_now_ms(),
             validation,
@@ -131,8 +139,55 @@ impl Verifier {
         })
     }
 
-    /// The decision for a request, from its headers and its original method: the one policy
-    /// every front end renders.
+    /// The names the identity is sent under (and stripped from client requests).
+    pub fn header_names(&self) -> &HeaderNames {
+        &self.header_names
+    }
+
+    /// The signer of identity assertions, when configured (its JWKS is served on the admin port).
+    pub fn assertion_signer(&self) -> Option<&AssertionSigner> {
+        self.assertion.as_deref()
+    }
+
+    /// What browsers get (login redirect, CORS preflight) and whose forwarded headers count.
+    pub fn browser(&self) -> &BrowserPolicy {
+        &self.browser
+    }
+
+    /// The decision for a request as a front end sees it: [`Verifier::decide`], plus what
+    /// browsers get ([`crate::browser`]): a CORS preflight passes anonymously when
+    /// `AUTH_EDGE_CORS_PREFLIGHT=allow`, and a page navigation that would get a 401 is redirected
+    /// to the login page when `AUTH_EDGE_LOGIN_URL` is set (503 and 403 stay as they are: the
+    /// login page cannot help with those).
+    pub async fn decide_request(&self, request: &RequestView<'_>, access: Access) -> Decision {
+        if self.browser.cors_preflight && browser::is_preflight(request.headers, request.method) {
+            tracing::debug!("CORS preflight forwarded without a token");
+            return Decision::Anonymous;
+        }
+        match self.decide(request.headers, request.method, access).await {
+            Decision::Deny(rejection) if rejection.status() == StatusCode::UNAUTHORIZED => {
+                match &self.browser.login {
+                    Some(login) if browser::is_navigation(request.headers, request.method) => {
+                        Decision::Redirect(Redirect {
+                            location: login.location(request.original_url),
+                            rejection,
+                        })
+                    }
+                    _ => Decision::Deny(rejection),
+                }
+            }
+            Decision::Allow(identity) => {
+                if let Some(signer) = &self.assertion {
+                    signer.refresh(&identity, clock::unix_now());
+                }
+                Decision::Allow(identity)
+            }
+            other => other,
+        }
+    }
+
+    /// The decision for a request, from its headers and its original method: the token policy
+    /// every front end renders (through [`Verifier::decide_request`]).
     ///
     /// With [`Access::Optional`] (a public path) no token means [`Decision::Anonymous`] without
     /// a verification, and a bad or expired token is simply no identity, never a denial (a page
@@ -230,7 +285,9 @@ impl Verifier {
             Err(r) => return (Err(r), false),
         };
         let identity = match Identity::from_claims(&claims, self.validation.leeway_secs, epoch) {
-            Ok(identity) => Arc::new(identity),
+            Ok(identity) => {
+                Arc::new(identity.with_claim_values(&claims, self.header_names.claim_fields()))
+            }
             Err(e) => return (Err(Rejection::Invalid(e)), false),
         };
         self.cache.insert(key, identity.clone());
@@ -266,6 +323,18 @@ impl Verifier {
             Ok(identity)
         }
     }
+}
+
+/// The request a front end asks about.
+#[derive(Clone, Copy, Debug)]
+pub struct RequestView<'a> {
+    /// Its headers (the credentials, and what the CSRF and browser checks read).
+    pub headers: &'a HeaderMap,
+    /// The original request's method.
+    pub method: &'a Method,
+    /// The page's URL, for the login redirect to return to: only from a trusted proxy (see
+    /// [`BrowserPolicy::reads_return_url`]), None otherwise.
+    pub original_url: Option<OriginalUrl<'a>>,
 }
 
 fn rejection(e: auth_token::Error) -> Rejection {
@@ -446,6 +515,92 @@ mod tests {
         assert!(matches!(
             v.decide(&expired, &Method::GET, Access::Optional).await,
             Decision::Anonymous
+        ));
+    }
+
+    #[tokio::test]
+    async fn browsers_are_redirected_and_preflights_pass() {
+        let key = SigningKey::generate(Algorithm::EdDSA).unwrap();
+        let mut s = settings(key.algorithm());
+        s.browser = crate::browser::BrowserPolicy {
+            login: Some(crate::browser::LoginRedirect {
+                url: "https://login.example/".into(),
+                return_param: "rd".into(),
+                allowed_hosts: crate::browser::HostAllowList::parse("app.example").unwrap(),
+            }),
+            cors_preflight: true,
+            ..Default::default()
+        };
+        let v = Verifier::new(s);
+        v.keys()
+            .install([key.verifying_key()].into_iter().collect());
+        use crate::testing::headers;
+        let navigation = headers(&[("sec-fetch-mode", "navigate")]);
+        let api = headers(&[("accept", "application/json")]);
+        let back = OriginalUrl {
+            scheme: "https",
+            authority: "app.example",
+            path_and_query: "/a?b=1",
+        };
+        let view = |h, m, original_url| RequestView {
+            headers: h,
+            method: m,
+            original_url,
+        };
+        let Decision::Redirect(r) = v
+            .decide_request(
+                &view(&navigation, &Method::GET, Some(back)),
+                Access::Required,
+            )
+            .await
+        else {
+            panic!("a navigation without a token is redirected")
+        };
+        assert_eq!(
+            r.location,
+            "https://login.example/?rd=https%3A%2F%2Fapp.example%2Fa%3Fb%3D1"
+        );
+        assert_eq!(r.rejection, Rejection::Missing);
+        assert!(matches!(
+            v.decide_request(&view(&api, &Method::GET, Some(back)), Access::Required)
+                .await,
+            Decision::Deny(Rejection::Missing)
+        ));
+        // No keys: 503 stays 503 for navigations too.
+        let unready = Verifier::new(settings(key.algorithm()));
+        let mut with_token = navigation.clone();
+        with_token.insert(
+            http::header::AUTHORIZATION,
+            format!("Bearer {}", sign(&claims("s", 600), &key).unwrap())
+                .parse()
+                .unwrap(),
+        );
+        assert!(matches!(
+            unready
+                .decide_request(&view(&with_token, &Method::GET, None), Access::Required)
+                .await,
+            Decision::Deny(Rejection::Unavailable)
+        ));
+        assert!(matches!(
+            v.decide_request(&view(&with_token, &Method::GET, None), Access::Required)
+                .await,
+            Decision::Allow(_)
+        ));
+        let preflight = headers(&[
+            ("origin", "https://app.example"),
+            ("access-control-request-method", "DELETE"),
+        ]);
+        assert!(matches!(
+            v.decide_request(&view(&preflight, &Method::OPTIONS, None), Access::Required)
+                .await,
+            Decision::Anonymous
+        ));
+        // Off by default.
+        assert!(matches!(
+            verifier(&key)
+                .decide_request(&view(&preflight, &Method::OPTIONS, None), Access::Required)
+                .await,
+            Decision::Deny(Rejection::Missing)
         ));
     }
 }

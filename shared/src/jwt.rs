@@ -1,4 +1,4 @@
-//! JWS compact serialization: `sign`, `verify`, `peek_kid`.
+//! JWS compact serialization: `sign`, `sign_typed`, `verify`, `peek_kid`.
 
 use serde::{Deserialize, Serialize};
 
@@ -67,10 +67,29 @@ pub fn sign_payload(payload: &serde_json::Value, key: &SigningKey) -> Result<Str
     sign_with_header(&payload, key)
 }
 
+/// Signs a JSON object under `{"alg","typ":typ,"kid"}`: for JWTs that are not access tokens
+/// (the edge's identity assertions). A `typ` other than `at+jwt` keeps [`verify`] from ever
+/// accepting one as an access token, whichever keys it trusts.
+pub fn sign_typed(
+    payload: &serde_json::Value,
+    typ: &str,
+    key: &SigningKey,
+) -> Result<String, Error> {
+    if !payload.is_object() || typ.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE) {
+        return Err(Error::Malformed("typed payload"));
+    }
+    let payload = serde_json::to_vec(payload).map_err(|_| Error::Malformed("claims"))?;
+    sign_with_type(&payload, typ, key)
+}
+
 fn sign_with_header(payload: &[u8], key: &SigningKey) -> Result<String, Error> {
+    sign_with_type(payload, ACCESS_TOKEN_TYPE, key)
+}
+
+fn sign_with_type(payload: &[u8], typ: &str, key: &SigningKey) -> Result<String, Error> {
     let header = OutHeader {
         alg: key.algorithm().as_str(),
-        typ: ACCESS_TOKEN_TYPE,
+        typ,
         kid: key.kid(),
     };
     let header = serde_json::to_vec(&header).map_err(|_| Error::Malformed("header"))?;
@@ -629,5 +648,29 @@ mod tests {
             let token = sign(&claims(), key(alg)).unwrap();
             assert_eq!(verify(&token, &set, &validation(), NOW), Ok(claims()));
         }
+    }
+
+    #[test]
+    fn typed_tokens_are_never_access_tokens() {
+        let key = SigningKey::generate(crate::Algorithm::EdDSA).unwrap();
+        let now = 1_700_000_000;
+        let payload = json!({"iss": "iss", "aud": "aud", "sub": "u", "sid": "s", "role": 1,
+                             "iat": now, "exp": now + 60, "jti": "j"});
+        let token = sign_typed(&payload, "identity+jwt", &key).unwrap();
+        let header: Value =
+            serde_json::from_slice(&crate::b64::decode(token.split('.').next().unwrap()).unwrap())
+                .unwrap();
+        assert_eq!(header["typ"], "identity+jwt");
+        assert_eq!(header["kid"], key.kid());
+        let mut keys = KeySet::new();
+        keys.insert(key.verifying_key());
+        let mut validation = Validation::new("iss", "aud");
+        validation.algorithms = vec![crate::Algorithm::EdDSA];
+        assert_eq!(
+            verify(&token, &keys, &validation, now).unwrap_err(),
+            Error::WrongType
+        );
+        assert!(sign_typed(&payload, "AT+JWT", &key).is_err());
+        assert!(sign_typed(&json!([1]), "identity+jwt", &key).is_err());
     }
 }

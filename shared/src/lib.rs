@@ -79,7 +79,7 @@ pub use ids::{Kid, Role, SessionId, UserId, MAX_ID_LEN};
 pub use jwk::{Jwk, JwkSet};
 #[doc(hidden)]
 pub use jwt::sign_payload;
-pub use jwt::{peek_kid, sign, verify, MAX_TOKEN_LEN};
+pub use jwt::{peek_kid, sign, sign_typed, verify, MAX_TOKEN_LEN};
 pub use keys::{KeySet, SigningKey, VerifyingKey};
 pub use lifetime::{accepted_until, TokenLifetime};
 pub use names::{

@@ -1,6 +1,6 @@
 //! Real proxies in front of the edge, each from a generated configuration in its temp dir on a
-//! random loopback port: nginx `auth_request`, Caddy `forward_auth`, Envoy `ext_authz` (HTTP
-//! service and gRPC). Each forwards the identity headers the edge sets to the upstream.
+//! random loopback port: nginx `auth_request` (with the login-redirect recipe), Caddy
+//! `forward_auth`, Envoy `ext_authz` (HTTP service and gRPC); Traefik lives in the edge suite. Each forwards the identity headers the edge sets to the upstream.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -26,7 +26,25 @@ pub const CADDY_DROP_UNDERSCORED: &str = "request_header -X_User_Id
     request_header -X-User_Role
     request_header -X_User-Role";
 
-/// nginx with `auth_request` to the edge's gateway-verify path (the old gateway config).
+/// Caddy lines forwarding CORS preflights without asking the edge, with every identity header
+/// deleted: Caddy 2.6's `copy_headers` writes the literal placeholder
+/// (`{http.reverse_proxy.header.X-User-Id}`) into a header the edge's answer lacks, so an
+/// anonymous answer must not go through it.
+pub const CADDY_PREFLIGHT: &str = "@preflight {
+        method OPTIONS
+        header Origin *
+        header Access-Control-Request-Method *
+    }
+    handle @preflight {
+        request_header -X-User-Id
+        request_header -X-Session-Id
+        request_header -X-User-Role
+        reverse_proxy UPSTREAM
+    }";
+
+/// nginx with `auth_request` to the edge's gateway-verify path (the old gateway config), and the
+/// README's login recipe: the edge answers a navigation with 401 and `X-Auth-Edge-Location`
+/// (asked for by `X-Auth-Edge-Redirect-Status: 401`), which `error_page 401` turns into the 302.
 pub async fn start_nginx(edge: SocketAddr, upstream: SocketAddr) -> Peer {
     let nginx = binary("AUTH_TEST_NGINX", "nginx", &[]);
     let dir = TempDir::new("nginx");
@@ -57,16 +75,29 @@ http {{
             proxy_set_header X-Original-URI $request_uri;
             proxy_set_header X-Original-Method $request_method;
             proxy_set_header X-Forwarded-Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Auth-Edge-Redirect-Status 401;
         }}
         location / {{
             auth_request /_auth;
             auth_request_set $user $upstream_http_x_user_id;
             auth_request_set $session $upstream_http_x_session_id;
             auth_request_set $role $upstream_http_x_user_role;
+            auth_request_set $auth_login $upstream_http_x_auth_edge_location;
+            auth_request_set $auth_challenge $upstream_http_www_authenticate;
+            error_page 401 = @login;
             proxy_set_header X-User-Id $user;
             proxy_set_header X-Session-Id $session;
             proxy_set_header X-User-Role $role;
             proxy_pass http://{upstream};
+        }}
+        location @login {{
+            add_header Cache-Control no-store always;
+            if ($auth_login) {{
+                return 302 $auth_login;
+            }}
+            add_header WWW-Authenticate $auth_challenge always;
+            return 401;
         }}
     }}
 }}
@@ -100,13 +131,17 @@ pub async fn start_caddy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
 
 http://127.0.0.1:{port} {{
     {CADDY_DROP_UNDERSCORED}
-    forward_auth {edge} {{
-        uri /api/v1/auth/gateway-verify
-        copy_headers {IDENTITY_HEADERS}
+    {CADDY_PREFLIGHT}
+    handle {{
+        forward_auth {edge} {{
+            uri /api/v1/auth/gateway-verify
+            copy_headers {IDENTITY_HEADERS}
+        }}
+        reverse_proxy {upstream}
     }}
-    reverse_proxy {upstream}
 }}
 "#,
+        CADDY_PREFLIGHT = CADDY_PREFLIGHT.replace("UPSTREAM", &upstream.to_string()),
         d = dir.path().display()
     );
     let path = dir.write("Caddyfile", &caddyfile);
@@ -131,7 +166,7 @@ pub async fn start_envoy(edge: SocketAddr, upstream: SocketAddr) -> Peer {
                   allowed_upstream_headers:
                     patterns: [{ exact: x-user-id }, { exact: x-session-id }, { exact: x-user-role }]
                   allowed_client_headers:
-                    patterns: [{ exact: www-authenticate }]"#
+                    patterns: [{ exact: www-authenticate }, { exact: location }, { exact: cache-control }]"#
         .replace("EDGE", &edge.to_string());
     run_envoy(&filter, "", edge, upstream).await
 }
@@ -196,7 +231,7 @@ static_resources:
               transport_api_version: V3
               failure_mode_allow: false
               allowed_headers:
-                patterns: [{{ exact: cookie }}, {{ exact: authorization }}, {{ exact: origin }}, {{ exact: referer }}, {{ exact: sec-fetch-site }}]{ext_authz}
+                patterns: [{{ exact: cookie }}, {{ exact: authorization }}, {{ exact: origin }}, {{ exact: referer }}, {{ exact: sec-fetch-site }}, {{ exact: accept }}, {{ prefix: sec-fetch- }}, {{ exact: access-control-request-method }}, {{ exact: x-forwarded-proto }}]{ext_authz}
           - name: envoy.filters.http.router
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router

@@ -2,7 +2,8 @@
 //!
 //! - [`serve`]: mode, listeners, the sidecar's upstream and public paths, threads, drain;
 //! - [`verification`]: [`VerifierSettings`], all the verifier is given (keys, token policy,
-//!   cookie, cache);
+//!   cookie, cache, identity header names, the [`browser`] section: login redirect, CORS
+//!   preflight, trusted proxies; and the [`assertion`] section: the signed identity assertion);
 //! - [`revocation`]: the revocation sources, with their secrets;
 //! - [`logging`]: level and format;
 //! - `vars`: reading variables and [`ConfigError`] (shared by the sections).
@@ -11,6 +12,8 @@
 //! environment. Every error names the variable, so a bad deployment fails with a message that
 //! says what to fix instead of a 401 storm later. Empty values count as unset (as in accounts).
 
+pub mod assertion;
+pub mod browser;
 pub mod logging;
 pub mod revocation;
 pub mod serve;
@@ -312,6 +315,196 @@ mod tests {
         }
         let m = fails_on(&[("AUTH_EDGE_ALGORITHMS", "none")], "AUTH_EDGE_ALGORITHMS");
         assert!(m.contains("never none or HS*"), "{m}");
+    }
+
+    #[test]
+    fn browsers() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(c.verifier.browser, crate::browser::BrowserPolicy::default());
+        let c = parse(&[
+            (
+                "AUTH_EDGE_LOGIN_URL",
+                "https://Login.example.com/signin?lang=en",
+            ),
+            ("AUTH_EDGE_CORS_PREFLIGHT", "Allow"),
+            ("AUTH_EDGE_TRUSTED_PROXIES", "10.0.0.0/8"),
+        ])
+        .unwrap();
+        let b = &c.verifier.browser;
+        assert!(b.cors_preflight);
+        assert!(b.reads_return_url(Some("10.1.1.1".parse().unwrap())));
+        assert!(!b.reads_return_url(Some("127.0.0.1".parse().unwrap())));
+        let login = b.login.as_ref().unwrap();
+        assert_eq!(login.return_param, "rd");
+        // By default only the login page's own host may be returned to.
+        assert!(login.allowed_hosts.allows("login.example.com"));
+        assert!(!login.allowed_hosts.allows("app.example.com"));
+        let c = parse(&[
+            ("AUTH_EDGE_LOGIN_URL", "http://127.0.0.1:3000/login"),
+            ("AUTH_EDGE_LOGIN_RETURN_PARAM", "return_to"),
+            (
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+                "app.example.com,.example.org",
+            ),
+        ])
+        .unwrap();
+        let login = c.verifier.browser.login.unwrap();
+        assert_eq!(login.return_param, "return_to");
+        assert!(login.allowed_hosts.allows("a.example.org"));
+
+        for (pairs, var) in [
+            (
+                &[("AUTH_EDGE_LOGIN_URL", "/login")][..],
+                "AUTH_EDGE_LOGIN_URL",
+            ),
+            (
+                &[("AUTH_EDGE_LOGIN_URL", "javascript:alert(1)")],
+                "AUTH_EDGE_LOGIN_URL",
+            ),
+            (
+                &[("AUTH_EDGE_LOGIN_URL", "https://u@login.example/")],
+                "AUTH_EDGE_LOGIN_URL",
+            ),
+            (
+                &[
+                    ("AUTH_EDGE_LOGIN_URL", "https://login.example/"),
+                    ("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "*"),
+                ],
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+            ),
+            (
+                &[
+                    ("AUTH_EDGE_LOGIN_URL", "https://login.example/"),
+                    ("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "*.example.com"),
+                ],
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+            ),
+            (
+                &[
+                    ("AUTH_EDGE_LOGIN_URL", "https://login.example/"),
+                    ("AUTH_EDGE_LOGIN_RETURN_PARAM", "r&d"),
+                ],
+                "AUTH_EDGE_LOGIN_RETURN_PARAM",
+            ),
+            (
+                &[("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "a.example")],
+                "AUTH_EDGE_REDIRECT_ALLOWED_HOSTS",
+            ),
+            (
+                &[("AUTH_EDGE_LOGIN_RETURN_PARAM", "rd")],
+                "AUTH_EDGE_LOGIN_RETURN_PARAM",
+            ),
+            (
+                &[("AUTH_EDGE_CORS_PREFLIGHT", "yes")],
+                "AUTH_EDGE_CORS_PREFLIGHT",
+            ),
+            (
+                &[("AUTH_EDGE_TRUSTED_PROXIES", "gateway")],
+                "AUTH_EDGE_TRUSTED_PROXIES",
+            ),
+        ] {
+            fails_on(pairs, var);
+        }
+    }
+
+    #[test]
+    fn identity_header_names() {
+        let c = parse(&[]).unwrap();
+        assert_eq!(
+            c.verifier.header_names,
+            crate::identity::HeaderNames::default()
+        );
+        let c = parse(&[
+            ("AUTH_EDGE_USER_ID_HEADER", "X-Auth-User"),
+            ("AUTH_EDGE_ROLE_HEADER", "X-Auth-Role"),
+        ])
+        .unwrap();
+        let names = c.verifier.header_names.names();
+        assert_eq!(
+            [names[0].as_str(), names[1].as_str(), names[2].as_str()],
+            ["x-auth-user", "x-session-id", "x-auth-role"]
+        );
+        fails_on(
+            &[("AUTH_EDGE_ROLE_HEADER", "Cookie")],
+            "AUTH_EDGE_ROLE_HEADER",
+        );
+        fails_on(
+            &[("AUTH_EDGE_SESSION_ID_HEADER", "X-User-Id")],
+            "AUTH_EDGE_SESSION_ID_HEADER",
+        );
+        fails_on(
+            &[("AUTH_EDGE_USER_ID_HEADER", "X_User")],
+            "AUTH_EDGE_USER_ID_HEADER",
+        );
+    }
+
+    #[test]
+    fn identity_assertions() {
+        let c = parse(&[]).unwrap();
+        assert!(c.verifier.assertion.is_none());
+        assert!(c.verifier.header_names.assertion().is_none());
+        let dir = std::env::temp_dir().join(format!("edge-assertion-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = |alg| {
+            let path = dir.join(format!("{alg}.pem"));
+            let pem = auth_token::SigningKey::generate(alg)
+                .unwrap()
+                .to_pkcs8_pem()
+                .unwrap();
+            std::fs::write(&path, pem).unwrap();
+            path.display().to_string()
+        };
+        let (ed, p256, rsa) = (
+            key(Algorithm::EdDSA),
+            key(Algorithm::ES256),
+            key(Algorithm::RS256),
+        );
+        let c = parse(&[("AUTH_EDGE_ASSERTION_KEY_FILE", &ed)]).unwrap();
+        assert!(c.verifier.assertion.is_some());
+        assert_eq!(
+            c.verifier.header_names.assertion().unwrap(),
+            "x-identity-assertion"
+        );
+        let c = parse(&[
+            ("AUTH_EDGE_ASSERTION_KEY_FILE", &p256),
+            ("AUTH_EDGE_ASSERTION_ALGORITHM", "ES256"),
+            ("AUTH_EDGE_ASSERTION_HEADER", "X-Signed-Identity"),
+            ("AUTH_EDGE_ASSERTION_TTL_SECONDS", "30"),
+            ("AUTH_EDGE_ASSERTION_AUDIENCE", "orders"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.verifier.header_names.assertion().unwrap(),
+            "x-signed-identity"
+        );
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("-----"), "no PEM armour: {debug}");
+
+        let var = "AUTH_EDGE_ASSERTION_KEY_FILE";
+        fails_on(
+            &[("AUTH_EDGE_ASSERTION_AUDIENCE", "x")],
+            "AUTH_EDGE_ASSERTION_AUDIENCE",
+        );
+        fails_on(&[(var, "/nonexistent/key.pem")], var);
+        // A P-256 key read as Ed25519, an RSA key (too slow to sign per request).
+        fails_on(&[(var, &p256)], var);
+        fails_on(
+            &[(var, &rsa), ("AUTH_EDGE_ASSERTION_ALGORITHM", "RS256")],
+            "AUTH_EDGE_ASSERTION_ALGORITHM",
+        );
+        fails_on(
+            &[(var, &ed), ("AUTH_EDGE_ASSERTION_HEADER", "X-User-Id")],
+            "AUTH_EDGE_ASSERTION_HEADER",
+        );
+        fails_on(
+            &[(var, &ed), ("AUTH_EDGE_ASSERTION_HEADER", "Authorization")],
+            "AUTH_EDGE_ASSERTION_HEADER",
+        );
+        fails_on(
+            &[(var, &ed), ("AUTH_EDGE_ASSERTION_TTL_SECONDS", "3600")],
+            "AUTH_EDGE_ASSERTION_TTL_SECONDS",
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,16 +1,21 @@
 //! The verification section, [`VerifierSettings`]: where keys come from and how often they are
 //! refreshed, which tokens are acceptable (algorithms, issuer, audience, leeway), where the token
-//! is read from (the cookie name) and how many verifications are cached. It is all the
+//! is read from (the cookie name), how many verifications are cached, and what browsers get
+//! ([`super::browser`]). It is all the
 //! [`crate::verifier::Verifier`] is given.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use auth_token::Algorithm;
 use http::Uri;
 
 use super::vars::{err, http_url, ConfigError, Vars};
+use crate::assertion::AssertionSigner;
+use crate::browser::BrowserPolicy;
 use crate::csrf::{self, CsrfPolicy};
+use crate::identity::HeaderNames;
 use crate::revocations::{FailMode, StalenessPolicy};
 use crate::tls::TlsClient;
 
@@ -60,6 +65,14 @@ pub struct VerifierSettings {
     /// The cross-site check for cookie-borne tokens (`AUTH_EDGE_CSRF`,
     /// `AUTH_EDGE_CSRF_ALLOWED_ORIGINS`).
     pub csrf: CsrfPolicy,
+    /// The identity header names (`AUTH_EDGE_USER_ID_HEADER`, `AUTH_EDGE_SESSION_ID_HEADER`,
+    /// `AUTH_EDGE_ROLE_HEADER`).
+    pub header_names: HeaderNames,
+    /// The signed identity assertion, when configured (`AUTH_EDGE_ASSERTION_*`).
+    pub assertion: Option<Arc<AssertionSigner>>,
+    /// Login redirects for navigations, the CORS preflight bypass and the trusted proxies
+    /// ([`super::browser`]).
+    pub browser: BrowserPolicy,
     /// What happens when the revocation sources go quiet (`AUTH_EDGE_REVOCATION_FAIL_MODE`,
     /// `AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS`).
     pub staleness: StalenessPolicy,
@@ -103,6 +116,7 @@ impl VerifierSettings {
             )?,
         };
         let leeway = v.number("AUTH_EDGE_LEEWAY_SECONDS", 30, 0, 300)?;
+        let (header_names, assertion) = super::assertion::parse(v, header_names(v)?)?;
         Ok(VerifierSettings {
             keys,
             jwks,
@@ -113,6 +127,9 @@ impl VerifierSettings {
             cookie_name: cookie_name(v.or("AUTH_EDGE_COOKIE_NAME", auth_token::ACCESS_COOKIE))?,
             cache_entries: v.number("AUTH_EDGE_CACHE_ENTRIES", 100_000, 0, 100_000_000)?,
             csrf: csrf_policy(v)?,
+            browser: super::browser::parse(v)?,
+            header_names,
+            assertion,
             staleness: StalenessPolicy {
                 mode: match v
                     .or("AUTH_EDGE_REVOCATION_FAIL_MODE", "closed")
@@ -190,6 +207,27 @@ fn csrf_policy(v: &Vars<'_>) -> Result<CsrfPolicy, ConfigError> {
         enabled,
         allowed_origins,
     })
+}
+
+fn header_names(v: &Vars<'_>) -> Result<HeaderNames, ConfigError> {
+    let vars = [
+        ("AUTH_EDGE_USER_ID_HEADER", auth_token::HEADER_USER_ID),
+        ("AUTH_EDGE_SESSION_ID_HEADER", auth_token::HEADER_SESSION_ID),
+        ("AUTH_EDGE_ROLE_HEADER", auth_token::HEADER_USER_ROLE),
+    ];
+    let [user, session, role] = vars.map(|(var, default)| v.or(var, default));
+    let names = HeaderNames::new(user, session, role).map_err(|m| {
+        // Name the variable that was set (the first, when the names clash).
+        let var = vars
+            .iter()
+            .map(|(var, _)| *var)
+            .find(|var| v.get(var).is_some())
+            .unwrap_or("AUTH_EDGE_USER_ID_HEADER");
+        err(var, m)
+    })?;
+    names
+        .with_claims(v.or("AUTH_EDGE_CLAIM_HEADERS", ""))
+        .map_err(|m| err("AUTH_EDGE_CLAIM_HEADERS", m))
 }
 
 fn cookie_name(raw: &str) -> Result<String, ConfigError> {

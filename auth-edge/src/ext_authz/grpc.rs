@@ -166,7 +166,9 @@ where
         *response.status_mut() = StatusCode::UNSUPPORTED_MEDIA_TYPE;
         return response;
     }
-    let message = match read_message(request.into_body()).await {
+    let (parts, body) = request.into_parts();
+    let request_peer = Request::from_parts(parts, ());
+    let message = match read_message(body).await {
         Ok(message) => message,
         Err(ReadError::TooLarge) => return failure(code::RESOURCE_EXHAUSTED, "message too large"),
         Err(ReadError::Compressed) => {
@@ -175,6 +177,7 @@ where
         Err(ReadError::Timeout) => return failure(code::DEADLINE_EXCEEDED, "request timed out"),
         Err(ReadError::Malformed(why)) => return failure(code::INTERNAL, why),
     };
+    let peer = crate::server::Peer::ip_of(&request_peer);
     let check = match CheckRequest::decode(message) {
         Ok(check) => check,
         Err(e) => {
@@ -182,7 +185,7 @@ where
             return failure(code::INTERNAL, "invalid CheckRequest");
         }
     };
-    success(&super::check(&verifier, &check).await)
+    success(&super::check(&verifier, &check, peer).await)
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! The same [`Decision`] as the forward-auth endpoint, rendered in Envoy's terms: an OK
 //! `CheckResponse` whose `ok_response.headers` overwrite `x-user-id`, `x-session-id` and
 //! `x-user-role` on the upstream request, or a denial carrying the HTTP status (401, or 503 while
-//! no keys are loaded), `no-store` and the RFC 6750 challenge for the client.
+//! no keys are loaded), `no-store` and the RFC 6750 challenge for the client; a browser's
+//! navigation sent to the login page is a denial with `302` and `Location`, its return URL made
+//! of the request attributes `scheme`, `host` and `path` when Envoy is a trusted proxy.
 //!
 //! - [`proto`]: the hand-written protobuf messages.
 //! - [`grpc`]: the HTTP/2 listener and gRPC framing.
@@ -12,12 +14,15 @@
 pub mod grpc;
 pub mod proto;
 
-use http::header::{AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
+use std::net::IpAddr;
+
+use http::header::{ACCEPT, AUTHORIZATION, COOKIE, HOST, ORIGIN, REFERER};
 use http::{HeaderName, HeaderValue, Method};
 
-use crate::decision::{Access, Decision, Rejection};
-use crate::identity::{self, Identity, IdentityHeaders};
-use crate::verifier::Verifier;
+use crate::browser::OriginalUrl;
+use crate::decision::{Access, Decision, Redirect, Rejection};
+use crate::identity::{self, HeaderNames, Identity, IdentityHeaders};
+use crate::verifier::{RequestView, Verifier};
 use proto::{
     CheckRequest, CheckResponse, DeniedHttpResponse, HeaderValueOption, HttpResponse, HttpStatus,
     OkHttpResponse, Status,
@@ -44,14 +49,23 @@ fn http_request(request: &CheckRequest) -> Option<&proto::HttpRequest> {
         .and_then(|r| r.http.as_ref())
 }
 
-/// The headers the decision reads: the credentials, and what the CSRF check needs.
-/// `:authority` is Envoy's name for the request's host.
-static DECISION_HEADERS: [(&str, HeaderName); 8] = [
+/// The headers the decision reads: the credentials, what the CSRF check needs, and what tells
+/// a navigation or a CORS preflight ([`crate::browser`]). `:authority` is Envoy's name for the
+/// request's host.
+static DECISION_HEADERS: [(&str, HeaderName); 13] = [
     ("authorization", AUTHORIZATION),
     ("cookie", COOKIE),
     ("origin", ORIGIN),
     ("referer", REFERER),
+    ("accept", ACCEPT),
     ("sec-fetch-site", HeaderName::from_static("sec-fetch-site")),
+    ("sec-fetch-mode", HeaderName::from_static("sec-fetch-mode")),
+    ("sec-fetch-dest", HeaderName::from_static("sec-fetch-dest")),
+    ("sec-fetch-user", HeaderName::from_static("sec-fetch-user")),
+    (
+        "access-control-request-method",
+        HeaderName::from_static("access-control-request-method"),
+    ),
     ("host", HOST),
     (":authority", HOST),
     (
@@ -111,31 +125,53 @@ pub fn credential_headers(request: &CheckRequest) -> http::HeaderMap {
 
 /// Whether the request to authorize carries client-sent identity headers (worth a debug line:
 /// Envoy replaces them, but someone tried).
-fn has_identity_headers(request: &CheckRequest) -> bool {
+fn has_identity_headers(request: &CheckRequest, names: &HeaderNames) -> bool {
     let Some(http) = http_request(request) else {
         return false;
     };
-    http.headers.keys().any(|k| identity::is_identity_header(k))
-        || http.header_map.as_ref().is_some_and(|m| {
-            m.headers
-                .iter()
-                .any(|h| identity::is_identity_header(&h.key))
-        })
+    http.headers.keys().any(|k| names.matches(k))
+        || http
+            .header_map
+            .as_ref()
+            .is_some_and(|m| m.headers.iter().any(|h| names.matches(&h.key)))
 }
 
-/// Decides one `Check` call.
-pub async fn check(verifier: &Verifier, request: &CheckRequest) -> CheckResponse {
-    if has_identity_headers(request) {
+/// The original URL from Envoy's request attributes, for the login redirect's return URL.
+fn original_url(request: &CheckRequest) -> Option<OriginalUrl<'_>> {
+    let http = http_request(request)?;
+    Some(OriginalUrl {
+        scheme: &http.scheme,
+        authority: &http.host,
+        path_and_query: &http.path,
+    })
+}
+
+/// Decides one `Check` call from Envoy at `peer`.
+pub async fn check(
+    verifier: &Verifier,
+    request: &CheckRequest,
+    peer: Option<IpAddr>,
+) -> CheckResponse {
+    if has_identity_headers(request, verifier.header_names()) {
         tracing::debug!("request carries client-sent identity headers (Envoy overwrites them)");
     }
-    let decision = verifier
-        .decide(
-            &credential_headers(request),
-            &request_method(request),
-            Access::Required,
-        )
-        .await;
-    render_for(&decision, &request_header_names(request))
+    let headers = credential_headers(request);
+    let method = request_method(request);
+    let view = RequestView {
+        headers: &headers,
+        method: &method,
+        original_url: if verifier.browser().reads_return_url(peer) {
+            original_url(request)
+        } else {
+            None
+        },
+    };
+    let decision = verifier.decide_request(&view, Access::Required).await;
+    render_for(
+        &decision,
+        &request_header_names(request),
+        verifier.header_names(),
+    )
 }
 
 /// The header names of the checked request, from either of Envoy's two encodings.
@@ -152,19 +188,23 @@ fn request_header_names(request: &CheckRequest) -> Vec<String> {
 
 /// The `CheckResponse` for a decision on a request carrying headers named `request_headers`:
 /// besides ours, every underscore variant of an identity header it carries is removed.
-pub fn render_for(decision: &Decision, request_headers: &[String]) -> CheckResponse {
+pub fn render_for(
+    decision: &Decision,
+    request_headers: &[String],
+    names: &HeaderNames,
+) -> CheckResponse {
     match decision {
-        Decision::Allow(_) | Decision::Anonymous => allow_for(decision.identity(), request_headers),
+        Decision::Allow(_) | Decision::Anonymous => {
+            allow_for(decision.identity(), request_headers, names)
+        }
         Decision::Deny(rejection) => deny(rejection),
+        Decision::Redirect(redirect) => redirect_to_login(redirect),
     }
 }
 
-/// The `CheckResponse` for a decision.
+/// The `CheckResponse` for a decision, with the default identity header names.
 pub fn render(decision: &Decision) -> CheckResponse {
-    match decision {
-        Decision::Allow(_) | Decision::Anonymous => allow(decision.identity()),
-        Decision::Deny(rejection) => deny(rejection),
-    }
+    render_for(decision, &[], &HeaderNames::default())
 }
 
 /// The identity rule in Envoy's terms, collected by [`identity::strip_then_set`]: a header we
@@ -183,7 +223,7 @@ struct EnvoyHeaders {
 impl IdentityHeaders for EnvoyHeaders {
     type Error = std::convert::Infallible;
 
-    fn remove(&mut self, name: &'static HeaderName) -> bool {
+    fn remove(&mut self, name: &HeaderName) -> bool {
         self.remove.push(name.as_str().to_owned());
         // Envoy holds the request: whether the client sent one is logged by `check`.
         false
@@ -201,7 +241,7 @@ impl IdentityHeaders for EnvoyHeaders {
         true
     }
 
-    fn set(&mut self, name: &'static HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
+    fn set(&mut self, name: &HeaderName, value: HeaderValue) -> Result<(), Self::Error> {
         self.remove.retain(|n| n != name.as_str());
         // Identity values come from verified claims already checked to be header-safe; a
         // non-UTF-8 one cannot occur, and would be sent empty rather than lossy.
@@ -213,18 +253,22 @@ impl IdentityHeaders for EnvoyHeaders {
     }
 }
 
-/// An OK answer: the identity headers overwritten with `identity`'s values (or all removed,
-/// for an anonymous request).
+/// An OK answer: the (default) identity headers overwritten with `identity`'s values (or all
+/// removed, for an anonymous request).
 pub fn allow(identity: Option<&Identity>) -> CheckResponse {
-    allow_for(identity, &[])
+    allow_for(identity, &[], &HeaderNames::default())
 }
 
-fn allow_for(identity: Option<&Identity>, request_headers: &[String]) -> CheckResponse {
+fn allow_for(
+    identity: Option<&Identity>,
+    request_headers: &[String],
+    names: &HeaderNames,
+) -> CheckResponse {
     let mut headers = EnvoyHeaders {
         request: request_headers.to_vec(),
         ..EnvoyHeaders::default()
     };
-    let Ok(_) = identity::strip_then_set(&mut headers, identity);
+    let Ok(_) = identity::strip_then_set(&mut headers, identity, names);
     CheckResponse {
         status: Some(Status {
             code: code::OK,
@@ -239,9 +283,19 @@ fn allow_for(identity: Option<&Identity>, request_headers: &[String]) -> CheckRe
 
 /// A denial: the HTTP status for the client (401 or 503), `no-store` and the challenge.
 pub fn deny(rejection: &Rejection) -> CheckResponse {
-    let status = rejection.status();
-    let headers = rejection
-        .response_headers()
+    denied(rejection.status(), rejection.response_headers())
+}
+
+/// A navigation sent to the login page: `302`, `no-store` and `Location` for the browser.
+pub fn redirect_to_login(redirect: &Redirect) -> CheckResponse {
+    denied(Redirect::STATUS, redirect.response_headers())
+}
+
+fn denied(
+    status: http::StatusCode,
+    headers: impl Iterator<Item = (HeaderName, HeaderValue)>,
+) -> CheckResponse {
+    let headers = headers
         .map(|(name, value)| {
             HeaderValueOption::overwrite(name.as_str(), value.to_str().unwrap_or_default())
         })
@@ -386,11 +440,18 @@ mod tests {
             "x-session_id".to_owned(),
             "x_other".to_owned(),
         ];
-        let (set, removed) =
-            ok_headers(render_for(&Decision::Allow(std::sync::Arc::new(id)), &sent));
+        let (set, removed) = ok_headers(render_for(
+            &Decision::Allow(std::sync::Arc::new(id)),
+            &sent,
+            &HeaderNames::default(),
+        ));
         assert_eq!(set.len(), 3);
         assert_eq!(removed, ["x_user_id", "x-session_id"]);
-        let (_, removed) = ok_headers(render_for(&Decision::Anonymous, &sent));
+        let (_, removed) = ok_headers(render_for(
+            &Decision::Anonymous,
+            &sent,
+            &HeaderNames::default(),
+        ));
         assert_eq!(
             removed,
             [
@@ -419,6 +480,22 @@ mod tests {
             challenge.value,
             "Bearer realm=\"auth\", error=\"invalid_token\""
         );
+
+        let r = render(&Decision::Redirect(Redirect {
+            location: http::HeaderValue::from_static("https://login.example/?rd=x"),
+            rejection: Rejection::Missing,
+        }));
+        assert_eq!(r.status.unwrap().code, code::UNAUTHENTICATED);
+        let Some(HttpResponse::DeniedResponse(d)) = r.http_response else {
+            panic!("not denied")
+        };
+        assert_eq!(d.status.unwrap().code, 302);
+        let location = d
+            .headers
+            .iter()
+            .find_map(|h| h.header.as_ref().filter(|h| h.key == "location"))
+            .unwrap();
+        assert_eq!(location.value, "https://login.example/?rd=x");
 
         let r = deny(&Rejection::Unavailable);
         assert_eq!(r.status.unwrap().code, code::UNAVAILABLE);
@@ -454,7 +531,7 @@ mod tests {
         assert_eq!(h.len(), 2, "only the decision's headers are copied");
         assert_eq!(h[COOKIE], "a=1; access_token=t");
         assert_eq!(h[AUTHORIZATION], "Bearer raw");
-        assert!(has_identity_headers(&request));
+        assert!(has_identity_headers(&request, &HeaderNames::default()));
         assert!(credential_headers(&CheckRequest::default()).is_empty());
     }
 

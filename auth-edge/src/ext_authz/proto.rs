@@ -49,6 +49,9 @@ pub struct HttpRequest {
     /// leaves the header out).
     #[prost(string, tag = "5")]
     pub host: String,
+    /// `scheme = 6`: `http` or `https`, the original request's.
+    #[prost(string, tag = "6")]
+    pub scheme: String,
     /// `header_map = 13`: used instead of `headers` when the filter sets `encode_raw_headers`.
     #[prost(message, optional, tag = "13")]
     pub header_map: Option<HeaderMap>,

@@ -1,5 +1,6 @@
 //! The admin listener: `/healthz` (the process is alive), `/readyz` (keys loaded: 200, else 503),
-//! `/metrics` (Prometheus text). Everything else is 404.
+//! `/metrics` (Prometheus text), and `/.well-known/jwks.json`, the public key of the signed
+//! identity assertions (404 when the edge signs none). Everything else is 404.
 
 use std::sync::Arc;
 
@@ -50,6 +51,19 @@ pub async fn handle<B>(verifier: Arc<Verifier>, request: Request<B>) -> Response
             verifier.render_metrics(),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
+        "/.well-known/jwks.json" => match verifier.assertion_signer() {
+            Some(signer) => {
+                let body = serde_json::to_string(&signer.jwks()).unwrap_or_default();
+                let mut response = text(StatusCode::OK, body, "application/json");
+                // The key changes only with a restart; upstreams refetch on an unknown kid.
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=300"),
+                );
+                response
+            }
+            None => text(StatusCode::NOT_FOUND, "no identity assertions\n", PLAIN),
+        },
         _ => text(StatusCode::NOT_FOUND, "not found\n", PLAIN),
     }
 }

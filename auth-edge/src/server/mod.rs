@@ -10,6 +10,7 @@ pub mod forward_auth;
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -34,6 +35,18 @@ const H2_MAX_HEADER_LIST: u32 = 64 * 1024;
 const H2_MAX_SEND_BUF: usize = 64 * 1024;
 /// Flow-control window of a whole connection: how much a peer may send before we read.
 const H2_CONNECTION_WINDOW: u32 = 4 * 1024 * 1024;
+
+/// The TCP peer of a request, in its extensions: the proxy (or client) that connected, whose
+/// forwarded headers count only if it is a trusted proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer(pub SocketAddr);
+
+impl Peer {
+    /// The peer's address of a request served by [`serve`] (None for a hand-made request).
+    pub fn ip_of<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
+        request.extensions().get::<Peer>().map(|p| p.0.ip())
+    }
+}
 
 /// The protocol a listener speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,7 +94,7 @@ pub async fn serve<H, F, B>(
         .initial_connection_window_size(H2_CONNECTION_WINDOW);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
@@ -96,7 +109,8 @@ pub async fn serve<H, F, B>(
         // Forward-auth answers are tiny; Nagle would add up to 40 ms to each.
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let service = hyper::service::service_fn(move |req| {
+        let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(Peer(peer));
             let response = handler(req);
             async move { Ok::<_, Infallible>(response.await) }
         });

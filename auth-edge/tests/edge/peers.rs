@@ -1,6 +1,7 @@
-//! The edge behind real proxies: nginx `auth_request`, Caddy `forward_auth`, Envoy `ext_authz`
-//! (HTTP service and gRPC). Each runs the same scenario against an upstream that echoes the
-//! identity headers it receives; the sidecar tests (`sidecar.rs`) run it too.
+//! The edge behind real proxies: nginx `auth_request`, Caddy `forward_auth`, Traefik
+//! `forwardAuth`, Envoy `ext_authz` (HTTP service and gRPC). Each runs the same scenario against
+//! an upstream that echoes the identity headers it receives, then the browser scenario (login
+//! redirect, CORS preflight); the sidecar tests (`sidecar.rs`) run both too.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,8 +17,24 @@ struct Setup {
     upstream: SocketAddr,
 }
 
+/// The login page of the browser scenario; return URLs may name the peers' host only.
+pub const LOGIN_URL: &str = "https://login.example.com/signin";
+
+/// The edge settings of the browser scenario: the login redirect and the CORS preflight bypass.
+pub fn browser_policy() -> auth_edge::browser::BrowserPolicy {
+    auth_edge::browser::BrowserPolicy {
+        login: Some(auth_edge::browser::LoginRedirect {
+            url: LOGIN_URL.into(),
+            return_param: "rd".into(),
+            allowed_hosts: auth_edge::browser::HostAllowList::parse("127.0.0.1").unwrap(),
+        }),
+        cors_preflight: true,
+        ..Default::default()
+    }
+}
+
 async fn setup() -> Setup {
-    setup_with(|_| {}).await
+    setup_with(|c| c.verifier.browser = browser_policy()).await
 }
 
 async fn setup_with(adjust: impl FnOnce(&mut auth_edge::Config)) -> Setup {
@@ -51,13 +68,17 @@ pub async fn call(rb: reqwest::RequestBuilder) -> Result<Value, (StatusCode, Opt
     Ok(r.json().await.expect("upstream JSON"))
 }
 
+/// The values of `header` the upstream received (none when it got no such header).
 pub fn seen(v: &Value, header: &str) -> Vec<String> {
-    v[header]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_owned())
-        .collect()
+    v.get(header)
+        .and_then(Value::as_array)
+        .map(|values| {
+            values
+                .iter()
+                .map(|s| s.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The shared scenario: identity reaches the upstream, spoofing fails, rotation, bad tokens,
@@ -244,31 +265,157 @@ pub async fn scenario(peer: &Peer, fake: &FakeAccounts) {
         .unwrap_or_else(|e| panic!("{name}: {e:?}"));
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters (a query parameter's value).
+pub fn encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The browser scenario (an edge configured with [`browser_policy`]): navigations without a
+/// valid token are sent to the login page with the page's URL (never a host the client made up),
+/// API calls keep their 401, and CORS preflights pass without a token and without an identity.
+/// `return_url` is what the page's URL must be seen as (None: the bare login URL).
+pub async fn browser_scenario(peer: &Peer, return_url: Option<&str>) {
+    let name = peer.name;
+    let client = client();
+    let url = peer.url("/orders/42?page=1");
+    let expected = match return_url {
+        Some(back) => format!("{LOGIN_URL}?rd={}", encode(back)),
+        None => LOGIN_URL.to_owned(),
+    };
+    let mut expired = claims();
+    expired.iat = now() - 7200;
+    expired.exp = now() - 3600;
+    let expired = sign(&expired, key_a());
+
+    // 1. A navigation (by Fetch Metadata, or by Accept from a browser without it) without a
+    //    valid token: 302 to the login page; a client-sent X-Forwarded-Host changes nothing.
+    for (header, value, token) in [
+        ("sec-fetch-mode", "navigate", None),
+        ("accept", "text/html,application/xhtml+xml,*/*;q=0.8", None),
+        ("sec-fetch-mode", "navigate", Some(expired.as_str())),
+    ] {
+        let mut rb = client
+            .get(&url)
+            .header(header, value)
+            .header("x-forwarded-host", "evil.example");
+        if let Some(token) = token {
+            rb = with_token(rb, token, Via::Cookie);
+        }
+        let r = rb.send().await.expect("proxy answers");
+        assert_eq!(
+            r.status(),
+            StatusCode::FOUND,
+            "{name} {header}: {value}\n{}",
+            peer.log_text()
+        );
+        assert_eq!(r.headers()["location"], expected.as_str(), "{name}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{name}");
+    }
+
+    // 2. API calls and fetch() from a page still get the 401 and its challenge.
+    for (header, value) in [("accept", "application/json"), ("sec-fetch-mode", "cors")] {
+        let e = call(client.get(&url).header(header, value))
+            .await
+            .expect_err("an API call is not redirected");
+        assert_eq!(
+            e,
+            (
+                StatusCode::UNAUTHORIZED,
+                Some("Bearer realm=\"auth\"".into())
+            ),
+            "{name} {header}"
+        );
+    }
+
+    // 3. A navigation with a valid token reaches the upstream.
+    let c = claims();
+    let v = call(with_token(
+        client.get(&url).header("sec-fetch-mode", "navigate"),
+        &sign(&c, key_a()),
+        Via::Cookie,
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+    assert_eq!(seen(&v, "x-user-id"), vec![c.sub.clone()], "{name}");
+
+    // 4. A CORS preflight passes without a token, with no identity at all, spoofed or not; an
+    //    OPTIONS that is not a preflight does not.
+    let v = call(
+        client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "DELETE")
+            .header("X-User-Id", "admin")
+            .header("X_User_Id", "admin"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{name} preflight: {e:?}\n{}", peer.log_text()));
+    assert_eq!(
+        seen(&v, "x-user-id"),
+        Vec::<String>::new(),
+        "{name} preflight"
+    );
+    assert_eq!(v["underscored"], serde_json::json!([]), "{name} preflight");
+    let e = call(
+        client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("X-User-Id", "admin"),
+    )
+    .await
+    .expect_err("OPTIONS without Access-Control-Request-Method needs a token");
+    assert_eq!(e.0, StatusCode::UNAUTHORIZED, "{name}");
+}
+
+/// Runs both scenarios through `peer`.
+async fn scenarios(peer: &Peer, fake: &FakeAccounts) {
+    scenario(peer, fake).await;
+    browser_scenario(peer, Some(&peer.url("/orders/42?page=1"))).await;
+}
+
 #[tokio::test]
 async fn nginx_auth_request() {
     let s = setup().await;
     let nginx = start_nginx(s.edge.addr, s.upstream).await;
-    scenario(&nginx, &s.fake).await;
+    scenarios(&nginx, &s.fake).await;
 }
 
 #[tokio::test]
 async fn caddy_forward_auth() {
     let s = setup().await;
     let caddy = start_caddy(s.edge.addr, s.upstream).await;
-    scenario(&caddy, &s.fake).await;
+    scenarios(&caddy, &s.fake).await;
+}
+
+#[tokio::test]
+async fn traefik_forward_auth() {
+    let s = setup().await;
+    let traefik = start_traefik(s.edge.addr, s.upstream).await;
+    scenarios(&traefik, &s.fake).await;
 }
 
 #[tokio::test]
 async fn envoy_ext_authz_http() {
     let s = setup().await;
     let envoy = start_envoy(s.edge.addr, s.upstream).await;
-    scenario(&envoy, &s.fake).await;
+    scenarios(&envoy, &s.fake).await;
 }
 
 #[tokio::test]
 async fn envoy_ext_authz_grpc() {
-    let s = setup_with(|c| c.serve.grpc_listen = Some(([127, 0, 0, 1], 0).into())).await;
+    let s = setup_with(|c| {
+        c.serve.grpc_listen = Some(([127, 0, 0, 1], 0).into());
+        c.verifier.browser = browser_policy();
+    })
+    .await;
     let grpc = s.edge.grpc_addr.expect("grpc listener");
     let envoy = start_envoy_grpc(grpc, s.upstream).await;
-    scenario(&envoy, &s.fake).await;
+    scenarios(&envoy, &s.fake).await;
 }

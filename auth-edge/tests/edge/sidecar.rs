@@ -1,6 +1,7 @@
 //! The sidecar (`auth-edge sidecar`, pingora) in front of an echoing upstream: the shared peer
-//! scenario, public paths, 401s answered by the sidecar itself (the upstream never sees them),
-//! kept connections after a 401, trace context and request ids passed on, and shutdown on SIGTERM.
+//! and browser scenarios, public paths, 401s answered by the sidecar itself (the upstream never
+//! sees them), kept connections after a 401, trace context and request ids passed on, and shutdown
+//! on SIGTERM.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::helpers::*;
-use crate::peers::{call, scenario, seen};
+use crate::peers::{browser_scenario, call, scenario, seen, LOGIN_URL};
 
 async fn ready_fake() -> FakeAccounts {
     FakeAccounts::start(&[key_a()]).await
@@ -23,12 +24,118 @@ async fn wait_stream(fake: &FakeAccounts) {
 }
 
 #[tokio::test]
-async fn sidecar_runs_the_peer_scenario() {
+async fn sidecar_runs_the_peer_scenarios() {
     let fake = ready_fake().await;
     let upstream = start_upstream().await;
-    let (sidecar, _admin) = start_sidecar(&fake, upstream, "").await;
+    // The test client is not a trusted proxy here: the return URL is made of the request's own
+    // Host and target, and its X-Forwarded-Host is ignored.
+    let (sidecar, _admin) = start_sidecar_with(
+        &fake,
+        upstream,
+        "",
+        &[
+            ("AUTH_EDGE_LOGIN_URL", LOGIN_URL),
+            ("AUTH_EDGE_REDIRECT_ALLOWED_HOSTS", "127.0.0.1"),
+            ("AUTH_EDGE_CORS_PREFLIGHT", "allow"),
+            ("AUTH_EDGE_TRUSTED_PROXIES", "192.0.2.1"),
+        ],
+    )
+    .await;
     wait_stream(&fake).await;
     scenario(&sidecar, &fake).await;
+    browser_scenario(&sidecar, Some(&sidecar.url("/orders/42?page=1"))).await;
+}
+
+#[tokio::test]
+async fn configured_identity_header_names_are_set_and_every_spelling_stripped() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let (sidecar, _admin) = start_sidecar_with(
+        &fake,
+        upstream,
+        "/public/",
+        &[
+            ("AUTH_EDGE_USER_ID_HEADER", "X-Auth-User"),
+            ("AUTH_EDGE_SESSION_ID_HEADER", "X-Auth-Session"),
+            ("AUTH_EDGE_ROLE_HEADER", "X-Auth-Role"),
+        ],
+    )
+    .await;
+    wait_stream(&fake).await;
+    let c = claims();
+    let token = sign(&c, key_a());
+    let client = client();
+    for (path, token) in [("/orders", Some(&token)), ("/public/x", None)] {
+        let mut rb = client
+            .get(sidecar.url(path))
+            .header("X-Auth-User", "admin")
+            .header("X_Auth_User", "admin")
+            .header("x-auth_session", "s-evil")
+            .header("X-User-Id", "admin");
+        if let Some(token) = token {
+            rb = with_token(rb, token, Via::Bearer);
+        }
+        let v = call(rb)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: {e:?}\n{}", sidecar.log_text()));
+        let want: Vec<String> = token.map(|_| c.sub.to_string()).into_iter().collect();
+        assert_eq!(seen(&v, "x-auth-user"), want, "{path}");
+        if token.is_some() {
+            assert_eq!(seen(&v, "x-auth-session"), vec![c.sid.to_string()]);
+            assert_eq!(seen(&v, "x-auth-role"), vec!["2".to_owned()]);
+        }
+        assert_eq!(v["underscored"], serde_json::json!([]), "{path}");
+        // The default names are stripped too: an application may still read X-User-Id.
+        assert!(seen(&v, "x-user-id").is_empty(), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_upstream_gets_a_signed_assertion_never_a_client_sent_one() {
+    let fake = ready_fake().await;
+    let upstream = start_upstream().await;
+    let dir = TempDir::new("assertion");
+    let key_file = assertion_key_file(&dir).display().to_string();
+    let (sidecar, admin) = start_sidecar_with(
+        &fake,
+        upstream,
+        "/public/",
+        &[
+            ("AUTH_EDGE_ASSERTION_KEY_FILE", &key_file),
+            ("AUTH_EDGE_ASSERTION_AUDIENCE", "orders"),
+        ],
+    )
+    .await;
+    wait_stream(&fake).await;
+    let c = claims();
+    let client = client();
+    let v = call(
+        with_token(
+            client.get(sidecar.url("/orders")),
+            &sign(&c, key_a()),
+            Via::Bearer,
+        )
+        .header("X-Identity-Assertion", "forged")
+        .header("X_Identity_Assertion", "forged"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}\n{}", sidecar.log_text()));
+    let got = seen(&v, "x-identity-assertion");
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(v["underscored"], serde_json::json!([]));
+    let jwks = text_of(&format!("http://127.0.0.1:{admin}/.well-known/jwks.json")).await;
+    let verified = pyjwt_verify_assertion(&got[0], &jwks, "auth-edge", "orders");
+    assert_eq!(verified["sub"], c.sub.as_str());
+
+    // A public path without a token: no assertion at all, the client's stripped.
+    let v = call(
+        client
+            .get(sidecar.url("/public/x"))
+            .header("X-Identity-Assertion", "forged"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e:?}"));
+    assert!(seen(&v, "x-identity-assertion").is_empty());
 }
 
 #[tokio::test]
