@@ -137,7 +137,7 @@ fn parse_name(raw: &str) -> Result<HeaderName, String> {
 }
 
 impl HeaderNames {
-    /// The names for user id, session id and role ([`parse_name`]'s rules; all different).
+    /// The names for user id, session id and role (`parse_name`'s rules; all different).
     pub fn new(user_id: &str, session_id: &str, role: &str) -> Result<HeaderNames, String> {
         let names = [
             parse_name(user_id)?,
