@@ -228,6 +228,10 @@ pub(crate) struct EmailRelay {
     pub mailer: Arc<dyn Mailer>,
     pub clock: Clock,
     pub metrics: Arc<Metrics>,
+    /// Emails the server accepted that are not marked sent yet (the database was away): marked
+    /// when it answers, never sent again. (A crash between the server's acceptance and the mark
+    /// still re-sends one email; SMTP has no way to ask whether a message arrived.)
+    pub unmarked: Arc<std::sync::Mutex<Vec<(String, i64)>>>,
 }
 
 impl EmailRelay {
@@ -248,8 +252,37 @@ impl EmailRelay {
         }
     }
 
+    /// Marks sent the emails delivered while the database was away.
+    async fn mark_unmarked(&self) -> sqlx::Result<()> {
+        loop {
+            let next = self
+                .unmarked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .last()
+                .cloned();
+            let Some((email_id, sent_at)) = next else {
+                return Ok(());
+            };
+            sqlx::query(
+                // The bodies carry one-time links: once delivered they are not kept at rest.
+                "UPDATE email_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
+                     body_text = '', body_html = '' WHERE email_id = $2 AND status = 'pending'",
+            )
+            .bind(sent_at)
+            .bind(&email_id)
+            .execute(&self.db)
+            .await?;
+            self.unmarked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .retain(|(id, _)| *id != email_id);
+        }
+    }
+
     /// One pass over due emails; returns how many it handled.
     pub(crate) async fn run_once(&self) -> sqlx::Result<usize> {
+        self.mark_unmarked().await?;
         let db = &self.db;
         let now = self.clock.now();
         let due: Vec<OutgoingEmail> = sqlx::query_as(
@@ -282,15 +315,12 @@ impl EmailRelay {
                             result: "sent".into(),
                         })
                         .inc();
-                    sqlx::query(
-                        // The bodies carry one-time links: once delivered they are not kept at rest.
-                        "UPDATE email_outbox SET status = 'sent', sent_at = $1, attempts = attempts + 1, last_error = NULL,
-                             body_text = '', body_html = '' WHERE email_id = $2",
-                    )
-                    .bind(self.clock.now())
-                    .bind(&email.email_id)
-                    .execute(db)
-                    .await?;
+                    // Remembered until marked: a database error now must not send it again.
+                    self.unmarked
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((email.email_id.clone(), self.clock.now()));
+                    self.mark_unmarked().await?;
                 }
                 Err(err) => {
                     let attempts = email.attempts + 1;

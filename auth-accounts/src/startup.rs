@@ -430,6 +430,7 @@ pub fn spawn_workers(state: &AppState, background: &Background) {
         mailer,
         clock: state.clock.clone(),
         metrics: state.metrics.clone(),
+        unmarked: Arc::default(),
     };
     background.spawn(relay.run(state.mail_notify.clone(), background.token()));
     if let (Some(producer), Some(bootstrap)) = (&state.kafka, &config.kafka.bootstrap_servers) {
@@ -440,6 +441,8 @@ pub fn spawn_workers(state: &AppState, background: &Background) {
             metrics: state.metrics.clone(),
             holder: holder.clone(),
             bootstrap: bootstrap.clone(),
+            unmarked: Vec::new(),
+            check_tail: true,
         };
         background.spawn(relay.run(background.token()));
     }

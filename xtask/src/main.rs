@@ -95,6 +95,11 @@ const GATES: &[Gate] = &[
         run: schemathesis,
     },
     Gate {
+        name: "faults",
+        about: "SIGKILL every component under load; nothing lost, duplicated or reordered (scripts/fault-test --short)",
+        run: faults,
+    },
+    Gate {
         name: "upgrade",
         about: "the previous release on this one's schema, side by side, rollback (scripts/upgrade-test)",
         run: upgrade,
@@ -366,6 +371,10 @@ fn schemathesis(ctx: &Ctx) -> Result<(), String> {
         })?;
     }
     Ok(())
+}
+
+fn faults(ctx: &Ctx) -> Result<(), String> {
+    run(ctx.script("scripts/fault-test").arg("--short"))
 }
 
 fn upgrade(ctx: &Ctx) -> Result<(), String> {

@@ -288,3 +288,71 @@ async fn two_replicas_publish_each_event_once() {
     assert_eq!(holders.len(), 1);
     assert!(!holders[0].is_empty());
 }
+
+/// A relay that died between the broker's acknowledgement and marking the row delivered leaves a
+/// pending row that is already on the topic. The next relay finds it in the topic's tail and
+/// marks it instead of publishing it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_already_on_the_topic_is_not_published_again() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+
+    let tansu = Tansu::start().await;
+    let bootstrap = tansu.bootstrap();
+    let env = Env::new(Backend::Sqlite).await;
+    // Without Kafka, every event stays pending.
+    let quiet = spawn_on(&env, &[]).await;
+    flow(&quiet, &email("crashed-relay")).await;
+    let pending = rows(&quiet).await;
+    assert_eq!(pending.len(), 5);
+    assert!(pending.iter().all(|r| r.status == "pending"));
+    drop(quiet);
+
+    // What the dead relay got acknowledged: the oldest row, on the topic with its event id.
+    let first = &pending[0];
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let headers = OwnedHeaders::new()
+        .insert(Header {
+            key: "event_id",
+            value: Some(first.event_id.as_str()),
+        })
+        .insert(Header {
+            key: "event_type",
+            value: Some(first.event_type.as_str()),
+        })
+        .insert(Header {
+            key: "traceparent",
+            value: first.traceparent.as_deref(),
+        })
+        .insert(Header {
+            key: "request_id",
+            value: first.request_id.as_deref(),
+        });
+    let key = first
+        .user_id
+        .clone()
+        .unwrap_or_else(|| first.event_id.clone());
+    producer
+        .send(
+            FutureRecord::to("auth.events")
+                .key(&key)
+                .payload(&first.payload)
+                .headers(headers),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("the first record on the topic");
+
+    let relay = spawn_on(&env, &[("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str())]).await;
+    let rows = wait_delivered(&relay, Duration::from_secs(30)).await;
+    let ids: HashSet<String> = rows.iter().map(|r| r.event_id.clone()).collect();
+    let records = read_events(&bootstrap, &ids).await;
+    // Each event exactly once, the first one included, in order.
+    assert_matches(&records, &rows);
+    let order: Vec<&str> = records.iter().map(KafkaRecord::event_id).collect();
+    let expected: Vec<&str> = pending.iter().map(|r| r.event_id.as_str()).collect();
+    assert_eq!(order, expected);
+}
