@@ -114,10 +114,18 @@ async fn main() {
     let method: reqwest::Method = args.get(2).expect("METHOD").parse().expect("method");
     let seconds: f64 = args.get(3).expect("SECONDS").parse().expect("seconds");
     let mode = args.get(4).expect("RATE or max:CONNECTIONS").clone();
-    let bearer = arg(&args, "--bearer-file")
-        .map(|f| std::fs::read_to_string(f).expect("bearer file").trim().to_owned());
-    let body = arg(&args, "--body-file")
-        .map(|f| std::fs::read_to_string(f).expect("body file").trim().to_owned());
+    let bearer = arg(&args, "--bearer-file").map(|f| {
+        std::fs::read_to_string(f)
+            .expect("bearer file")
+            .trim()
+            .to_owned()
+    });
+    let body = arg(&args, "--body-file").map(|f| {
+        std::fs::read_to_string(f)
+            .expect("body file")
+            .trim()
+            .to_owned()
+    });
     let chain = arg(&args, "--refresh-chain").map(|f| {
         Mutex::new(
             std::fs::read_to_string(f)
