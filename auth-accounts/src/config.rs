@@ -121,6 +121,8 @@ pub struct Config {
     pub workers: WorkerConfig,
     /// Link paths, `VERIFY_EMAIL_MODE`, `CORS_MODE` (see [`FrontendConfig`]).
     pub frontend: FrontendConfig,
+    /// The `OTEL_*` variables: request spans exported to an OpenTelemetry collector, if set.
+    pub otlp: Option<crate::otlp::OtlpConfig>,
     /// `GEOIP_DB_PATH`: a MaxMind City database for session locations (none: no locations).
     pub geoip_db_path: Option<PathBuf>,
     /// Old-service variables that are set but have no effect (name, why), logged at start-up
@@ -478,6 +480,8 @@ impl Config {
             },
             frontend,
             geoip_db_path: v.path("GEOIP_DB_PATH"),
+            otlp: crate::otlp::config_from(|k| v.get(k).map(str::to_owned))
+                .map_err(|e| bad("OTEL_EXPORTER_OTLP_ENDPOINT", e))?,
             ignored_legacy_vars,
         };
         if production {

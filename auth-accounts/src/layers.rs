@@ -23,6 +23,7 @@ const ENGINES: &[&str] = &[
     "leases",
     "legacy",
     "metrics",
+    "otlp",
     "outbox",
     "probe",
     "ratelimit",

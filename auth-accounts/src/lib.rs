@@ -21,7 +21,8 @@
 //! - `metrics`: the Prometheus registry; `ratelimit`: the counters (Redis or in-process);
 //!   `revocations`: the revocation poller and Redis fan-out; [`keys`]: signing keys and JWKS;
 //!   `tasks`: background tasks ended by one cancellation token at shutdown; `trace`: the request
-//!   id and trace context of the request being handled.
+//!   id and trace context of the request being handled; `otlp`: their export as OpenTelemetry
+//!   spans.
 //!
 //! Above them:
 //! - [`state`]: the state handlers receive; `unit_of_work`: a transaction that records events and
@@ -54,6 +55,7 @@ mod layers;
 pub mod leases;
 pub mod legacy;
 pub(crate) mod metrics;
+pub(crate) mod otlp;
 pub(crate) mod outbox;
 pub(crate) mod probe;
 pub(crate) mod ratelimit;

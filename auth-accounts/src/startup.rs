@@ -83,7 +83,7 @@ impl Application {
     /// As [`Application::build`], with a clock the caller controls (tests move time forward).
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
         let addr = format!("{}:{}", config.http.host, config.http.port);
-        let state = build_state(config, clock, CancellationToken::new()).await?;
+        let mut state = build_state(config, clock, CancellationToken::new()).await?;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
@@ -99,6 +99,11 @@ impl Application {
             }
         };
         let background = Background::new();
+        if let Some(otlp) = state.config.otlp.clone() {
+            let (exporter, task) = crate::otlp::Exporter::start(otlp, background.token());
+            background.spawn(task);
+            state.otlp = Some(exporter);
+        }
         if state.config.workers.in_api_process {
             spawn_workers(&state, &background);
         } else {
@@ -280,7 +285,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(
             crate::http::metrics::security_headers,
         ))
-        .layer(axum::middleware::from_fn(crate::http::trace::correlate))
+        .layer(axum::middleware::from_fn_with_state(
+            state.otlp.clone(),
+            crate::http::trace::correlate,
+        ))
         .with_state(state)
 }
 
@@ -337,6 +345,7 @@ pub async fn build_state(
         revocations: tokio::sync::broadcast::channel(1024).0,
         draining,
         metrics: Arc::new(crate::metrics::Metrics::new()),
+        otlp: None,
         limiter: Arc::new(crate::ratelimit::RateLimiter::new(redis.clone())),
         redis,
         smtp,

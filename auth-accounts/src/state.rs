@@ -40,6 +40,8 @@ pub struct AppState {
     pub draining: tokio_util::sync::CancellationToken,
     /// The Prometheus registry.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Request spans to the OpenTelemetry collector (`OTEL_EXPORTER_OTLP_ENDPOINT`), if set.
+    pub otlp: Option<Arc<crate::otlp::Exporter>>,
     /// The rate-limit counters.
     pub limiter: Arc<crate::ratelimit::RateLimiter>,
     /// Shared Redis connection (reconnects by itself) when `REDIS_URL` is set.

@@ -119,3 +119,94 @@ fn rand_u64() -> u64 {
     let bytes = *uuid::Uuid::new_v4().as_bytes();
     u64::from_le_bytes(bytes[..8].try_into().unwrap()) | 1
 }
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, each request is exported to the collector as a server
+/// span of the caller's trace (OTLP/HTTP, JSON): received here by a stand-in collector that keeps
+/// what is posted to `/v1/traces`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_reach_an_otlp_collector() {
+    use axum::routing::post;
+
+    let received: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let sink = received.clone();
+    let collector = axum::Router::new().route(
+        "/v1/traces",
+        post(move |body: axum::body::Bytes| {
+            let sink = sink.clone();
+            async move {
+                sink.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).expect("OTLP JSON"));
+                ""
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let app = crate::helpers::spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            ("OTEL_SERVICE_NAME", "auth-under-test"),
+        ],
+    )
+    .await;
+    let user = email("otlp");
+    app.register(&user, PASSWORD).await;
+    let trace_id = format!("{}{:016x}", &TRACE_ID[..16], rand_u64());
+    let response = app
+        .client
+        .post(app.url("login"))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .json(&json!({ "email": user, "password": PASSWORD, "tokenDelivery": "body" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (resource, span) = loop {
+        let found = received.lock().unwrap().iter().find_map(|request| {
+            let resource = &request["resourceSpans"][0];
+            resource["scopeSpans"][0]["spans"]
+                .as_array()?
+                .iter()
+                .find(|s| s["traceId"] == trace_id.as_str())
+                .map(|s| (resource["resource"].clone(), s.clone()))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(std::time::Instant::now() < deadline, "no span of the trace");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(span["name"], "POST /api/v1/auth/login");
+    assert_eq!(span["parentSpanId"], "b7ad6b7169203331");
+    assert_eq!(span["kind"], 2);
+    let span_id = span["spanId"].as_str().unwrap();
+    assert_eq!(span_id.len(), 16);
+    assert!(span["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["key"] == "http.response.status_code" && a["value"]["intValue"] == "200"));
+    assert_eq!(
+        resource["attributes"][0]["value"]["stringValue"],
+        "auth-under-test"
+    );
+    // The span the event carries (the Kafka `traceparent`) is this one.
+    let (tp,): (Option<String>,) = sqlx::query_as(
+        "SELECT traceparent FROM outbox_events WHERE event_type = 'user.login' ORDER BY created_at DESC, event_id DESC LIMIT 1",
+    )
+    .fetch_one(&app.state.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        tp.unwrap(),
+        format!("00-{trace_id}-{span_id}-01"),
+        "the event's traceparent names the exported span"
+    );
+}
