@@ -10,7 +10,7 @@
 //! `--body-file`: the request body (the file's content, sent as JSON with every request).
 //! `--refresh-chain`: refresh tokens, one per line, each a session: a request takes a free
 //! session's current token, and the answer's `refresh_token` replaces it (a rotated token is never
-//! sent again). Prints one JSON line: requests, achieved rate, status counts, latency
+//! sent again); the file is rewritten with the current tokens at the end. Prints one JSON line: requests, achieved rate, status counts, latency
 //! p50/p90/p99/p99.9/max in milliseconds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -189,6 +189,11 @@ async fn main() {
         }
     }
     let elapsed = start.elapsed().as_secs_f64();
+    // The sessions' current tokens, for the next run (the ones read at start are rotated away).
+    if let (Some(file), Some(pool)) = (arg(&args, "--refresh-chain"), &job.chain) {
+        let tokens = pool.lock().unwrap().join("\n");
+        std::fs::write(file, tokens + "\n").expect("write the refresh tokens back");
+    }
     let results = job.results.lock().unwrap();
     let mut sorted = results.latencies_us.clone();
     sorted.sort_unstable();

@@ -322,6 +322,51 @@ async fn begin(db: &Db, sqlite: bool) -> Result<Tx, ImportError> {
     .map_err(ImportError::Write)
 }
 
+/// Keyset pagination over a table of the old database: `query` takes the last key read (`$1`,
+/// NULL at first) and the batch size (`$2`), ordered by `key`.
+struct Pages<'a> {
+    source: &'a PgPool,
+    query: String,
+    key: &'static str,
+    batch: i64,
+    after: Option<String>,
+}
+
+impl<'a> Pages<'a> {
+    fn new(source: &'a PgPool, query: String, key: &'static str, batch: i64) -> Self {
+        Self {
+            source,
+            query,
+            key,
+            batch,
+            after: None,
+        }
+    }
+
+    /// The next batch, or `None` at the end.
+    async fn next(&mut self) -> Result<Option<Vec<PgRow>>, ImportError> {
+        let rows = sqlx::query(&self.query)
+            .bind(self.after.as_deref())
+            .bind(self.batch)
+            .fetch_all(self.source)
+            .await
+            .map_err(ImportError::Source)?;
+        let Some(last) = rows.last() else {
+            return Ok(None);
+        };
+        self.after = Some(last.try_get(self.key).map_err(ImportError::Source)?);
+        Ok(Some(rows))
+    }
+}
+
+/// The write transaction of one batch (none in a dry run).
+async fn begin_batch(target: Option<&Db>, sqlite: bool) -> Result<Option<Tx>, ImportError> {
+    match target {
+        Some(db) => Ok(Some(begin(db, sqlite).await?)),
+        None => Ok(None),
+    }
+}
+
 /// Runs the import; the report says what happened to every row.
 pub async fn run(config: &Config, options: &Options) -> Result<Report, ImportError> {
     let source = open_source(&options.from).await?;
@@ -341,20 +386,9 @@ pub async fn run(config: &Config, options: &Options) -> Result<Report, ImportErr
     // Normalised email -> the first account that had it: old rows differing only in case collide.
     let mut emails: HashMap<String, String> = HashMap::new();
 
-    let mut after: Option<String> = None;
-    loop {
-        let rows = sqlx::query(&users_query())
-            .bind(after.as_deref())
-            .bind(options.batch_size)
-            .fetch_all(&source)
-            .await
-            .map_err(ImportError::Source)?;
-        let Some(last) = rows.last() else { break };
-        after = Some(last.try_get("user_id").map_err(ImportError::Source)?);
-        let mut tx = match &target {
-            Some(db) => Some(begin(db, sqlite).await?),
-            None => None,
-        };
+    let mut users = Pages::new(&source, users_query(), "user_id", options.batch_size);
+    while let Some(rows) = users.next().await? {
+        let mut tx = begin_batch(target.as_ref(), sqlite).await?;
         for row in &rows {
             report.users.read += 1;
             let id: String = row.try_get("user_id").unwrap_or_default();
@@ -392,20 +426,9 @@ pub async fn run(config: &Config, options: &Options) -> Result<Report, ImportErr
         }
     }
 
-    let mut after: Option<String> = None;
-    loop {
-        let rows = sqlx::query(&sessions_query())
-            .bind(after.as_deref())
-            .bind(options.batch_size)
-            .fetch_all(&source)
-            .await
-            .map_err(ImportError::Source)?;
-        let Some(last) = rows.last() else { break };
-        after = Some(last.try_get("session_id").map_err(ImportError::Source)?);
-        let mut tx = match &target {
-            Some(db) => Some(begin(db, sqlite).await?),
-            None => None,
-        };
+    let mut sessions = Pages::new(&source, sessions_query(), "session_id", options.batch_size);
+    while let Some(rows) = sessions.next().await? {
+        let mut tx = begin_batch(target.as_ref(), sqlite).await?;
         for row in &rows {
             report.sessions.read += 1;
             let id: String = row.try_get("session_id").unwrap_or_default();
