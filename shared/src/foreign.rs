@@ -134,34 +134,14 @@ pub fn verify_foreign(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::OnceLock;
-
     use serde_json::json;
 
     use super::*;
     use crate::jwt::sign_raw;
-    use crate::SigningKey;
+    use crate::jwt::tests::{all_keys as keys, key};
 
     const NOW: i64 = 1_700_000_000;
     const ISS: &str = "https://idp.example";
-
-    fn key(alg: Algorithm) -> &'static SigningKey {
-        static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
-        let keys = KEYS.get_or_init(|| {
-            Algorithm::ALL
-                .into_iter()
-                .map(|a| SigningKey::generate(a).unwrap())
-                .collect()
-        });
-        keys.iter().find(|k| k.algorithm() == alg).unwrap()
-    }
-
-    fn keys() -> KeySet {
-        Algorithm::ALL
-            .into_iter()
-            .map(|a| key(a).verifying_key())
-            .collect()
-    }
 
     fn validation() -> ForeignValidation {
         let mut v = ForeignValidation::new(ISS, vec!["api".into(), "other".into()]);

@@ -233,7 +233,7 @@ pub fn peek_issuer(token: &str) -> Result<Option<String>, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::OnceLock;
 
     use aws_lc_rs::hmac;
@@ -244,8 +244,9 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000;
 
-    /// RSA key generation is slow in debug builds; share one key per algorithm.
-    fn key(alg: Algorithm) -> &'static SigningKey {
+    /// RSA key generation is slow in debug builds; share one key per algorithm (with the
+    /// `foreign` tests too).
+    pub(crate) fn key(alg: Algorithm) -> &'static SigningKey {
         static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
         let keys = KEYS.get_or_init(|| {
             Algorithm::ALL
@@ -256,7 +257,7 @@ mod tests {
         keys.iter().find(|k| k.algorithm() == alg).unwrap()
     }
 
-    fn all_keys() -> KeySet {
+    pub(crate) fn all_keys() -> KeySet {
         Algorithm::ALL
             .into_iter()
             .map(|a| key(a).verifying_key())

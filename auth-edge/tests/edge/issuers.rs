@@ -99,6 +99,16 @@ async fn edge_trusting(fake: &FakeAccounts, provider: &Provider, dir: &TempDir) 
     edge
 }
 
+/// A provider, a fake accounts (own keys and revocations), and an edge trusting both (the
+/// issuers file lives in the returned dir).
+async fn start() -> (Provider, FakeAccounts, TempDir, TestEdge) {
+    let provider = Provider::start().await;
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let dir = TempDir::new("issuers");
+    let edge = edge_trusting(&fake, &provider, &dir).await;
+    (provider, fake, dir, edge)
+}
+
 /// The forward-auth answer for a Bearer token: status and identity headers.
 async fn answer(edge: &TestEdge, token: &str) -> (StatusCode, [Option<String>; 3]) {
     let r = client()
@@ -126,10 +136,7 @@ fn some(s: &str) -> Option<String> {
 
 #[tokio::test]
 async fn provider_tokens_verify_via_discovery_beside_own_tokens_and_rotation_is_followed() {
-    let provider = Provider::start().await;
-    let fake = FakeAccounts::start(&[key_a()]).await;
-    let dir = TempDir::new("issuers");
-    let edge = edge_trusting(&fake, &provider, &dir).await;
+    let (provider, fake, _dir, edge) = start().await;
 
     // (1) The provider's token (typ JWT, no sid, no role) verifies via discovery; its `sub` is
     // the user id, and no session or role header is made up.
@@ -194,10 +201,7 @@ async fn provider_tokens_verify_via_discovery_beside_own_tokens_and_rotation_is_
 
 #[tokio::test]
 async fn untrusted_issuers_and_foreign_audiences_are_refused() {
-    let provider = Provider::start().await;
-    let fake = FakeAccounts::start(&[key_a()]).await;
-    let dir = TempDir::new("issuers");
-    let edge = edge_trusting(&fake, &provider, &dir).await;
+    let (provider, fake, _dir, edge) = start().await;
     let refused = (StatusCode::UNAUTHORIZED, [None, None, None]);
 
     // (2) A real provider the edge was not told to trust: a well-signed token, refused.
