@@ -201,7 +201,7 @@ async fn provider_tokens_verify_via_discovery_beside_own_tokens_and_rotation_is_
 
 #[tokio::test]
 async fn untrusted_issuers_and_foreign_audiences_are_refused() {
-    let (provider, fake, _dir, edge) = start().await;
+    let (provider, _fake, _dir, edge) = start().await;
     let refused = (StatusCode::UNAUTHORIZED, [None, None, None]);
 
     // (2) A real provider the edge was not told to trust: a well-signed token, refused.
