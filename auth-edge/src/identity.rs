@@ -396,9 +396,9 @@ impl Identity {
             Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
             _ => None,
         };
-        let sub: auth_token::UserId = id_text(&mapping.user_id)
-            .ok_or(auth_token::Error::Malformed("no user id claim"))?
-            .parse()?;
+        let sub =
+            id_text(&mapping.user_id).ok_or(auth_token::Error::Malformed("no user id claim"))?;
+        let sub = auth_token::UserId::parse(format!("{}{sub}", mapping.user_id_prefix))?;
         let sid: Option<auth_token::SessionId> = match &mapping.session_id {
             Some(name) => id_text(name).map(|s| s.parse()).transpose()?,
             None => None,
@@ -663,6 +663,7 @@ mod tests {
     fn mapping(session: Option<&str>, role: bool) -> ClaimMapping {
         ClaimMapping {
             user_id: "oid".into(),
+            user_id_prefix: String::new(),
             session_id: session.map(Into::into),
             role: role.then(|| crate::config::RoleMapping {
                 claim: "roles".into(),
@@ -706,6 +707,13 @@ mod tests {
         let claims = foreign(serde_json::json!({"oid": 42, "roles": "root", "exp": 1000}));
         let id = Identity::from_foreign(&claims, &mapping(Some("sid"), true), 0, 0).unwrap();
         assert_eq!((id.user_id(), id.session_id(), id.role()), ("42", "", None));
+        // The issuer's prefix keeps its ids apart from the own ones.
+        let prefixed = ClaimMapping {
+            user_id_prefix: "corp:".into(),
+            ..mapping(None, false)
+        };
+        let id = Identity::from_foreign(&claims, &prefixed, 0, 0).unwrap();
+        assert_eq!(id.user_id(), "corp:42");
 
         // No user id, or one that cannot be a header value: refused.
         for bad in [

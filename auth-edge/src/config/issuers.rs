@@ -13,6 +13,7 @@
 //!   "audiences": ["smart-budget"],
 //!   "algorithms": ["RS256"],
 //!   "user_id_claim": "sub",
+//!   "user_id_prefix": "idp:",
 //!   "session_id_claim": "sid",
 //!   "role_claim": "roles",
 //!   "roles": {"budget-admin": "admin", "budget-moderator": "moderator"}
@@ -57,6 +58,9 @@ pub struct ForeignIssuer {
 pub struct ClaimMapping {
     /// The user id (`X-User-Id`); default `sub`. A token without it is refused.
     pub user_id: String,
+    /// Put before the user id (`user_id_prefix`, e.g. `corp:`), so that an issuer's user ids
+    /// cannot be mistaken for the own ones or another issuer's; empty by default.
+    pub user_id_prefix: String,
     /// The session id (`X-Session-Id`), when the issuer has one. Revocation by session applies
     /// only to tokens that carry it.
     pub session_id: Option<String>,
@@ -95,6 +99,8 @@ struct Entry {
     algorithms: Option<Vec<String>>,
     #[serde(default)]
     user_id_claim: Option<String>,
+    #[serde(default)]
+    user_id_prefix: String,
     #[serde(default)]
     session_id_claim: Option<String>,
     #[serde(default)]
@@ -184,6 +190,12 @@ pub(super) fn parse(text: &str, own_issuer: &str) -> Result<Vec<ForeignIssuer>, 
         };
         let user_id = claim(entry.user_id_claim, "user_id_claim")?.unwrap_or_else(|| "sub".into());
         let session_id = claim(entry.session_id_claim, "session_id_claim")?;
+        let user_id_prefix = entry.user_id_prefix;
+        if !user_id_prefix.bytes().all(|b| b.is_ascii_graphic()) || user_id_prefix.len() > 64 {
+            return Err(fail(
+                "user_id_prefix: up to 64 visible ASCII characters, no spaces".into(),
+            ));
+        }
         let role = match claim(entry.role_claim, "role_claim")? {
             None if !entry.roles.is_empty() => {
                 return Err(fail("\"roles\" needs \"role_claim\"".into()))
@@ -218,6 +230,7 @@ pub(super) fn parse(text: &str, own_issuer: &str) -> Result<Vec<ForeignIssuer>, 
             algorithms,
             claims: ClaimMapping {
                 user_id,
+                user_id_prefix,
                 session_id,
                 role,
             },
@@ -297,7 +310,7 @@ mod tests {
     fn a_full_issuer() {
         let i = one(
             r#"{"issuer": "corp", "jwks_url": "http://127.0.0.1:9/jwks", "audiences": ["a", "b"],
-                "algorithms": ["es256", "RS256"], "user_id_claim": "oid",
+                "algorithms": ["es256", "RS256"], "user_id_claim": "oid", "user_id_prefix": "corp:",
                 "session_id_claim": "sid", "role_claim": "roles",
                 "roles": {"budget-admin": "admin", "reader": "user"}}"#,
         )
@@ -308,6 +321,7 @@ mod tests {
         );
         assert_eq!(i.algorithms, vec![Algorithm::ES256, Algorithm::RS256]);
         assert_eq!(i.claims.user_id, "oid");
+        assert_eq!(i.claims.user_id_prefix, "corp:");
         assert_eq!(i.claims.session_id.as_deref(), Some("sid"));
         let role = i.claims.role.unwrap();
         assert_eq!(role.claim, "roles");
@@ -377,6 +391,10 @@ mod tests {
         refused(
             r#"{"issuer": "i", "jwks_url": "ftp://x/j", "audiences": ["a"]}"#,
             "http",
+        );
+        refused(
+            r#"{"issuer": "i", "jwks_url": "https://x/j", "audiences": ["a"], "user_id_prefix": "a b"}"#,
+            "user_id_prefix",
         );
         // Allowed explicitly, plain http to another host is accepted.
         assert!(one(
