@@ -63,17 +63,19 @@ impl Verifier {
         let issuers = settings
             .issuers
             .into_iter()
-            .map(|issuer| ForeignIssuer {
-                // Their fetches are not counted in the own key metrics (`auth_edge_jwks_*`),
-                // which keep describing the own issuer's JWKS.
+            .map(|issuer| (issuer, Arc::<Metrics>::default()))
+            .map(|(issuer, key_metrics)| ForeignIssuer {
+                // Their fetches are counted apart (`auth_edge_issuer_key*{issuer}`): the own
+                // key metrics (`auth_edge_key*`) keep describing the own issuer's keys.
                 keys: KeyStore::new(
                     issuer.keys,
                     issuer.algorithms.clone(),
                     settings.jwks,
                     settings.tls.clone(),
-                    Arc::default(),
+                    key_metrics.clone(),
                 )
                 .sharing_epoch(&keys),
+                key_metrics,
                 validation: ForeignValidation {
                     algorithms: issuer.algorithms,
                     issuer: issuer.issuer,
@@ -169,15 +171,24 @@ impl Verifier {
 
     /// The Prometheus text of every metric.
     pub fn render_metrics(&self) -> String {
-        self.metrics.render(&Snapshot {
+        let now_ms = clock::unix_now_ms();
+        let mut out = self.metrics.render(&Snapshot {
             cache_entries: self.cache.entry_count(),
             revoked_sessions: self.revocations.len(),
-            now_ms: clock::unix_now_ms(),
+            now_ms,
             revocations_stale: self
                 .metrics
                 .revocations_heard_ms(0)
                 .map(|_| self.revocations_stale()),
-        })
+        });
+        if !self.issuers.is_empty() {
+            let issuers = self
+                .issuers
+                .iter()
+                .map(|f| (f.validation.issuer.as_str(), &*f.key_metrics));
+            crate::metrics::render_issuer_keys(&mut out, issuers, now_ms);
+        }
+        out
     }
 
     /// The names the identity is sent under (and stripped from client requests).
@@ -407,6 +418,8 @@ pub struct RequestView<'a> {
 /// A trusted issuer other than the own one: its keys, its token policy, its claim mapping.
 struct ForeignIssuer {
     keys: KeyStore,
+    /// Only its key loads are counted here.
+    key_metrics: Arc<Metrics>,
     validation: ForeignValidation,
     mapping: ClaimMapping,
 }

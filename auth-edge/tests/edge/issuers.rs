@@ -196,6 +196,20 @@ async fn provider_tokens_verify_via_discovery_beside_own_tokens_and_rotation_is_
     );
     // The old key is still published, so its tokens stay valid.
     assert_eq!(answer(&edge, &token).await.0, StatusCode::OK);
+    // The provider's key loads are counted under its issuer label: the start, and the refetch
+    // for the new kid.
+    let metrics = text_of(&edge.admin_url("/metrics")).await;
+    let fetched = format!(
+        "auth_edge_issuer_key_fetches_total{{issuer=\"{}\",result=\"ok\"}} ",
+        provider.issuer()
+    );
+    let count: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&fetched))
+        .unwrap_or_else(|| panic!("{fetched} not in {metrics}"))
+        .parse()
+        .unwrap();
+    assert!(count >= 2, "{count}");
     edge.shutdown().await;
 }
 
