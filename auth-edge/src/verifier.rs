@@ -106,12 +106,13 @@ impl Verifier {
     /// Other issuers' keys are loaded too, but their failures are only logged: readiness is
     /// the own issuer's.
     pub async fn load_keys(&self) -> Result<(), crate::keys::KeyError> {
+        let own = self.keys.refresh().await.map(|_| ());
         for foreign in &self.issuers {
             if let Err(e) = foreign.keys.refresh().await {
                 tracing::warn!(issuer = %foreign.validation.issuer, error = %e, "loading keys failed");
             }
         }
-        self.keys.refresh().await.map(|_| ())
+        own
     }
 
     /// Keeps every issuer's keys fresh, forever ([`KeyStore::run`] for each).
