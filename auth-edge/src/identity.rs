@@ -9,9 +9,9 @@
 use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::ClaimMapping;
-use http::{HeaderMap, HeaderName, HeaderValue};
 
 /// The default names of the identity headers the edge sets after a successful verification,
 /// and removes from anything a client sent ([`HeaderNames`] for configured ones).
@@ -417,15 +417,14 @@ impl Identity {
             .get("exp")
             .and_then(serde_json::Value::as_i64)
             .ok_or(auth_token::Error::Malformed("exp"))?;
-        let identity = Identity::from_parts(
+        Identity::from_parts(
             sub.as_str(),
             sid.as_ref().map(auth_token::SessionId::as_str),
             role,
             exp,
             leeway,
             key_epoch,
-        )?;
-        Ok(identity)
+        )
     }
 
     fn from_parts(
