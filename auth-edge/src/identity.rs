@@ -11,7 +11,7 @@ use std::sync::{Mutex, PoisonError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::ClaimMapping;
+use auth_token::Role;
 
 /// The default names of the identity headers the edge sets after a successful verification,
 /// and removes from anything a client sent ([`HeaderNames`] for configured ones).
@@ -261,6 +261,32 @@ pub fn is_identity_header(name: &str) -> bool {
 /// [`HeaderNames::carried_by`] for the default names.
 pub fn carries_identity_headers(headers: &HeaderMap) -> bool {
     HeaderNames::default().carried_by(headers)
+}
+
+/// Which claims of a foreign issuer's token become the identity headers (per issuer, from
+/// `AUTH_EDGE_ISSUERS_FILE`: [`crate::config::issuers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimMapping {
+    /// The user id (`X-User-Id`); default `sub`. A token without it is refused.
+    pub user_id: String,
+    /// Put before the user id (`user_id_prefix`, e.g. `corp:`), so that an issuer's user ids
+    /// cannot be mistaken for the own ones or another issuer's; empty by default.
+    pub user_id_prefix: String,
+    /// The session id (`X-Session-Id`), when the issuer has one. Revocation by session applies
+    /// only to tokens that carry it.
+    pub session_id: Option<String>,
+    /// The role claim and which of its values mean which role (`X-User-Role`); none: no role
+    /// header. A string claim or an array of strings; the first value with a mapping wins.
+    pub role: Option<RoleMapping>,
+}
+
+/// A role claim and its value mapping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleMapping {
+    /// The claim holding the role(s).
+    pub claim: String,
+    /// Claim value -> role.
+    pub values: Vec<(String, Role)>,
 }
 
 /// A header block the identity rule can be applied to.
@@ -664,7 +690,7 @@ mod tests {
             user_id: "oid".into(),
             user_id_prefix: String::new(),
             session_id: session.map(Into::into),
-            role: role.then(|| crate::config::RoleMapping {
+            role: role.then(|| RoleMapping {
                 claim: "roles".into(),
                 values: vec![("budget-admin".into(), auth_token::Role::Admin)],
             }),

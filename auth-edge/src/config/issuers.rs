@@ -34,6 +34,7 @@ use serde::Deserialize;
 
 use super::vars::{err, http_url, ConfigError};
 use super::KeySource;
+use crate::identity::{ClaimMapping, RoleMapping};
 
 /// The variable naming the file.
 pub const ISSUERS_FILE_VAR: &str = "AUTH_EDGE_ISSUERS_FILE";
@@ -51,31 +52,6 @@ pub struct ForeignIssuer {
     pub algorithms: Vec<Algorithm>,
     /// Which claims become the identity.
     pub claims: ClaimMapping,
-}
-
-/// Which claims of a foreign token become the identity headers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClaimMapping {
-    /// The user id (`X-User-Id`); default `sub`. A token without it is refused.
-    pub user_id: String,
-    /// Put before the user id (`user_id_prefix`, e.g. `corp:`), so that an issuer's user ids
-    /// cannot be mistaken for the own ones or another issuer's; empty by default.
-    pub user_id_prefix: String,
-    /// The session id (`X-Session-Id`), when the issuer has one. Revocation by session applies
-    /// only to tokens that carry it.
-    pub session_id: Option<String>,
-    /// The role claim and which of its values mean which role (`X-User-Role`); none: no role
-    /// header. A string claim or an array of strings; the first value with a mapping wins.
-    pub role: Option<RoleMapping>,
-}
-
-/// A role claim and its value mapping.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RoleMapping {
-    /// The claim holding the role(s).
-    pub claim: String,
-    /// Claim value -> role.
-    pub values: Vec<(String, Role)>,
 }
 
 /// The file's shape.

@@ -24,7 +24,7 @@ pub mod verification;
 
 use std::collections::HashMap;
 
-pub use issuers::{ClaimMapping, ForeignIssuer, RoleMapping};
+pub use issuers::ForeignIssuer;
 pub use logging::{LogConfig, LogFormat};
 pub use revocation::RevocationSources;
 pub use serve::{Mode, ServeConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};
