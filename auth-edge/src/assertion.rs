@@ -91,13 +91,17 @@ impl AssertionSigner {
         let mut claims = json!({
             "iss": self.issuer,
             "sub": identity.user_id(),
-            "sid": identity.session_id(),
+            // A foreign token may have no session id or role: then the assertion has none.
+            "sid": Some(identity.session_id()).filter(|s| !s.is_empty()),
             "role": identity.role(),
             "iat": now,
             "exp": exp,
         });
         if let Some(aud) = &self.audience {
             claims["aud"] = json!(aud);
+        }
+        if let Some(claims) = claims.as_object_mut() {
+            claims.retain(|_, v| !v.is_null());
         }
         match auth_token::sign_typed(&claims, ASSERTION_TYPE, &self.key)
             .ok()

@@ -88,5 +88,5 @@ pub async fn run(verifier: Arc<Verifier>, sources: RevocationSources) {
             }
         }
     };
-    tokio::join!(verifier.keys().run(), stream, redis, watch, prune);
+    tokio::join!(verifier.run_keys(), stream, redis, watch, prune);
 }

@@ -11,6 +11,8 @@ use std::sync::{Mutex, PoisonError};
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 
+use auth_token::Role;
+
 /// The default names of the identity headers the edge sets after a successful verification,
 /// and removes from anything a client sent ([`HeaderNames`] for configured ones).
 pub static IDENTITY_HEADERS: [HeaderName; 3] = [
@@ -60,6 +62,17 @@ impl ClaimField {
             "iat" => Some(ClaimField::Iat),
             "exp" => Some(ClaimField::Exp),
             _ => None,
+        }
+    }
+
+    /// The claim's name in a token.
+    fn name(self) -> &'static str {
+        match self {
+            ClaimField::Iss => "iss",
+            ClaimField::Aud => "aud",
+            ClaimField::Jti => "jti",
+            ClaimField::Iat => "iat",
+            ClaimField::Exp => "exp",
         }
     }
 
@@ -250,6 +263,32 @@ pub fn carries_identity_headers(headers: &HeaderMap) -> bool {
     HeaderNames::default().carried_by(headers)
 }
 
+/// Which claims of a foreign issuer's token become the identity headers (per issuer, from
+/// `AUTH_EDGE_ISSUERS_FILE`: [`crate::config::issuers`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimMapping {
+    /// The user id (`X-User-Id`); default `sub`. A token without it is refused.
+    pub user_id: String,
+    /// Put before the user id (`user_id_prefix`, e.g. `corp:`), so that an issuer's user ids
+    /// cannot be mistaken for the own ones or another issuer's; empty by default.
+    pub user_id_prefix: String,
+    /// The session id (`X-Session-Id`), when the issuer has one. Revocation by session applies
+    /// only to tokens that carry it.
+    pub session_id: Option<String>,
+    /// The role claim and which of its values mean which role (`X-User-Role`); none: no role
+    /// header. A string claim or an array of strings; the first value with a mapping wins.
+    pub role: Option<RoleMapping>,
+}
+
+/// A role claim and its value mapping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleMapping {
+    /// The claim holding the role(s).
+    pub claim: String,
+    /// Claim value -> role.
+    pub values: Vec<(String, Role)>,
+}
+
 /// A header block the identity rule can be applied to.
 pub trait IdentityHeaders {
     /// What setting a header can fail with (nothing, for a plain `HeaderMap`).
@@ -309,8 +348,11 @@ pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
         spoofed |= headers.remove(name);
     }
     if let Some(identity) = identity {
+        // A foreign token without a session id or a role sets no header for it.
         for (name, value) in names.names.iter().zip(identity.values()) {
-            headers.set(name, value)?;
+            if let Some(value) = value {
+                headers.set(name, value)?;
+            }
         }
         if let (Some(name), Some(value)) = (&names.assertion, identity.assertion()) {
             headers.set(name, value)?;
@@ -335,7 +377,7 @@ pub struct Identity {
     values: Bytes,
     sub_end: u32,
     sid_end: u32,
-    role: i32,
+    role: Option<i32>,
     exp: i64,
     valid_until: i64,
     key_epoch: u64,
@@ -355,15 +397,80 @@ impl Identity {
         leeway: i64,
         key_epoch: u64,
     ) -> Result<Identity, auth_token::Error> {
+        Identity::from_parts(
+            claims.sub.as_str(),
+            Some(claims.sid.as_str()),
+            Some(claims.role),
+            claims.exp,
+            leeway,
+            key_epoch,
+        )
+    }
+
+    /// The identity of a foreign issuer's verified `claims` ([`auth_token::verify_foreign`]),
+    /// through the issuer's claim `mapping`: the user id claim is required (a string or an
+    /// integer, by [`auth_token::UserId`]'s rules), the session id and role only if mapped and
+    /// present (a role value without a mapping is no role).
+    pub(crate) fn from_foreign(
+        claims: &serde_json::Map<String, serde_json::Value>,
+        mapping: &ClaimMapping,
+        leeway: i64,
+        key_epoch: u64,
+    ) -> Result<Identity, auth_token::Error> {
+        let id_text = |name: &str| match claims.get(name) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => Some(n.to_string()),
+            _ => None,
+        };
+        let sub =
+            id_text(&mapping.user_id).ok_or(auth_token::Error::Malformed("no user id claim"))?;
+        let sub = auth_token::UserId::parse(format!("{}{sub}", mapping.user_id_prefix))?;
+        let sid: Option<auth_token::SessionId> = match &mapping.session_id {
+            Some(name) => id_text(name).map(|s| s.parse()).transpose()?,
+            None => None,
+        };
+        let role = mapping.role.as_ref().and_then(|m| {
+            let wanted = |value: &serde_json::Value| {
+                let value = value.as_str()?;
+                m.values.iter().find(|(v, _)| v == value).map(|(_, r)| *r)
+            };
+            match claims.get(&m.claim)? {
+                serde_json::Value::Array(values) => values.iter().find_map(wanted),
+                one => wanted(one),
+            }
+        });
+        let exp = claims
+            .get("exp")
+            .and_then(serde_json::Value::as_i64)
+            .ok_or(auth_token::Error::Malformed("exp"))?;
+        Identity::from_parts(
+            sub.as_str(),
+            sid.as_ref().map(auth_token::SessionId::as_str),
+            role,
+            exp,
+            leeway,
+            key_epoch,
+        )
+    }
+
+    fn from_parts(
+        sub: &str,
+        sid: Option<&str>,
+        role: Option<auth_token::Role>,
+        exp: i64,
+        leeway: i64,
+        key_epoch: u64,
+    ) -> Result<Identity, auth_token::Error> {
         // `UserId` and `SessionId` are never empty (an empty header is dropped or merged with a
         // client-sent value by some proxies) and are visible ASCII; the header-value check
-        // below stays as the last word.
-        let (sub, sid) = (claims.sub.as_str(), claims.sid.as_str());
-        let role = claims.role.to_string();
-        let mut values = String::with_capacity(sub.len() + sid.len() + role.len());
+        // below stays as the last word. An absent session id or role is an empty slice: no
+        // header.
+        let sid = sid.unwrap_or_default();
+        let role_text = role.map(|r| r.to_string()).unwrap_or_default();
+        let mut values = String::with_capacity(sub.len() + sid.len() + role_text.len());
         values.push_str(sub);
         values.push_str(sid);
-        values.push_str(&role);
+        values.push_str(&role_text);
         let too_long = || auth_token::Error::Malformed("sub or sid too long");
         let sub_end = u32::try_from(sub.len()).map_err(|_| too_long())?;
         let sid_end = u32::try_from(sub.len() + sid.len()).map_err(|_| too_long())?;
@@ -371,9 +478,9 @@ impl Identity {
             values: Bytes::from(values),
             sub_end,
             sid_end,
-            role: claims.role.as_i32(),
-            exp: claims.exp,
-            valid_until: auth_token::accepted_until(claims.exp, leeway),
+            role: role.map(auth_token::Role::as_i32),
+            exp,
+            valid_until: auth_token::accepted_until(exp, leeway),
             key_epoch,
             assertion: Mutex::new(None),
             claim_values: Box::default(),
@@ -428,13 +535,13 @@ impl Identity {
         self.str_at(0..self.sub_end as usize)
     }
 
-    /// Session id (`sid`).
+    /// Session id (`sid`); empty for a foreign token without one (never revoked by session).
     pub fn session_id(&self) -> &str {
         self.str_at(self.sub_end as usize..self.sid_end as usize)
     }
 
-    /// Role (`role`).
-    pub fn role(&self) -> i32 {
+    /// Role (`role`); none for a foreign token without a mapped role.
+    pub fn role(&self) -> Option<i32> {
         self.role
     }
 
@@ -453,14 +560,17 @@ impl Identity {
         self.key_epoch
     }
 
-    /// The user id, session id and role header values. Front ends apply them with
-    /// [`strip_then_set`], never one by one.
-    pub fn values(&self) -> impl Iterator<Item = HeaderValue> {
+    /// The user id, session id and role header values (none for an absent session id or
+    /// role). Front ends apply them with [`strip_then_set`], never one by one.
+    pub fn values(&self) -> impl Iterator<Item = Option<HeaderValue>> {
         self.header_values()
             .into_iter()
-            // Validated in `from_claims`; an empty value is unreachable and would only drop a
-            // header.
-            .map(|v| HeaderValue::from_maybe_shared(v).unwrap_or(EMPTY))
+            // Validated in `from_parts`, so `ok()` only ever drops an empty (absent) value.
+            .map(|v| {
+                (!v.is_empty())
+                    .then(|| HeaderValue::from_maybe_shared(v).ok())
+                    .flatten()
+            })
     }
 
     /// The identity with the values of `fields` taken from its `claims`, for the claims forwarded
@@ -472,6 +582,32 @@ impl Identity {
     ) -> Identity {
         self.claim_values = fields
             .map(|field| HeaderValue::from_str(&field.value(claims)).ok())
+            .collect();
+        self
+    }
+
+    /// [`Identity::with_claim_values`] for a foreign token's claims: strings and integers as
+    /// they are, an array of strings (`aud`) comma-separated, anything else no header.
+    pub(crate) fn with_foreign_claim_values(
+        mut self,
+        claims: &serde_json::Map<String, serde_json::Value>,
+        fields: impl Iterator<Item = ClaimField>,
+    ) -> Identity {
+        use serde_json::Value;
+        self.claim_values = fields
+            .map(|field| {
+                let text = match claims.get(field.name())? {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Array(list) => list
+                        .iter()
+                        .map(Value::as_str)
+                        .collect::<Option<Vec<_>>>()?
+                        .join(","),
+                    _ => return None,
+                };
+                HeaderValue::from_str(&text).ok()
+            })
             .collect();
         self
     }
@@ -516,8 +652,6 @@ impl Identity {
     }
 }
 
-const EMPTY: HeaderValue = HeaderValue::from_static("");
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -540,7 +674,7 @@ mod tests {
         let id = Identity::from_claims(&claims("user-1", "s9"), 30, 7).unwrap();
         assert_eq!(
             (id.user_id(), id.session_id(), id.role()),
-            ("user-1", "s9", 2)
+            ("user-1", "s9", Some(2))
         );
         assert_eq!(
             (id.exp(), id.valid_until(), id.key_epoch()),
@@ -549,6 +683,77 @@ mod tests {
         // Empty or non-header ids cannot even be claims any more (see auth_token::UserId).
         assert!("".parse::<auth_token::UserId>().is_err());
         assert!("u\n".parse::<auth_token::SessionId>().is_err());
+    }
+
+    fn mapping(session: Option<&str>, role: bool) -> ClaimMapping {
+        ClaimMapping {
+            user_id: "oid".into(),
+            user_id_prefix: String::new(),
+            session_id: session.map(Into::into),
+            role: role.then(|| RoleMapping {
+                claim: "roles".into(),
+                values: vec![("budget-admin".into(), auth_token::Role::Admin)],
+            }),
+        }
+    }
+
+    fn foreign(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn foreign_claims_through_the_mapping() {
+        let claims = foreign(serde_json::json!({
+            "sub": "ignored", "oid": "u-42", "sid": "s-7", "roles": ["reader", "budget-admin"],
+            "exp": 1000, "iss": "https://idp", "aud": ["a", "b"]
+        }));
+        let id = Identity::from_foreign(&claims, &mapping(Some("sid"), true), 30, 3).unwrap();
+        assert_eq!(
+            (id.user_id(), id.session_id(), id.role()),
+            ("u-42", "s-7", Some(1))
+        );
+        assert_eq!((id.valid_until(), id.key_epoch()), (1030, 3));
+        let id =
+            id.with_foreign_claim_values(&claims, [ClaimField::Aud, ClaimField::Iss].into_iter());
+        assert_eq!(id.claim_values[0].as_ref().unwrap(), "a,b");
+        assert_eq!(id.claim_values[1].as_ref().unwrap(), "https://idp");
+
+        // No session id or role mapped: only the user id header is set.
+        let id = Identity::from_foreign(&claims, &mapping(None, false), 30, 0).unwrap();
+        assert_eq!((id.session_id(), id.role()), ("", None));
+        let mut h = HeaderMap::new();
+        h.insert("x-session-id", HeaderValue::from_static("spoofed"));
+        h.insert("x-user-role", HeaderValue::from_static("1"));
+        strip_then_set(&mut h, Some(&id), &HeaderNames::default()).unwrap();
+        assert_eq!(h.len(), 1, "{h:?}");
+        assert_eq!(h["x-user-id"], "u-42");
+
+        // An unmapped role value is no role; a numeric user id is its digits.
+        let claims = foreign(serde_json::json!({"oid": 42, "roles": "root", "exp": 1000}));
+        let id = Identity::from_foreign(&claims, &mapping(Some("sid"), true), 0, 0).unwrap();
+        assert_eq!((id.user_id(), id.session_id(), id.role()), ("42", "", None));
+        // The issuer's prefix keeps its ids apart from the own ones.
+        let prefixed = ClaimMapping {
+            user_id_prefix: "corp:".into(),
+            ..mapping(None, false)
+        };
+        let id = Identity::from_foreign(&claims, &prefixed, 0, 0).unwrap();
+        assert_eq!(id.user_id(), "corp:42");
+
+        // No user id, or one that cannot be a header value: refused.
+        for bad in [
+            serde_json::json!({"exp": 1000}),
+            serde_json::json!({"oid": "", "exp": 1000}),
+            serde_json::json!({"oid": "a b", "exp": 1000}),
+            serde_json::json!({"oid": {"x": 1}, "exp": 1000}),
+            serde_json::json!({"oid": "u", "sid": "", "exp": 1000}),
+        ] {
+            assert!(
+                Identity::from_foreign(&foreign(bad.clone()), &mapping(Some("sid"), false), 0, 0)
+                    .is_err(),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use auth_token::{Algorithm, Jwk, JwkSet, KeySet, VerifyingKey};
-use http::HeaderMap;
+use bytes::Bytes;
+use http::{HeaderMap, Uri};
 use http_body_util::{BodyExt, Limited};
 
 use crate::backoff::Backoff;
@@ -167,26 +168,64 @@ pub async fn load(
             })
         }
         KeySource::Url(uri) => {
-            let fetch = async {
-                let response =
-                    http_client::get(uri, tls, "application/json", None, FETCH_TIMEOUT).await?;
-                let max_age = max_age(response.headers());
-                let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
-                    .collect()
-                    .await
-                    .map_err(|e| FetchError::Body(e.to_string()))?
-                    .to_bytes();
-                Ok::<_, KeyError>((body, max_age))
-            };
-            let (body, max_age) = tokio::time::timeout(FETCH_TIMEOUT, fetch)
-                .await
-                .map_err(|_| FetchError::Timeout)??;
+            let (body, max_age) = fetch(uri, tls).await?;
+            Ok(Loaded {
+                keys: parse_keys(&body, algorithms)?,
+                max_age,
+            })
+        }
+        KeySource::Discovery {
+            url,
+            issuer,
+            allow_http,
+        } => {
+            let (body, _) = fetch(url, tls).await?;
+            let jwks_uri = jwks_uri(&body, issuer, *allow_http)?;
+            let (body, max_age) = fetch(&jwks_uri, tls).await?;
             Ok(Loaded {
                 keys: parse_keys(&body, algorithms)?,
                 max_age,
             })
         }
     }
+}
+
+/// GETs a JSON document (bounded in time and size) and its `Cache-Control: max-age`.
+async fn fetch(uri: &Uri, tls: &TlsClient) -> Result<(Bytes, Option<Duration>), KeyError> {
+    let fetch = async {
+        let response = http_client::get(uri, tls, "application/json", None, FETCH_TIMEOUT).await?;
+        let max_age = max_age(response.headers());
+        let body = Limited::new(response.into_body(), MAX_JWKS_BYTES)
+            .collect()
+            .await
+            .map_err(|e| FetchError::Body(e.to_string()))?
+            .to_bytes();
+        Ok::<_, KeyError>((body, max_age))
+    };
+    tokio::time::timeout(FETCH_TIMEOUT, fetch)
+        .await
+        .map_err(|_| FetchError::Timeout)?
+}
+
+/// The `jwks_uri` of an OpenID discovery document (OpenID Connect Discovery 1.0, section 3),
+/// which must name `issuer` exactly (section 4.3: a document for another issuer is refused) and
+/// point at `https://` (or loopback, or `allow_http`), like a configured JWKS URL.
+pub fn jwks_uri(document: &[u8], issuer: &str, allow_http: bool) -> Result<Uri, KeyError> {
+    #[derive(serde::Deserialize)]
+    struct Discovery {
+        issuer: String,
+        jwks_uri: String,
+    }
+    let doc: Discovery = serde_json::from_slice(document)
+        .map_err(|e| KeyError::Parse(format!("not an OpenID discovery document: {e}")))?;
+    if doc.issuer != issuer {
+        return Err(KeyError::Parse(format!(
+            "the discovery document is for issuer {:?}, not {issuer:?}",
+            doc.issuer
+        )));
+    }
+    crate::config::issuers::safe_url(&doc.jwks_uri, allow_http)
+        .map_err(|e| KeyError::Parse(format!("jwks_uri: {e}")))
 }
 
 /// When the last unknown-kid refetch happened; guarded by the single-flight mutex.
@@ -204,7 +243,9 @@ pub struct KeyStore {
     current: RwLock<Arc<KeySet>>,
     // Bumped whenever a kid disappears or changes its key material, so cached verifications made with a withdrawn key
     // (e.g. a compromised one) stop counting at once.
-    epoch: AtomicU64,
+    // Shared with other issuers' stores ([`KeyStore::sharing_epoch`]): one verified-token cache
+    // serves them all.
+    epoch: Arc<AtomicU64>,
     // One fetch in flight: every fetch, periodic or unknown-kid, holds this lock.
     fetch: tokio::sync::Mutex<FetchState>,
     metrics: Arc<Metrics>,
@@ -226,12 +267,20 @@ impl KeyStore {
             refresh,
             tls,
             current: RwLock::new(Arc::new(KeySet::new())),
-            epoch: AtomicU64::new(0),
+            epoch: Arc::new(AtomicU64::new(0)),
             fetch: tokio::sync::Mutex::new(FetchState {
                 last_unknown_kid_fetch: None,
             }),
             metrics,
         }
+    }
+
+    /// The same store bumping `other`'s epoch instead of its own: a key withdrawn here then
+    /// invalidates every cached verification, whichever store made it. Withdrawals are rare;
+    /// one shared counter keeps the cache's check a single load.
+    pub fn sharing_epoch(mut self, other: &KeyStore) -> KeyStore {
+        self.epoch = other.epoch.clone();
+        self
     }
 
     /// The keys in use now.
@@ -297,8 +346,8 @@ impl KeyStore {
         let wanted = match (&self.source, max_age) {
             // A local file is cheap to re-read: pick up a replaced file quickly.
             (KeySource::File(_), _) => self.refresh.min,
-            (KeySource::Url(_), Some(age)) => age,
-            (KeySource::Url(_), None) => DEFAULT_REFRESH,
+            (KeySource::Url(_) | KeySource::Discovery { .. }, Some(age)) => age,
+            (KeySource::Url(_) | KeySource::Discovery { .. }, None) => DEFAULT_REFRESH,
         };
         wanted.clamp(self.refresh.min, self.refresh.max)
     }
@@ -401,6 +450,32 @@ mod tests {
         assert!(parse_keys(b"{\"keys\": 3}", &all).is_err());
         assert!(parse_keys(b"{\"keys\": []}", &all).is_err());
         assert!(parse_keys(&[0xff, 0xfe], &all).is_err());
+    }
+
+    #[test]
+    fn discovery_documents() {
+        let doc = |issuer: &str, jwks: &str| {
+            serde_json::to_vec(&serde_json::json!({"issuer": issuer, "jwks_uri": jwks})).unwrap()
+        };
+        let idp = "https://idp.example";
+        assert_eq!(
+            jwks_uri(&doc(idp, "https://idp.example/jwks"), idp, false).unwrap(),
+            "https://idp.example/jwks"
+        );
+        // A document for another issuer (a mix-up or a hijacked URL) is refused.
+        let e = jwks_uri(
+            &doc("https://evil.example", "https://idp.example/jwks"),
+            idp,
+            false,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("evil"), "{e}");
+        // jwks_uri follows the configured URLs' rule: no plain http outside loopback.
+        assert!(jwks_uri(&doc(idp, "http://idp.example/jwks"), idp, false).is_err());
+        assert!(jwks_uri(&doc(idp, "http://idp.example/jwks"), idp, true).is_ok());
+        assert!(jwks_uri(&doc(idp, "http://127.0.0.1:9/jwks"), idp, false).is_ok());
+        assert!(jwks_uri(b"{\"issuer\": \"x\"}", "x", false).is_err());
+        assert!(jwks_uri(b"<html>", "x", false).is_err());
     }
 
     #[test]

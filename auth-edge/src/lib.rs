@@ -83,7 +83,15 @@ pub async fn check(config: &Config) -> Result<String, String> {
                 .map_err(|e| format!("AUTH_EDGE_JWKS_FILE: {}: {e}", path.display()))?;
             format!("{} key(s) from {}", loaded.keys.len(), path.display())
         }
-        KeySource::Url(uri) => format!("keys from {uri} (not fetched by --check)"),
+        KeySource::Url(uri) | KeySource::Discovery { url: uri, .. } => {
+            format!("keys from {uri} (not fetched by --check)")
+        }
+    };
+    let keys = if settings.issuers.is_empty() {
+        keys
+    } else {
+        let names: Vec<&str> = settings.issuers.iter().map(|i| i.issuer.as_str()).collect();
+        format!("{keys}, foreign issuers {names:?}")
     };
     let revocations = match (&config.revocations.url, &config.revocations.redis_url) {
         (None, None) => "none (revoked sessions stay valid until their tokens expire)".to_owned(),

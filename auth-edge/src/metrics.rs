@@ -413,6 +413,64 @@ impl Metrics {
 }
 
 /// The standard `process_*` metrics (the names every Prometheus client library uses).
+/// Appends the foreign issuers' key metrics to `w`: each issuer's key store counts its loads in a
+/// [`Metrics`] of its own, rendered here under an `issuer` label (bounded: issuers come from the
+/// configuration). The unlabelled `auth_edge_key*` metrics stay the own issuer's.
+pub fn render_issuer_keys<'a>(
+    w: &mut String,
+    issuers: impl Iterator<Item = (&'a str, &'a Metrics)> + Clone,
+    now_ms: i64,
+) {
+    let _ = writeln!(
+        w,
+        "# HELP auth_edge_issuer_key_fetches_total Foreign issuers' key loads (discovery and JWKS) by result."
+    );
+    let _ = writeln!(w, "# TYPE auth_edge_issuer_key_fetches_total counter");
+    for (issuer, m) in issuers.clone() {
+        let issuer = label_value(issuer);
+        for (result, n) in [("ok", &m.key_fetch_ok), ("error", &m.key_fetch_error)] {
+            let _ = writeln!(
+                w,
+                "auth_edge_issuer_key_fetches_total{{issuer=\"{issuer}\",result=\"{result}\"}} {}",
+                n.load(Relaxed)
+            );
+        }
+    }
+    let _ = writeln!(
+        w,
+        "# HELP auth_edge_issuer_keys Verification keys currently loaded per foreign issuer."
+    );
+    let _ = writeln!(w, "# TYPE auth_edge_issuer_keys gauge");
+    for (issuer, m) in issuers.clone() {
+        let _ = writeln!(
+            w,
+            "auth_edge_issuer_keys{{issuer=\"{}\"}} {}",
+            label_value(issuer),
+            m.keys_loaded.load(Relaxed)
+        );
+    }
+    let _ = writeln!(w, "# HELP auth_edge_issuer_keys_age_seconds Seconds since a foreign issuer's keys were last loaded successfully.");
+    let _ = writeln!(w, "# TYPE auth_edge_issuer_keys_age_seconds gauge");
+    for (issuer, m) in issuers {
+        let last = m.keys_last_success_ms.load(Relaxed);
+        if last > 0 {
+            let _ = writeln!(
+                w,
+                "auth_edge_issuer_keys_age_seconds{{issuer=\"{}\"}} {}",
+                label_value(issuer),
+                age(now_ms, last)
+            );
+        }
+    }
+}
+
+/// A Prometheus label value: `\`, `"` and newlines escaped.
+fn label_value(raw: &str) -> String {
+    raw.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 fn render_process(w: &mut String, p: &auth_telemetry::ProcessSample) {
     let metrics: [(&str, &str, &str, f64); 7] = [
         (
@@ -472,6 +530,28 @@ fn age(now_ms: i64, then_ms: i64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn renders_foreign_issuers_keys_with_an_issuer_label() {
+        let (a, b) = (Metrics::default(), Metrics::default());
+        a.key_fetch(true, 2, 1_000);
+        b.key_fetch(false, 0, 1_000);
+        let mut out = String::new();
+        let issuers = [("https://idp.example", &a), ("odd\"issuer\\", &b)];
+        render_issuer_keys(&mut out, issuers.into_iter(), 3_000);
+        for line in [
+            "auth_edge_issuer_key_fetches_total{issuer=\"https://idp.example\",result=\"ok\"} 1",
+            "auth_edge_issuer_key_fetches_total{issuer=\"odd\\\"issuer\\\\\",result=\"error\"} 1",
+            "auth_edge_issuer_keys{issuer=\"https://idp.example\"} 2",
+            "auth_edge_issuer_keys_age_seconds{issuer=\"https://idp.example\"} 2",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} not in\n{out}");
+        }
+        assert!(
+            !out.contains("age_seconds{issuer=\"odd"),
+            "never loaded: no age"
+        );
+    }
 
     #[test]
     fn renders_counters_histogram_and_gauges() {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth_token::{Claims, Validation};
+use auth_token::{Claims, ForeignValidation, KeySet, Validation};
 use http::{HeaderMap, Method, StatusCode};
 
 use crate::assertion::AssertionSigner;
@@ -18,7 +18,7 @@ use crate::clock;
 use crate::config::VerifierSettings;
 use crate::csrf::CsrfPolicy;
 use crate::decision::{Access, Decision, Redirect, Rejection};
-use crate::identity::{HeaderNames, Identity};
+use crate::identity::{ClaimMapping, HeaderNames, Identity};
 use crate::keys::KeyStore;
 use crate::metrics::{Metrics, Outcome, Snapshot};
 use crate::request;
@@ -39,6 +39,9 @@ pub struct Verifier {
     started_ms: i64,
     validation: Validation,
     keys: KeyStore,
+    // Other trusted issuers (`AUTH_EDGE_ISSUERS_FILE`); empty by default, and then the own
+    // tokens' path is exactly what it was without them.
+    issuers: Vec<ForeignIssuer>,
     cache: TokenCache,
     revocations: Arc<RevocationSet>,
     metrics: Arc<Metrics>,
@@ -50,14 +53,41 @@ impl Verifier {
     pub fn new(settings: VerifierSettings) -> Verifier {
         let metrics = Arc::new(Metrics::default());
         let validation = settings.validation();
+        let keys = KeyStore::new(
+            settings.keys,
+            settings.algorithms,
+            settings.jwks,
+            settings.tls.clone(),
+            metrics.clone(),
+        );
+        let issuers = settings
+            .issuers
+            .into_iter()
+            .map(|issuer| (issuer, Arc::<Metrics>::default()))
+            .map(|(issuer, key_metrics)| ForeignIssuer {
+                // Their fetches are counted apart (`auth_edge_issuer_key*{issuer}`): the own
+                // key metrics (`auth_edge_key*`) keep describing the own issuer's keys.
+                keys: KeyStore::new(
+                    issuer.keys,
+                    issuer.algorithms.clone(),
+                    settings.jwks,
+                    settings.tls.clone(),
+                    key_metrics.clone(),
+                )
+                .sharing_epoch(&keys),
+                key_metrics,
+                validation: ForeignValidation {
+                    algorithms: issuer.algorithms,
+                    issuer: issuer.issuer,
+                    audiences: issuer.audiences,
+                    leeway_secs: settings.leeway_secs,
+                },
+                mapping: issuer.claims,
+            })
+            .collect();
         Verifier {
-            keys: KeyStore::new(
-                settings.keys,
-                settings.algorithms,
-                settings.jwks,
-                settings.tls,
-                metrics.clone(),
-            ),
+            keys,
+            issuers,
             cache: TokenCache::new(settings.cache_entries),
             revocations: Arc::new(RevocationSet::new(settings.leeway_secs)),
             cookie_name: settings.cookie_name,
@@ -73,8 +103,22 @@ impl Verifier {
     }
 
     /// Loads keys once now (waits for a fetch in flight). Useful at start-up to be ready sooner.
+    /// Other issuers' keys are loaded too, but their failures are only logged: readiness is
+    /// the own issuer's.
     pub async fn load_keys(&self) -> Result<(), crate::keys::KeyError> {
-        self.keys.refresh().await.map(|_| ())
+        let own = self.keys.refresh().await.map(|_| ());
+        for foreign in &self.issuers {
+            if let Err(e) = foreign.keys.refresh().await {
+                tracing::warn!(issuer = %foreign.validation.issuer, error = %e, "loading keys failed");
+            }
+        }
+        own
+    }
+
+    /// Keeps every issuer's keys fresh, forever ([`KeyStore::run`] for each).
+    pub async fn run_keys(&self) {
+        let foreign = self.issuers.iter().map(|f| f.keys.run());
+        tokio::join!(self.keys.run(), futures_util::future::join_all(foreign));
     }
 
     /// The key store (readiness, manual installs, the refresh loop).
@@ -128,15 +172,24 @@ impl Verifier {
 
     /// The Prometheus text of every metric.
     pub fn render_metrics(&self) -> String {
-        self.metrics.render(&Snapshot {
+        let now_ms = clock::unix_now_ms();
+        let mut out = self.metrics.render(&Snapshot {
             cache_entries: self.cache.entry_count(),
             revoked_sessions: self.revocations.len(),
-            now_ms: clock::unix_now_ms(),
+            now_ms,
             revocations_stale: self
                 .metrics
                 .revocations_heard_ms(0)
                 .map(|_| self.revocations_stale()),
-        })
+        });
+        if !self.issuers.is_empty() {
+            let issuers = self
+                .issuers
+                .iter()
+                .map(|f| (f.validation.issuer.as_str(), &*f.key_metrics));
+            crate::metrics::render_issuer_keys(&mut out, issuers, now_ms);
+        }
+        out
     }
 
     /// The names the identity is sent under (and stripped from client requests).
@@ -280,6 +333,14 @@ impl Verifier {
             // Expired or from a withdrawn key set: free the slot now rather than at eviction.
             self.cache.remove_stale(&key, &identity);
         }
+        if let Some(foreign) = self.foreign_issuer(token) {
+            let identity = match self.verify_foreign(foreign, token, now, epoch).await {
+                Ok(identity) => Arc::new(identity),
+                Err(r) => return (Err(r), false),
+            };
+            self.cache.insert(key, identity.clone());
+            return (self.not_revoked(identity), false);
+        }
         let claims = match self.verify_signature(token, now).await {
             Ok(claims) => claims,
             Err(r) => return (Err(r), false),
@@ -295,29 +356,47 @@ impl Verifier {
     }
 
     async fn verify_signature(&self, token: &str, now: i64) -> Result<Claims, Rejection> {
-        let keys = self.keys.current();
-        if keys.is_empty() {
-            // Startup or a source that never answered: try once (rate limited), else 503.
-            if !self.keys.refetch_for_unknown_kid("").await && !self.keys.is_ready() {
-                return Err(Rejection::Unavailable);
-            }
+        with_keys(&self.keys, |keys| {
+            auth_token::verify(token, keys, &self.validation, now)
+        })
+        .await
+    }
+
+    /// The foreign issuer a token names in its `iss`, if any: read unverified, only to pick the
+    /// keys and policy it is then verified with. Nothing to read when no issuer is configured.
+    fn foreign_issuer(&self, token: &str) -> Option<&ForeignIssuer> {
+        if self.issuers.is_empty() {
+            return None;
         }
-        let keys = self.keys.current();
-        match auth_token::verify(token, &keys, &self.validation, now) {
-            Err(auth_token::Error::UnknownKey(kid)) => {
-                // Rotation: accounts published a new key we have not fetched yet.
-                if !self.keys.refetch_for_unknown_kid(&kid).await {
-                    return Err(Rejection::UnknownKey(kid));
-                }
-                let keys = self.keys.current();
-                auth_token::verify(token, &keys, &self.validation, now).map_err(rejection)
-            }
-            other => other.map_err(rejection),
-        }
+        let iss = auth_token::peek_issuer(token).ok()??;
+        self.issuers.iter().find(|f| f.validation.issuer == iss)
+    }
+
+    async fn verify_foreign(
+        &self,
+        foreign: &ForeignIssuer,
+        token: &str,
+        now: i64,
+        epoch: u64,
+    ) -> Result<Identity, Rejection> {
+        let claims = with_keys(&foreign.keys, |keys| {
+            auth_token::verify_foreign(token, keys, &foreign.validation, now)
+        })
+        .await?;
+        let identity = Identity::from_foreign(
+            &claims,
+            &foreign.mapping,
+            self.validation.leeway_secs,
+            epoch,
+        )
+        .map_err(Rejection::Invalid)?;
+        Ok(identity.with_foreign_claim_values(&claims, self.header_names.claim_fields()))
     }
 
     fn not_revoked(&self, identity: Arc<Identity>) -> Result<Arc<Identity>, Rejection> {
-        if self.revocations.is_revoked(identity.session_id()) {
+        // A foreign token without a session id has nothing the feed could name.
+        let sid = identity.session_id();
+        if !sid.is_empty() && self.revocations.is_revoked(sid) {
             Err(Rejection::Revoked)
         } else {
             Ok(identity)
@@ -335,6 +414,40 @@ pub struct RequestView<'a> {
     /// The page's URL, for the login redirect to return to: only from a trusted proxy (see
     /// [`BrowserPolicy::reads_return_url`]), None otherwise.
     pub original_url: Option<OriginalUrl<'a>>,
+}
+
+/// A trusted issuer other than the own one: its keys, its token policy, its claim mapping.
+struct ForeignIssuer {
+    keys: KeyStore,
+    /// Only its key loads are counted here.
+    key_metrics: Arc<Metrics>,
+    validation: ForeignValidation,
+    mapping: ClaimMapping,
+}
+
+/// Runs `verify` against `store`'s keys: loads them first if there are none yet (503 if that
+/// fails), and refetches once on an unknown `kid` (rotation: the issuer published a new key we
+/// have not fetched yet).
+async fn with_keys<T>(
+    store: &KeyStore,
+    verify: impl Fn(&KeySet) -> Result<T, auth_token::Error>,
+) -> Result<T, Rejection> {
+    if store.current().is_empty() {
+        // Startup or a source that never answered: try once (rate limited), else 503.
+        if !store.refetch_for_unknown_kid("").await && !store.is_ready() {
+            return Err(Rejection::Unavailable);
+        }
+    }
+    let keys = store.current();
+    match verify(&keys) {
+        Err(auth_token::Error::UnknownKey(kid)) => {
+            if !store.refetch_for_unknown_kid(&kid).await {
+                return Err(Rejection::UnknownKey(kid));
+            }
+            verify(&store.current()).map_err(rejection)
+        }
+        other => other.map_err(rejection),
+    }
 }
 
 fn rejection(e: auth_token::Error) -> Rejection {
@@ -390,7 +503,7 @@ mod tests {
         let id = v.verify_token(&token).await.unwrap();
         assert_eq!(
             (id.user_id(), id.session_id(), id.role()),
-            ("user-1", "s1", 1)
+            ("user-1", "s1", Some(1))
         );
         let again = v.verify_token(&token).await.unwrap();
         assert!(Arc::ptr_eq(&id, &again), "second check is a cache hit");

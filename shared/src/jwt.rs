@@ -44,7 +44,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
 /// not check what it skips (unknown members), and another reader would refuse the token. So the
 /// whole text is read once as a generic value (the strict check; verification only, cache
 /// misses) and once into `T` (which refuses duplicate members).
-fn json_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(json: &[u8]) -> Option<T> {
     if json.trim_ascii_start().first() != Some(&b'{') {
         return None;
     }
@@ -157,6 +157,25 @@ pub fn verify(
     validation: &Validation,
     now_unix: i64,
 ) -> Result<Claims, Error> {
+    // RFC 9068 section 4: validators must check typ, which keeps other JWTs
+    // from the same issuer (ID tokens, ...) from being used as access tokens.
+    let payload = verified_payload(token, keys, &validation.algorithms, |typ| {
+        matches!(typ, Some(t) if t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
+            || t.eq_ignore_ascii_case("application/at+jwt"))
+    })?;
+    let received: ReceivedClaims = json_object(&payload).ok_or(Error::Malformed("claims"))?;
+    received.validate(validation, now_unix)
+}
+
+/// The JOSE checks every verification shares: the header (algorithm pinned by the key, `typ`
+/// by `typ_ok`, no `crit`, a known `kid`), then the signature; returns the decoded payload,
+/// not yet parsed. [`verify`] and [`crate::verify_foreign`] differ only in what follows.
+pub(crate) fn verified_payload(
+    token: &str,
+    keys: &KeySet,
+    algorithms: &[crate::Algorithm],
+    typ_ok: impl FnOnce(Option<&str>) -> bool,
+) -> Result<Vec<u8>, Error> {
     let parts = split(token)?;
     let header = &parts.header;
 
@@ -166,19 +185,14 @@ pub fn verify(
     if alg.as_str() != header.alg {
         return Err(Error::UnsupportedAlgorithm(header.alg.clone()));
     }
-    if !validation.algorithms.contains(&alg) {
+    if !algorithms.contains(&alg) {
         return Err(Error::AlgorithmNotAllowed(header.alg.clone()));
     }
     if header.crit {
         return Err(Error::Malformed("unsupported crit header"));
     }
-    // RFC 9068 section 4: validators must check typ, which keeps other JWTs
-    // from the same issuer (ID tokens, ...) from being used as access tokens.
-    match header.typ.as_deref() {
-        Some(t)
-            if t.eq_ignore_ascii_case(ACCESS_TOKEN_TYPE)
-                || t.eq_ignore_ascii_case("application/at+jwt") => {}
-        _ => return Err(Error::WrongType),
+    if !typ_ok(header.typ.as_deref()) {
+        return Err(Error::WrongType);
     }
     let kid = header.kid.as_ref().ok_or(Error::MissingKid)?.as_str();
     let key = keys
@@ -197,14 +211,29 @@ pub fn verify(
     if !key.verify_signature(parts.signing_input.as_bytes(), &sig) {
         return Err(Error::BadSignature);
     }
+    b64::decode(parts.payload).ok_or(Error::Malformed("payload base64url"))
+}
 
+/// The payload's `iss`, without verifying anything: only for choosing which issuer's keys and
+/// policy to verify the token with (the verification then checks `iss` again). None when the
+/// payload has no string `iss`.
+pub fn peek_issuer(token: &str) -> Result<Option<String>, Error> {
+    #[derive(Deserialize)]
+    struct Iss {
+        #[serde(default)]
+        iss: Option<serde_json::Value>,
+    }
+    let parts = split(token)?;
     let payload = b64::decode(parts.payload).ok_or(Error::Malformed("payload base64url"))?;
-    let received: ReceivedClaims = json_object(&payload).ok_or(Error::Malformed("claims"))?;
-    received.validate(validation, now_unix)
+    let peeked: Iss = json_object(&payload).ok_or(Error::Malformed("claims"))?;
+    Ok(match peeked.iss {
+        Some(serde_json::Value::String(iss)) => Some(iss),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::sync::OnceLock;
 
     use aws_lc_rs::hmac;
@@ -215,8 +244,9 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000;
 
-    /// RSA key generation is slow in debug builds; share one key per algorithm.
-    fn key(alg: Algorithm) -> &'static SigningKey {
+    /// RSA key generation is slow in debug builds; share one key per algorithm (with the
+    /// `foreign` tests too).
+    pub(crate) fn key(alg: Algorithm) -> &'static SigningKey {
         static KEYS: OnceLock<Vec<SigningKey>> = OnceLock::new();
         let keys = KEYS.get_or_init(|| {
             Algorithm::ALL
@@ -227,7 +257,7 @@ mod tests {
         keys.iter().find(|k| k.algorithm() == alg).unwrap()
     }
 
-    fn all_keys() -> KeySet {
+    pub(crate) fn all_keys() -> KeySet {
         Algorithm::ALL
             .into_iter()
             .map(|a| key(a).verifying_key())

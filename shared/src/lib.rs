@@ -30,7 +30,9 @@
 //! - `keys`: [`SigningKey`], [`VerifyingKey`], [`KeySet`]; public keys are
 //!   parsed once on load, never per verification.
 //! - `jwk`: [`Jwk`], [`JwkSet`] and RFC 7638 thumbprints (used as `kid`).
-//! - `jwt`: [`sign`], [`verify`], [`peek_kid`].
+//! - `jwt`: [`sign`], [`verify`], [`peek_kid`], [`peek_issuer`].
+//! - `foreign`: [`verify_foreign`] and [`ForeignValidation`]: other issuers' tokens (no `sid`
+//!   or `role` of ours) under the same JOSE checks, returned as a claims map.
 //! - `error`: [`Error`].
 //! - `b64`, `pem`, `asn1` (private): strict encodings.
 //!
@@ -59,6 +61,7 @@ mod b64;
 mod claims;
 mod credentials;
 mod error;
+mod foreign;
 mod ids;
 mod jwk;
 mod jwt;
@@ -75,11 +78,12 @@ pub use claims::{Claims, Validation};
 pub use credentials::cases as credential_cases;
 pub use credentials::{access_token, Credential, CredentialError, TokenSource};
 pub use error::Error;
+pub use foreign::{verify_foreign, ForeignValidation};
 pub use ids::{Kid, Role, SessionId, UserId, MAX_ID_LEN};
 pub use jwk::{Jwk, JwkSet};
 #[doc(hidden)]
 pub use jwt::sign_payload;
-pub use jwt::{peek_kid, sign, sign_typed, verify, MAX_TOKEN_LEN};
+pub use jwt::{peek_issuer, peek_kid, sign, sign_typed, verify, MAX_TOKEN_LEN};
 pub use keys::{KeySet, SigningKey, VerifyingKey};
 pub use lifetime::{accepted_until, TokenLifetime};
 pub use names::{

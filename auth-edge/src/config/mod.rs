@@ -4,6 +4,7 @@
 //! - [`verification`]: [`VerifierSettings`], all the verifier is given (keys, token policy,
 //!   cookie, cache, identity header names, the [`browser`] section: login redirect, CORS
 //!   preflight, trusted proxies; and the [`assertion`] section: the signed identity assertion);
+//! - [`issuers`]: other trusted issuers (`AUTH_EDGE_ISSUERS_FILE`), beside the own one;
 //! - [`revocation`]: the revocation sources, with their secrets;
 //! - [`logging`]: level and format;
 //! - `vars`: reading variables and [`ConfigError`] (shared by the sections).
@@ -14,6 +15,7 @@
 
 pub mod assertion;
 pub mod browser;
+pub mod issuers;
 pub mod logging;
 pub mod revocation;
 pub mod serve;
@@ -22,6 +24,7 @@ pub mod verification;
 
 use std::collections::HashMap;
 
+pub use issuers::ForeignIssuer;
 pub use logging::{LogConfig, LogFormat};
 pub use revocation::RevocationSources;
 pub use serve::{Mode, ServeConfig, DEFAULT_ADMIN_LISTEN, DEFAULT_LISTEN};

@@ -11,6 +11,7 @@ use std::time::Duration;
 use auth_token::Algorithm;
 use http::Uri;
 
+use super::issuers::ForeignIssuer;
 use super::vars::{err, http_url, ConfigError, Vars};
 use crate::assertion::AssertionSigner;
 use crate::browser::BrowserPolicy;
@@ -29,6 +30,17 @@ pub enum KeySource {
     Url(Uri),
     /// A local file: a JWKS document, a single JWK, or a public-key PEM.
     File(PathBuf),
+    /// An OpenID discovery document (`/.well-known/openid-configuration`) whose `issuer` must
+    /// be `issuer` and whose `jwks_uri` is fetched; read again at every refresh (foreign
+    /// issuers, [`super::issuers`]).
+    Discovery {
+        /// The discovery document's URL.
+        url: Uri,
+        /// The issuer the document must name.
+        issuer: String,
+        /// Whether a plain `http://` `jwks_uri` outside loopback is acceptable.
+        allow_http: bool,
+    },
 }
 
 /// How often the key set is refetched.
@@ -78,6 +90,8 @@ pub struct VerifierSettings {
     pub staleness: StalenessPolicy,
     /// The TLS client for an `https://` JWKS URL (`AUTH_EDGE_CA_FILE`).
     pub tls: TlsClient,
+    /// Other trusted issuers (`AUTH_EDGE_ISSUERS_FILE`), beside the own one above.
+    pub issuers: Vec<ForeignIssuer>,
 }
 
 impl VerifierSettings {
@@ -117,11 +131,14 @@ impl VerifierSettings {
         };
         let leeway = v.number("AUTH_EDGE_LEEWAY_SECONDS", 30, 0, 300)?;
         let (header_names, assertion) = super::assertion::parse(v, header_names(v)?)?;
+        let issuer = v.or("JWT_ISSUER", "auth-service").to_owned();
+        let issuers = super::issuers::load(v.get(super::issuers::ISSUERS_FILE_VAR), &issuer)?;
         Ok(VerifierSettings {
             keys,
             jwks,
             algorithms: algorithms(v.or("AUTH_EDGE_ALGORITHMS", "RS256"))?,
-            issuer: v.or("JWT_ISSUER", "auth-service").to_owned(),
+            issuer,
+            issuers,
             audience: v.or("JWT_AUDIENCE", "smart-budget").to_owned(),
             leeway_secs: i64::try_from(leeway).unwrap_or(30),
             cookie_name: cookie_name(v.or("AUTH_EDGE_COOKIE_NAME", auth_token::ACCESS_COOKIE))?,
