@@ -19,6 +19,7 @@ with both services' logs, on the first broken promise.
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -239,6 +240,7 @@ def main():
     previous.stop()
     print(f"upgrade-test: {kind}: {steps} steps passed (previous release on the new schema, "
           f"both side by side, rollback)")
+    shutil.rmtree(work, ignore_errors=True)  # kept (with the logs) when a step failed
 
 
 if __name__ == "__main__":
