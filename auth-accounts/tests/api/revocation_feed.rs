@@ -230,18 +230,7 @@ async fn revocations_survive_a_redis_outage() {
     let user = email("outage");
     let before = app.register(&user, PASSWORD).await;
     let during = app.login(&user, PASSWORD).await;
-    let response = app
-        .client
-        .get(app.url("revocations/stream"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut lines = Lines {
-        response,
-        buffer: Vec::new(),
-    };
-    assert_eq!(lines.next(Duration::from_secs(2)).await["type"], "snapshot");
+    let mut lines = open_stream(&app).await;
     logout(&app, &before.access).await;
     next_revocation(&mut lines, &before.session_id, &[]).await;
 

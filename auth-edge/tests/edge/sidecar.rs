@@ -341,14 +341,7 @@ async fn the_upstream_continues_the_clients_trace() {
     let upstream = start_upstream().await;
     let (sidecar, admin) = start_sidecar(&fake, upstream, "/public/").await;
     let client = client();
-    let metrics = client
-        .get(format!("http://127.0.0.1:{admin}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = text_of(&format!("http://127.0.0.1:{admin}/metrics")).await;
     assert!(
         metrics.contains("mode=\"sidecar\"} 1"),
         "the build info names the mode:\n{metrics}"
