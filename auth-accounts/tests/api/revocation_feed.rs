@@ -300,18 +300,7 @@ async fn revocations_committed_out_of_order_are_streamed(backend: Backend) {
     let later = app.login(&user, PASSWORD).await;
     let concurrent = app.login(&user, PASSWORD).await;
     let committed_meanwhile = app.login(&user, PASSWORD).await;
-    let response = app
-        .client
-        .get(app.url("revocations/stream"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let mut lines = Lines {
-        response,
-        buffer: Vec::new(),
-    };
-    assert_eq!(lines.next(Duration::from_secs(2)).await["type"], "snapshot");
+    let mut lines = open_stream(&app).await;
     let now = chrono::Utc::now().timestamp();
 
     // A revocation stamped later commits first...
