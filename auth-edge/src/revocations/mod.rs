@@ -72,11 +72,20 @@ impl StalenessPolicy {
 }
 
 /// The set of revoked, not yet expired session ids.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RevocationSet {
     // Read on every request, written rarely: a RwLock'd map is enough (reads do not contend).
     map: RwLock<HashMap<Box<str>, i64>>,
     leeway: i64,
+    /// Bumped on every new entry: what long-lived connections (the sidecar's WebSockets) wait
+    /// on to re-check their session, instead of polling the set.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for RevocationSet {
+    fn default() -> Self {
+        RevocationSet::new(0)
+    }
 }
 
 impl RevocationSet {
@@ -86,7 +95,18 @@ impl RevocationSet {
         RevocationSet {
             map: RwLock::default(),
             leeway: leeway_secs.max(0),
+            changes: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// A receiver that wakes whenever a revocation is added (a connection authorised earlier
+    /// re-checks its session then).
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     /// A token of the session is accepted up to `until` plus the leeway, so it must be
@@ -118,6 +138,8 @@ impl RevocationSet {
             }
             None => {
                 map.insert(sid.into(), until);
+                drop(map);
+                self.changed();
                 true
             }
         }
@@ -141,6 +163,10 @@ impl RevocationSet {
                 until
             });
             *entry = (*entry).max(until);
+        }
+        drop(map);
+        if added > 0 {
+            self.changed();
         }
         added
     }

@@ -14,6 +14,7 @@ mod forward_auth;
 mod helpers;
 mod issuers;
 mod peers;
+mod protocols;
 mod revocation;
 mod sidecar;
 mod tls;

@@ -7,6 +7,12 @@
 //! ([`identity::strip_then_set`]) on every forwarded request, public ones too. Pingora brings the
 //! proxying itself: hop-by-hop headers, upgrades, pooling, timeouts, retries and drain.
 //!
+//! Protocols: HTTP/1.1 and HTTP/2 cleartext (prior knowledge, as gRPC clients speak it) from
+//! clients; an HTTP/2 request goes to the application over HTTP/2 too (gRPC needs trailers end
+//! to end), an HTTP/1.1 one over HTTP/1.1. A gRPC call that is refused gets a gRPC answer
+//! (`grpc-status` 16, 7 or 14) instead of a bare HTTP status. Authenticated upgrades (WebSocket)
+//! go through [`tunnel`], which closes them when their session is revoked.
+//!
 //! Pingora owns its threads and runtimes ([`run`] blocks the calling thread until shutdown), so
 //! the admin listener and the verifier's background work (keys, revocations) run on a separate
 //! thread with their own small tokio runtime.
@@ -17,14 +23,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use auth_token::{TraceParent, REQUEST_ID, TRACEPARENT};
-use http::header::{CONTENT_LENGTH, EXPECT, TRANSFER_ENCODING};
+use http::header::{CONTENT_LENGTH, CONTENT_TYPE, EXPECT, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use pingora::apps::HttpServerOptions;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
+use pingora::protocols::http::HttpTask;
 use pingora::proxy::{http_proxy_service_with_name, ProxyHttp, Session};
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server};
 use pingora::{Error, ErrorSource, ErrorType};
+
+mod frames;
+mod tunnel;
+
+pub use tunnel::CloseReason;
 
 use crate::background;
 use crate::browser;
@@ -126,6 +139,37 @@ impl SidecarProxy {
     }
 }
 
+impl SidecarProxy {
+    /// What every forwarded request carries, public ones too: our identity headers only (the
+    /// application trusts them, so only values we set may reach it), and the trace context.
+    fn forwarding_headers(
+        &self,
+        upstream_request: &mut RequestHeader,
+        ctx: &RequestCtx,
+    ) -> pingora::Result<()> {
+        let identity = ctx.decision.as_ref().and_then(Decision::identity);
+        if identity::strip_then_set(
+            &mut Upstream(upstream_request),
+            identity,
+            self.verifier.header_names(),
+        )? {
+            tracing::debug!("stripped client-sent identity headers");
+        }
+        // The upstream continues the client's trace from this hop, and logs the same request id.
+        if let Some((trace, request_id)) = &ctx.trace {
+            upstream_request.insert_header(TRACEPARENT, trace.to_string())?;
+            upstream_request.insert_header(REQUEST_ID, request_id.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether the request asks for an HTTP/1.1 upgrade (WebSocket). HTTP/2's extended CONNECT
+/// (RFC 8441) is not offered: pingora does not support it.
+fn upgrade_over_http1(session: &Session) -> bool {
+    !session.is_http2() && session.is_upgrade_req()
+}
+
 /// Whether answering without reading the request body would still leave the connection usable
 /// after a bounded drain. `Expect: 100-continue` clients wait for us before sending a body, and
 /// chunked or large bodies would have to be read in full: close those instead.
@@ -150,6 +194,54 @@ fn correlate(headers: &HeaderMap) -> (TraceParent, String) {
     let trace = TraceParent::continue_or_start(header(TRACEPARENT));
     let request_id = auth_token::request_id(header(REQUEST_ID), &trace);
     (trace, request_id)
+}
+
+/// Whether the request is a gRPC call (`application/grpc`, `application/grpc+proto`, ...).
+fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"))
+}
+
+/// The gRPC status a refusal maps to: UNAUTHENTICATED (16), PERMISSION_DENIED (7),
+/// UNAVAILABLE (14), else UNKNOWN (2).
+fn grpc_status(status: StatusCode) -> u8 {
+    match status {
+        StatusCode::UNAUTHORIZED => 16,
+        StatusCode::FORBIDDEN => 7,
+        StatusCode::SERVICE_UNAVAILABLE => 14,
+        _ => 2,
+    }
+}
+
+/// A refusal as a gRPC "Trailers-Only" answer: HTTP 200, the status in `grpc-status`, no body.
+/// gRPC clients read `grpc-status`; an HTTP 401 would reach the application as a transport
+/// error (UNKNOWN or INTERNAL, depending on the library) instead of UNAUTHENTICATED.
+async fn write_grpc_rejection(
+    session: &mut Session,
+    status: StatusCode,
+    request_id: &str,
+) -> pingora::Result<()> {
+    let mut response = ResponseHeader::build(StatusCode::OK, Some(4))?;
+    response.insert_header(CONTENT_TYPE, "application/grpc")?;
+    response.insert_header("grpc-status", grpc_status(status).to_string())?;
+    let message = match status {
+        StatusCode::UNAUTHORIZED => "missing, invalid or revoked token",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::SERVICE_UNAVAILABLE => "cannot verify tokens now",
+        _ => "refused",
+    };
+    response.insert_header("grpc-message", message.replace(' ', "%20"))?;
+    response.insert_header(REQUEST_ID, request_id)?;
+    // One HEADERS frame that ends the stream, as "Trailers-Only" requires: pingora's
+    // `write_response_header` would end the stream with a separate empty DATA frame, which gRPC
+    // clients read as a broken stream (UNKNOWN).
+    session
+        .as_downstream_mut()
+        .response_duplex_vec(vec![HttpTask::Header(Box::new(response), true)])
+        .await
+        .map(drop)
 }
 
 /// The same answer as the forward-auth endpoint: 401 with the RFC 6750 challenge (503 while no
@@ -223,6 +315,10 @@ impl ProxyHttp for SidecarProxy {
                 .and_then(|_| browser::own_url(&request.headers, target, trusted)),
         };
         match self.verifier.decide_request(&view, access).await {
+            Decision::Deny(rejection) if is_grpc(&request.headers) => {
+                write_grpc_rejection(session, rejection.status(), &request_id).await?;
+                Ok(true)
+            }
             Decision::Deny(rejection) => {
                 write_rejection(
                     session,
@@ -246,19 +342,38 @@ impl ProxyHttp for SidecarProxy {
             forwarded => {
                 ctx.decision = Some(forwarded);
                 ctx.trace = Some((trace, request_id));
-                Ok(false)
+                let identity = ctx.decision.as_ref().and_then(Decision::identity);
+                let (Some(identity), true) = (identity, upgrade_over_http1(session)) else {
+                    return Ok(false);
+                };
+                // An authenticated upgrade: tunnelled by us, so a revocation can close it.
+                let watch = tunnel::Watch {
+                    verifier: self.verifier.clone(),
+                    sid: identity.session_id().to_owned(),
+                };
+                let mut request = session.req_header().clone();
+                self.forwarding_headers(&mut request, ctx)?;
+                let request_id = ctx.trace.as_ref().map_or("", |(_, id)| id.as_str());
+                tunnel::run(session, request, self.upstream, watch, request_id).await?;
+                Ok(true)
             }
         }
     }
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         _ctx: &mut RequestCtx,
     ) -> pingora::Result<Box<HttpPeer>> {
         let mut peer = HttpPeer::new(self.upstream, false, String::new());
         peer.options.connection_timeout = Some(UPSTREAM_CONNECT_TIMEOUT);
         peer.options.read_timeout = Some(UPSTREAM_READ_TIMEOUT);
+        if session.is_http2() {
+            // HTTP/2 in, HTTP/2 out (prior knowledge, cleartext): gRPC's trailers and streams
+            // survive only end to end. An application that speaks HTTP/1.1 only gets HTTP/1.1
+            // clients, which is what it already had.
+            peer.options.set_http_version(2, 2);
+        }
         Ok(Box::new(peer))
     }
 
@@ -268,22 +383,7 @@ impl ProxyHttp for SidecarProxy {
         upstream_request: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> pingora::Result<()> {
-        // On every forwarded request (public ones too): the application trusts these headers,
-        // so only values we set may reach it.
-        let identity = ctx.decision.as_ref().and_then(Decision::identity);
-        if identity::strip_then_set(
-            &mut Upstream(upstream_request),
-            identity,
-            self.verifier.header_names(),
-        )? {
-            tracing::debug!("stripped client-sent identity headers");
-        }
-        // The upstream continues the client's trace from this hop, and logs the same request id.
-        if let Some((trace, request_id)) = &ctx.trace {
-            upstream_request.insert_header(TRACEPARENT, trace.to_string())?;
-            upstream_request.insert_header(REQUEST_ID, request_id.as_str())?;
-        }
-        Ok(())
+        self.forwarding_headers(upstream_request, ctx)
     }
 
     async fn response_filter(
@@ -405,6 +505,13 @@ pub fn run(config: Config) -> Result<(), SidecarError> {
         SidecarProxy::new(verifier, upstream, serve.public_paths.clone()),
         "auth-edge sidecar",
     );
+    if let Some(app) = proxy.app_logic_mut() {
+        // Clients speaking HTTP/2 without TLS (gRPC) are recognised by their preface; HTTP/1.1
+        // clients are unaffected.
+        let mut options = HttpServerOptions::default();
+        options.h2c = true;
+        app.server_options = Some(options);
+    }
     proxy.add_tcp(&serve.listen.to_string());
     pingora.add_service(proxy);
     tracing::info!(
