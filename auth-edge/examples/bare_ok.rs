@@ -14,6 +14,10 @@ use http::Response;
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 
+/// The same allocator as the edge, so the ceiling differs from it only by the work.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let addr: SocketAddr = args

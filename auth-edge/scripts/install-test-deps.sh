@@ -6,7 +6,8 @@
 #   npm (into the cache's oidc/): oauth2-mock-server, the third-party OpenID provider of the
 #        foreign-issuer tests
 #   (the Kubernetes manifests' tools are scripts/check-deploy's)
-# The benchmark (bench/edge.sh) also needs apt wrk and haproxy: pass --bench to install them.
+# The benchmark (bench/edge.sh) also needs apt wrk, haproxy and linux-perf, and oha (crates.io,
+# built once into the cache): pass --bench to install them.
 # and prints the environment the tests read to locate them:
 #   eval "$(auth-edge/scripts/install-test-deps.sh)"
 # Progress goes to stderr; stdout carries only the `export` lines.
@@ -25,6 +26,7 @@ missing=()
 if [ -n "$BENCH" ]; then
   command -v wrk >/dev/null 2>&1 || missing+=(wrk)
   command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  command -v perf >/dev/null 2>&1 || missing+=(linux-perf)
 fi
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v caddy >/dev/null 2>&1 || missing+=(caddy)
@@ -92,6 +94,14 @@ fi
 
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 echo "export AUTH_TEST_NGINX=$NGINX"
+# oha: the open-loop (fixed-rate) load generator of bench/edge.sh, ~5 minutes to build.
+OHA_VERSION=1.16.0
+if [ -n "$BENCH" ] && ! "$CACHE/oha/bin/oha" --version 2>/dev/null | grep -q " $OHA_VERSION\$"; then
+  say "building oha $OHA_VERSION (cached under $CACHE/oha)"
+  CARGO_TARGET_DIR="$CACHE/oha-target" cargo install oha --version "$OHA_VERSION" --locked \
+    --root "$CACHE/oha" >&2
+  rm -rf "$CACHE/oha-target"
+fi
 echo "export AUTH_TEST_CADDY=$(command -v caddy)"
 echo "export AUTH_TEST_REDIS=$(command -v redis-server)"
 echo "export AUTH_TEST_ENVOY=$VENV/bin/envoy"

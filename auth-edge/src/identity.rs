@@ -297,8 +297,9 @@ pub trait IdentityHeaders {
     /// Removes every value of `name`; returns whether there was one.
     fn remove(&mut self, name: &HeaderName) -> bool;
 
-    /// The names of the headers the block carries (as sent: any case, underscores kept).
-    fn names(&self) -> Vec<String>;
+    /// The names of the headers the block carries (as sent: any case, underscores kept) for
+    /// which `keep` holds. Filtered here, so the usual answer (none) allocates nothing.
+    fn names_where(&self, keep: &dyn Fn(&str) -> bool) -> Vec<String>;
 
     /// Removes every value of the header the block carries under `name` (from [`Self::names`]).
     fn remove_named(&mut self, name: &str) -> bool;
@@ -314,8 +315,12 @@ impl IdentityHeaders for HeaderMap {
         HeaderMap::remove(self, name).is_some()
     }
 
-    fn names(&self) -> Vec<String> {
-        self.keys().map(|k| k.as_str().to_owned()).collect()
+    fn names_where(&self, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.keys()
+            .map(HeaderName::as_str)
+            .filter(|k| keep(k))
+            .map(str::to_owned)
+            .collect()
     }
 
     fn remove_named(&mut self, name: &str) -> bool {
@@ -339,10 +344,10 @@ pub fn strip_then_set<H: IdentityHeaders + ?Sized>(
 ) -> Result<bool, H::Error> {
     let mut spoofed = false;
     // Variants first (`X_User_Id`, `x-session_id`, ...): only the block knows which it carries.
-    for name in headers.names() {
-        if names.matches(&name) && !names.stripped().any(|h| h.as_str() == name) {
-            spoofed |= headers.remove_named(&name);
-        }
+    let variants =
+        headers.names_where(&|name| names.matches(name) && !names.stripped().any(|h| h == name));
+    for name in variants {
+        spoofed |= headers.remove_named(&name);
     }
     for name in names.stripped() {
         spoofed |= headers.remove(name);

@@ -108,7 +108,10 @@ where
 }
 
 fn has_control(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+    // No early exit, for the same reason as `b64token`: clean values are the common case.
+    bytes.iter().fold(false, |bad, &b| {
+        bad | ((b < 0x20) & (b != b'\t')) | (b == 0x7f)
+    })
 }
 
 fn is_ows(b: &u8) -> bool {
@@ -135,12 +138,27 @@ fn trim_ows(mut bytes: &[u8]) -> &[u8] {
 fn b64token(bytes: &[u8]) -> Option<&str> {
     let body_len = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b'=').count();
     let (body, _padding) = bytes.split_at(body_len);
-    let ok = !body.is_empty()
-        && body.iter().all(|&b| {
-            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
-        });
+    // Folded without short-circuit so the compiler can check many bytes at once: this runs on
+    // every request over the whole token (~800 bytes), and a byte-at-a-time loop with early
+    // exit was a tenth of the edge's CPU per request.
+    let ok = !body.is_empty() && body.iter().fold(true, |ok, &b| ok & is_b64token_byte(b));
     // All ASCII when `ok`, so this never fails then.
     ok.then(|| std::str::from_utf8(bytes).ok()).flatten()
+}
+
+/// `ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/"`, without branches.
+#[inline(always)]
+fn is_b64token_byte(b: u8) -> bool {
+    let letter = (b | 0x20).wrapping_sub(b'a') < 26;
+    let digit = b.wrapping_sub(b'0') < 10;
+    letter
+        | digit
+        | (b == b'-')
+        | (b == b'.')
+        | (b == b'_')
+        | (b == b'~')
+        | (b == b'+')
+        | (b == b'/')
 }
 
 /// Whether credentials start with the Bearer scheme (`Bearer` alone or followed by a space).
@@ -478,6 +496,17 @@ pub mod cases {
 mod tests {
     use super::cases::{Case, Expect, CASES};
     use super::*;
+
+    #[test]
+    fn the_branchless_byte_checks_match_the_grammar_for_every_byte() {
+        for b in 0..=255u8 {
+            let grammar =
+                b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/');
+            assert_eq!(is_b64token_byte(b), grammar, "byte {b:#04x}");
+            let control = (b < 0x20 && b != b'\t') || b == 0x7f;
+            assert_eq!(has_control(&[b'a', b, b'z']), control, "byte {b:#04x}");
+        }
+    }
 
     // Shaped like real tokens (three base64url parts), so the b64token check is exercised.
     const A: &str = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnLWE";

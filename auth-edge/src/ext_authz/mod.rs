@@ -229,8 +229,8 @@ impl IdentityHeaders for EnvoyHeaders {
         false
     }
 
-    fn names(&self) -> Vec<String> {
-        self.request.clone()
+    fn names_where(&self, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
+        self.request.iter().filter(|n| keep(n)).cloned().collect()
     }
 
     fn remove_named(&mut self, name: &str) -> bool {

@@ -104,11 +104,13 @@ impl IdentityHeaders for Upstream<'_> {
         self.0.remove_header(name).is_some()
     }
 
-    fn names(&self) -> Vec<String> {
+    fn names_where(&self, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
         self.0
             .headers
             .keys()
-            .map(|k| k.as_str().to_owned())
+            .map(HeaderName::as_str)
+            .filter(|k| keep(k))
+            .map(str::to_owned)
             .collect()
     }
 
