@@ -4,6 +4,8 @@
 #
 #   bench/accounts.sh                    # ~10 minutes on 2 cores, builds included
 #   DURATION=5 DBS=postgres bench/accounts.sh
+#   PROFILE=1 bench/accounts.sh          # + perf profiles of each max run (server on 2 cores):
+#                                        #   top symbols by self time (Debian linux-perf)
 #
 # For each database and for the server on 1 core and on 2 (taskset), each scenario is measured:
 #   max      closed loop (32 connections; login: 4) for DURATION seconds: the throughput ceiling
@@ -115,10 +117,29 @@ print("\t".join(map(str, [sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], ro
   MAX_RATE=$("$PY" -c 'import json,sys; print(json.loads(sys.argv[1])["rate"])' "$out")
 }
 
+# profile_start NAME / profile_stop: perf-samples the server during one run (PROFILE=1, 2 cores).
+profile_start() {
+  PERF_PID=""
+  [ "${PROFILE:-0}" = 1 ] && [ "$CPUS" = 0,1 ] || return 0
+  PERF_NAME="$DB-$1"
+  perf record -q -F 499 -g -p "$SERVER" -o "$WORK/$PERF_NAME.perf" -- sleep "$DURATION" >/dev/null 2>&1 &
+  PERF_PID=$!
+}
+profile_stop() {
+  [ -n "${PERF_PID:-}" ] || return 0
+  wait "$PERF_PID" 2>/dev/null || true
+  perf report -q -i "$WORK/$PERF_NAME.perf" --no-children --sort dso,symbol --percent-limit 2 --stdio \
+    2>/dev/null | grep -E '^ +[0-9]' | head -15 >"$WORK/$PERF_NAME.top" || true
+  PROFILES+=("$PERF_NAME")
+}
+PROFILES=()
+
 scenario() { # scenario NAME CONNECTIONS URL METHOD [loadgen args...]: max, then 50% and 90%
   local name=$1 conns=$2 url=$3 method=$4; shift 4
   say "$DB, $CPUS_LABEL: $name"
+  profile_start "$name"
   run "$name" "$url" "$method" "max:$conns" "$@"
+  profile_stop
   local max=$MAX_RATE
   for frac in 0.5 0.9; do
     run "$name" "$url" "$method" "$("$PY" -c "print(round($max * $frac, 1))")" "$@"
@@ -153,7 +174,9 @@ for DB in $DBS; do
     printf '{"email":"%s","password":"bench-password-1","tokenDelivery":"body"}' "$user" >"$WORK/login.json"
     base="http://127.0.0.1:$PORT/api/v1/auth"
     say "$DB, $CPUS_LABEL: login"
+    profile_start login
     run login "$base/login" POST max:4 --body-file "$WORK/login.json"
+    profile_stop
     max=$MAX_RATE
     run login "$base/login" POST "$("$PY" -c "print(round($max * 0.5, 2))")" --body-file "$WORK/login.json"
     # The event loop during the storm: /health/live probed beside the logins at 90%.
@@ -179,3 +202,7 @@ printf '%-9s %-8s %-30s %-8s %9s %9s %9s %9s %10s  %s\n' db server scenario load
 while IFS=$'\t' read -r db cpus name mode rate p50 p99 p999 cpu bad; do
   printf '%-9s %-8s %-30s %-8s %9s %9s %9s %9s %10s  %s\n' "$db" "${cpus% core(s)}c" "$name" "$mode" "$rate" "$p50" "$p99" "$p999" "$cpu" "$bad"
 done <"$RESULTS"
+for name in "${PROFILES[@]}"; do
+  printf '\nperf: %s (server on 2 cores, max load), self time by library and symbol (>= 2%%)\n' "$name"
+  cat "$WORK/$name.top" 2>/dev/null || echo "  (no samples)"
+done

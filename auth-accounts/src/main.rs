@@ -7,6 +7,12 @@ use auth_accounts::commands::{self, Cli};
 use auth_accounts::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc, as in the edge: requests move between the runtime's worker threads and the
+/// database drivers' threads, and glibc frees memory allocated on another thread under that
+/// arena's lock.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     // Unknown arguments exit here with usage (status 2), before anything is read.

@@ -83,14 +83,14 @@ impl Application {
     /// As [`Application::build`], with a clock the caller controls (tests move time forward).
     pub async fn build_with_clock(config: Config, clock: Clock) -> Result<Self, StartError> {
         let addr = format!("{}:{}", config.http.host, config.http.port);
-        let mut state = build_state(config, clock, CancellationToken::new()).await?;
+        let mut shared = build_shared(config, clock, CancellationToken::new()).await?;
         let listener = TcpListener::bind(&addr)
             .await
             .map_err(|e| StartError::Bind(addr, e))?;
-        let metrics_listener = match state.config.http.metrics_port {
+        let metrics_listener = match shared.config.http.metrics_port {
             None => None,
             Some(port) => {
-                let addr = format!("{}:{port}", state.config.http.metrics_host);
+                let addr = format!("{}:{port}", shared.config.http.metrics_host);
                 Some(
                     TcpListener::bind(&addr)
                         .await
@@ -99,11 +99,12 @@ impl Application {
             }
         };
         let background = Background::new();
-        if let Some(otlp) = state.config.otlp.clone() {
+        if let Some(otlp) = shared.config.otlp.clone() {
             let (exporter, task) = crate::otlp::Exporter::start(otlp, background.token());
             background.spawn(task);
-            state.otlp = Some(exporter);
+            shared.otlp = Some(exporter);
         }
+        let state = AppState::new(shared);
         if state.config.workers.in_api_process {
             spawn_workers(&state, &background);
         } else {
@@ -298,6 +299,17 @@ pub async fn build_state(
     clock: Clock,
     draining: CancellationToken,
 ) -> Result<AppState, StartError> {
+    build_shared(config, clock, draining)
+        .await
+        .map(AppState::new)
+}
+
+/// [`build_state`]'s fields, before anything holds them (the OTLP exporter is added then).
+async fn build_shared(
+    config: Config,
+    clock: Clock,
+    draining: CancellationToken,
+) -> Result<crate::state::Shared, StartError> {
     let db = store::connect(&config).await?;
     let keys = Keys::load(&config)?;
     let hasher = PasswordHasher::new(&config.passwords)?;
@@ -332,7 +344,7 @@ pub async fn build_state(
         Some(servers) => Some(crate::kafka::producer(servers)?),
         None => None,
     };
-    Ok(AppState {
+    Ok(crate::state::Shared {
         config: Arc::new(config),
         db,
         keys: Arc::new(std::sync::RwLock::new(Arc::new(keys))),
