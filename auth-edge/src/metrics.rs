@@ -97,6 +97,25 @@ struct SourceState {
     refused: AtomicU64,
 }
 
+/// Why the sidecar closed an upgraded connection (WebSocket) itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Its session was revoked.
+    Revoked,
+    /// Revocations are stale and the edge fails closed.
+    Stale,
+}
+
+impl CloseReason {
+    /// The metric label (and log field).
+    pub fn label(self) -> &'static str {
+        match self {
+            CloseReason::Revoked => "revoked",
+            CloseReason::Stale => "stale",
+        }
+    }
+}
+
 /// Every metric the edge exports. Shared by reference; all methods take `&self`.
 #[derive(Default)]
 pub struct Metrics {
@@ -138,13 +157,13 @@ impl Metrics {
     }
 
     /// Sidecar: an upgraded connection ended, closed by the sidecar for `reason` (or by a peer).
-    pub fn tunnel_closed(&self, reason: Option<crate::sidecar::CloseReason>) {
+    pub fn tunnel_closed(&self, reason: Option<CloseReason>) {
         self.tunnels_open.fetch_sub(1, Relaxed);
         match reason {
-            Some(crate::sidecar::CloseReason::Revoked) => {
+            Some(CloseReason::Revoked) => {
                 self.tunnels_closed_revoked.fetch_add(1, Relaxed);
             }
-            Some(crate::sidecar::CloseReason::Stale) => {
+            Some(CloseReason::Stale) => {
                 self.tunnels_closed_stale.fetch_add(1, Relaxed);
             }
             None => {}
@@ -261,12 +280,13 @@ impl Metrics {
         );
         let _ = writeln!(w, "# TYPE auth_edge_sidecar_tunnels_closed_total counter");
         for (reason, c) in [
-            ("revoked", &self.tunnels_closed_revoked),
-            ("stale", &self.tunnels_closed_stale),
+            (CloseReason::Revoked, &self.tunnels_closed_revoked),
+            (CloseReason::Stale, &self.tunnels_closed_stale),
         ] {
             let _ = writeln!(
                 w,
-                "auth_edge_sidecar_tunnels_closed_total{{reason=\"{reason}\"}} {}",
+                "auth_edge_sidecar_tunnels_closed_total{{reason=\"{}\"}} {}",
+                reason.label(),
                 c.load(Relaxed)
             );
         }

@@ -37,8 +37,6 @@ use pingora::{Error, ErrorSource, ErrorType};
 mod frames;
 mod tunnel;
 
-pub use tunnel::CloseReason;
-
 use crate::background;
 use crate::browser;
 use crate::config::Config;

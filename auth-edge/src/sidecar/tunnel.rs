@@ -28,6 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::frames::{self, FrameCursor};
+use crate::metrics::CloseReason;
 use crate::revocations::FailMode;
 use crate::verifier::Verifier;
 
@@ -36,32 +37,14 @@ const STALENESS_CHECK: Duration = Duration::from_secs(1);
 /// Relay buffer for upstream-to-client bytes.
 const RELAY_BUFFER: usize = 16 * 1024;
 
-/// Why the sidecar closed a tunnel itself.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CloseReason {
-    /// The session was revoked.
-    Revoked,
-    /// Revocations are stale and the edge fails closed.
-    Stale,
-}
-
-impl CloseReason {
-    fn close_frame(self, mask: Option<[u8; 4]>) -> Vec<u8> {
-        match self {
-            CloseReason::Revoked => {
-                frames::close_frame(frames::POLICY_VIOLATION, "session revoked", mask)
-            }
-            CloseReason::Stale => {
-                frames::close_frame(frames::TRY_AGAIN_LATER, "revocations unknown", mask)
-            }
+/// The Close frame for `reason` (masked with `mask` towards the application).
+fn close_frame(reason: CloseReason, mask: Option<[u8; 4]>) -> Vec<u8> {
+    match reason {
+        CloseReason::Revoked => {
+            frames::close_frame(frames::POLICY_VIOLATION, "session revoked", mask)
         }
-    }
-
-    /// The metric label.
-    pub fn label(self) -> &'static str {
-        match self {
-            CloseReason::Revoked => "revoked",
-            CloseReason::Stale => "stale",
+        CloseReason::Stale => {
+            frames::close_frame(frames::TRY_AGAIN_LATER, "revocations unknown", mask)
         }
     }
 }
@@ -258,13 +241,13 @@ async fn relay(
     let reason = closed?;
     if websocket {
         if to_client.at_boundary() {
-            let frame = Bytes::from(reason.close_frame(None));
+            let frame = Bytes::from(close_frame(reason, None));
             let _ = session.write_response_body(Some(frame), false).await;
         }
         if to_upstream.at_boundary() {
             let mut mask = [0u8; 4];
             let _ = aws_lc_rs::rand::fill(&mut mask);
-            let _ = up_write.write_all(&reason.close_frame(Some(mask))).await;
+            let _ = up_write.write_all(&close_frame(reason, Some(mask))).await;
         }
     }
     let _ = up_write.shutdown().await;
