@@ -301,7 +301,7 @@ pub trait IdentityHeaders {
     /// which `keep` holds. Filtered here, so the usual answer (none) allocates nothing.
     fn names_where(&self, keep: &dyn Fn(&str) -> bool) -> Vec<String>;
 
-    /// Removes every value of the header the block carries under `name` (from [`Self::names`]).
+    /// Removes every value of the header the block carries under `name` (from [`Self::names_where`]).
     fn remove_named(&mut self, name: &str) -> bool;
 
     /// Sets `name` to `value` (after [`IdentityHeaders::remove`] for the same name).

@@ -11,7 +11,7 @@
 //! clients; an HTTP/2 request goes to the application over HTTP/2 too (gRPC needs trailers end
 //! to end), an HTTP/1.1 one over HTTP/1.1. A gRPC call that is refused gets a gRPC answer
 //! (`grpc-status` 16, 7 or 14) instead of a bare HTTP status. Authenticated upgrades (WebSocket)
-//! go through [`tunnel`], which closes them when their session is revoked.
+//! go through the sidecar's own tunnel, which closes them when their session is revoked.
 //!
 //! Pingora owns its threads and runtimes ([`run`] blocks the calling thread until shutdown), so
 //! the admin listener and the verifier's background work (keys, revocations) run on a separate
