@@ -196,6 +196,7 @@ print("\t".join(map(str, [sys.argv[2], sys.argv[3], "health/live during login 90
 done
 
 commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD 2>/dev/null || commit="$commit+dirty"
 echo
 echo "accounts benchmark: commit $commit, $NCPU cores, release build, ${DURATION}s per run"
 printf '%-9s %-8s %-30s %-8s %9s %9s %9s %9s %10s  %s\n' db server scenario load "req/s" "p50 ms" "p99 ms" "p99.9 ms" "CPU us/req" "non-2xx"
