@@ -5,7 +5,8 @@
 //! `request_filter` asks for it (on public paths a token is optional: verified if present, never
 //! required) and answers a denial itself; `upstream_request_filter` applies the identity rule
 //! ([`identity::strip_then_set`]) on every forwarded request, public ones too. Pingora brings the
-//! proxying itself: hop-by-hop headers, upgrades, pooling, timeouts, retries and drain.
+//! proxying itself: hop-by-hop headers, pooling, timeouts, retries and drain (and upgrades
+//! without a token, on public paths).
 //!
 //! Protocols: HTTP/1.1 and HTTP/2 cleartext (prior knowledge, as gRPC clients speak it) from
 //! clients; an HTTP/2 request goes to the application over HTTP/2 too (gRPC needs trailers end
@@ -103,13 +104,7 @@ impl IdentityHeaders for Upstream<'_> {
     }
 
     fn names_where(&self, keep: &dyn Fn(&str) -> bool) -> Vec<String> {
-        self.0
-            .headers
-            .keys()
-            .map(HeaderName::as_str)
-            .filter(|k| keep(k))
-            .map(str::to_owned)
-            .collect()
+        self.0.headers.names_where(keep)
     }
 
     fn remove_named(&mut self, name: &str) -> bool {
@@ -137,9 +132,7 @@ impl SidecarProxy {
             public_paths,
         }
     }
-}
 
-impl SidecarProxy {
     /// What every forwarded request carries, public ones too: our identity headers only (the
     /// application trusts them, so only values we set may reach it), and the trace context.
     fn forwarding_headers(
@@ -226,13 +219,14 @@ async fn write_grpc_rejection(
     let mut response = ResponseHeader::build(StatusCode::OK, Some(4))?;
     response.insert_header(CONTENT_TYPE, "application/grpc")?;
     response.insert_header("grpc-status", grpc_status(status).to_string())?;
+    // Percent-encoded, as `grpc-message` must be.
     let message = match status {
-        StatusCode::UNAUTHORIZED => "missing, invalid or revoked token",
+        StatusCode::UNAUTHORIZED => "missing,%20invalid%20or%20revoked%20token",
         StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::SERVICE_UNAVAILABLE => "cannot verify tokens now",
+        StatusCode::SERVICE_UNAVAILABLE => "cannot%20verify%20tokens%20now",
         _ => "refused",
     };
-    response.insert_header("grpc-message", message.replace(' ', "%20"))?;
+    response.insert_header("grpc-message", message)?;
     response.insert_header(REQUEST_ID, request_id)?;
     // One HEADERS frame that ends the stream, as "Trailers-Only" requires: pingora's
     // `write_response_header` would end the stream with a separate empty DATA frame, which gRPC

@@ -139,13 +139,25 @@ fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
 }
 
+/// A fake accounts, the Python peer in `mode` as the upstream, and the sidecar in front of it
+/// (with `env`), ready.
+async fn sidecar_before(
+    name: &'static str,
+    mode: &str,
+    public_paths: &str,
+    env: &[(&str, &str)],
+) -> (FakeAccounts, Peer, Peer, u16) {
+    let fake = FakeAccounts::start(&[key_a()]).await;
+    let upstream = python_peer(name, mode).wait_listening().await;
+    let (sidecar, admin) =
+        start_sidecar_with(&fake, upstream_addr(&upstream), public_paths, env).await;
+    (fake, upstream, sidecar, admin)
+}
+
 #[tokio::test]
 async fn websockets_pass_with_our_identity_and_close_when_their_session_is_revoked() {
-    let fake = FakeAccounts::start(&[key_a()]).await;
-    let upstream = python_peer("websockets upstream", "ws-server")
-        .wait_listening()
-        .await;
-    let (sidecar, admin) = start_sidecar(&fake, upstream_addr(&upstream), "/public/").await;
+    let (fake, upstream, sidecar, admin) =
+        sidecar_before("websockets upstream", "ws-server", "/public/", &[]).await;
     wait_until(Duration::from_secs(10), "stream connected", || {
         fake.stream_connections() >= 1
     })
@@ -212,13 +224,9 @@ async fn websockets_pass_with_our_identity_and_close_when_their_session_is_revok
 
 #[tokio::test]
 async fn websockets_close_with_1013_once_revocations_cannot_be_known() {
-    let fake = FakeAccounts::start(&[key_a()]).await;
-    let upstream = python_peer("websockets upstream", "ws-server")
-        .wait_listening()
-        .await;
-    let (sidecar, _admin) = start_sidecar_with(
-        &fake,
-        upstream_addr(&upstream),
+    let (fake, _upstream, sidecar, _admin) = sidecar_before(
+        "websockets upstream",
+        "ws-server",
         "",
         &[("AUTH_EDGE_REVOCATION_MAX_STALENESS_SECONDS", "5")],
     )
@@ -263,11 +271,8 @@ fn grpc_call(port: u16, token: &str) -> Value {
 
 #[tokio::test]
 async fn grpc_passes_over_h2c_with_our_identity_and_is_refused_with_grpc_statuses() {
-    let fake = FakeAccounts::start(&[key_a()]).await;
-    let upstream = python_peer("grpc upstream", "grpc-server")
-        .wait_listening()
-        .await;
-    let (sidecar, _admin) = start_sidecar(&fake, upstream_addr(&upstream), "").await;
+    let (fake, _upstream, sidecar, _admin) =
+        sidecar_before("grpc upstream", "grpc-server", "", &[]).await;
     let port = sidecar.port;
     let c = claims();
     let token = sign(&c, key_a());
